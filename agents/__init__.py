@@ -1,0 +1,1 @@
+"""Stable-Baselines3 agents whose policies are NDI spiking networks pruned online by NSP."""

@@ -1,0 +1,325 @@
+"""The NSPDI maths as pure functions: NSP weights, the NDI current, surrogate spikes, LIF.
+
+Everything here is a function of tensors and plain parameters; the modules in
+:mod:`nspdi_rl.layers` and :mod:`nspdi_rl.network` are thin wrappers around it.
+See ``METHOD.md`` sections 1-3 for the definitions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from norse.torch.functional.lif import LIFParameters
+
+__all__ = [
+    "SURROGATES",
+    "check_lif_parameters",
+    "lif_sequence",
+    "li_sequence",
+    "ndi_current",
+    "nsp_weight",
+    "spike_fn",
+]
+
+
+# --------------------------------------------------------------------------- NSP
+
+
+def _channel_view(a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape a per-output-channel vector so it broadcasts over ``like``'s first dim."""
+    return a.reshape((-1,) + (1,) * (like.dim() - 1))
+
+
+class _NSPWeight(torch.autograd.Function):
+    """``w = s * relu(a * (m - d1))`` followed by the ``|w| < d2`` cut.
+
+    ``m`` is ``|theta|`` with ``s = sign(theta)`` (NSP / STDS), or ``theta`` itself
+    with fixed signs ``s`` (Grad R). The backward pass is hand-written so that the
+    straight-through variant costs no more than the exact one.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        theta: torch.Tensor,
+        a: torch.Tensor,
+        d1: float,
+        d2: float,
+        straight_through: bool,
+        fixed_sign: torch.Tensor | None,
+    ) -> torch.Tensor:
+        a_b = _channel_view(a, theta)
+        if fixed_sign is None:
+            sign = torch.sign(theta)
+            magnitude = theta.abs()
+        else:
+            sign = fixed_sign
+            magnitude = theta
+        shifted = magnitude - d1
+        w = sign * torch.relu(a_b * shifted)
+        alive = shifted > 0
+        if d2 > 0.0:
+            alive = alive & (w.abs() >= d2)
+            w = w * alive
+        ctx.save_for_backward(a_b, sign, shifted, alive)
+        ctx.straight_through = straight_through
+        ctx.has_fixed_sign = fixed_sign is not None
+        return w
+
+    @staticmethod
+    def backward(ctx: Any, grad_w: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        a_b, sign, shifted, alive = ctx.saved_tensors
+        grad_theta = grad_a = None
+        if ctx.needs_input_grad[0]:
+            # d w / d theta = a on the active branch; |theta|' = sign(theta) cancels
+            # the leading sign for NSP, and is 1 (times the fixed sign) for Grad R.
+            g = grad_w * a_b
+            if ctx.has_fixed_sign:
+                g = g * sign
+            if not ctx.straight_through:
+                g = g * alive
+            grad_theta = g
+        if ctx.needs_input_grad[1]:
+            # a only scales active synapses: its gradient is exact in both modes.
+            contrib = grad_w * sign * shifted * alive
+            grad_a = contrib.reshape(contrib.shape[0], -1).sum(dim=1)
+        return grad_theta, grad_a, None, None, None, None
+
+
+def nsp_weight(
+    theta: torch.Tensor,
+    a: torch.Tensor | float,
+    d1: float = 0.0,
+    d2: float = 0.0,
+    straight_through: bool = True,
+    fixed_sign: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Effective weight of nonlinear synaptic pruning (NSP).
+
+    ``w = sign(theta) * relu(a * (|theta| - d1))``, then ``w = 0`` where ``|w| < d2``.
+
+    :param theta: latent spine parameters, output channels on the first dim
+        (``(out, in)`` for dense, ``(out, in, kh, kw)`` for conv).
+    :param a: state-transition ratio, one positive value per output channel
+        (shape ``(out,)``) or a positive scalar (homogeneous ``a``).
+    :param d1: transition threshold (>= 0); ``|theta| <= d1`` gives ``w == 0``.
+    :param d2: pruning cut on the effective weight (>= 0); ``|w| < d2`` gives 0.
+    :param straight_through: if True (STDS style) the relu and the ``d2`` cut
+        pass gradient ``a`` to silent synapses so they can regrow; if False the
+        gradient is exact (zero for silent synapses). ``a`` always gets its exact
+        gradient.
+    :param fixed_sign: Grad R mode: a tensor of +-1 shaped like ``theta``; the
+        map becomes ``fixed_sign * relu(a * (theta - d1))`` (theta may be negative).
+    :return: the effective weight, same shape as ``theta``.
+    """
+    if not isinstance(theta, torch.Tensor) or theta.dim() < 1:
+        raise ValueError(f"theta must be a tensor with at least 1 dim, got {theta!r:.80}")
+    if not isinstance(a, torch.Tensor):
+        if not math.isfinite(float(a)) or float(a) <= 0:
+            raise ValueError(f"a must be positive, got {a}")
+        a = torch.full((theta.shape[0],), float(a), dtype=theta.dtype, device=theta.device)
+    elif a.dim() == 0:
+        a = a.expand(theta.shape[0])
+    if a.dim() != 1 or a.shape[0] != theta.shape[0]:
+        raise ValueError(
+            f"a must have one value per output channel (shape ({theta.shape[0]},)), "
+            f"got shape {tuple(a.shape)}"
+        )
+    if bool((a <= 0).any()):
+        raise ValueError(f"a must be positive, got minimum {float(a.detach().min()):.4g}")
+    d1 = float(d1)
+    d2 = float(d2)
+    if not d1 >= 0.0:
+        raise ValueError(f"d1 must be >= 0, got {d1}")
+    if not d2 >= 0.0:
+        raise ValueError(f"d2 must be >= 0, got {d2}")
+    if fixed_sign is not None and fixed_sign.shape != theta.shape:
+        raise ValueError(
+            f"fixed_sign must have theta's shape {tuple(theta.shape)}, "
+            f"got {tuple(fixed_sign.shape)}"
+        )
+    return _NSPWeight.apply(theta, a, d1, d2, bool(straight_through), fixed_sign)
+
+
+# --------------------------------------------------------------------------- NDI
+
+
+def ndi_current(wx: torch.Tensor, vx: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """Input current with nonlinear dendritic integration: ``I = Wx + b + (Wx) * (Vx)``.
+
+    :param wx: the synaptic sum ``W x``.
+    :param vx: the dendritic branch ``V x`` (same shape as ``wx``).
+    :param b: bias broadcast over ``wx`` (for conv pass it shaped ``(C, 1, 1)``), or None.
+    """
+    if wx.shape != vx.shape:
+        raise ValueError(
+            f"wx and vx must have the same shape, got {tuple(wx.shape)} and {tuple(vx.shape)}"
+        )
+    current = torch.addcmul(wx, wx, vx)
+    return current if b is None else current + b
+
+
+# --------------------------------------------------------------------------- spikes
+
+
+class _Surrogate(torch.autograd.Function):
+    """Heaviside forward, a chosen smooth derivative backward."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        derivative: Callable[[torch.Tensor, float], torch.Tensor],
+        alpha: float,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.derivative = derivative
+        ctx.alpha = alpha
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ctx.derivative(x, ctx.alpha), None, None
+
+
+def _superspike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    # Zenke & Ganguli 2018: fast sigmoid derivative 1 / (alpha |x| + 1)^2
+    return 1.0 / (alpha * x.abs() + 1.0).square()
+
+
+def _sigmoid(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    s = torch.sigmoid(alpha * x)
+    return alpha * s * (1.0 - s)
+
+
+def _atan(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x).square())
+
+
+def _triangle(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return alpha * torch.relu(1.0 - alpha * x.abs())
+
+
+SURROGATES: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    "superspike": _superspike,
+    "sigmoid": _sigmoid,
+    "atan": _atan,
+    "triangle": _triangle,
+}
+
+
+def spike_fn(x: torch.Tensor, method: str = "superspike", alpha: float = 100.0) -> torch.Tensor:
+    """Heaviside step ``x > 0`` with a surrogate gradient.
+
+    Unlike Norse 1.1.0's SuperSpike, ``alpha`` (the sharpness) is used by every
+    surrogate: a larger ``alpha`` concentrates the gradient near the threshold.
+
+    :param x: membrane potential minus threshold.
+    :param method: one of ``superspike``, ``sigmoid``, ``atan``, ``triangle``.
+    :param alpha: sharpness (> 0).
+    """
+    try:
+        derivative = SURROGATES[method]
+    except KeyError:
+        raise ValueError(
+            f"unknown surrogate method {method!r}; accepted: {sorted(SURROGATES)}"
+        ) from None
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"surrogate alpha must be a positive number, got {alpha!r}")
+    return _Surrogate.apply(x, derivative, float(alpha))
+
+
+# --------------------------------------------------------------------------- neurons
+
+
+def check_lif_parameters(p: LIFParameters, dt: float) -> None:
+    """Raise ValueError when LIF constants cannot describe a stable neuron."""
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0, got {dt}")
+    for name in ("tau_syn_inv", "tau_mem_inv"):
+        value = torch.as_tensor(getattr(p, name))
+        if bool((value <= 0).any()) or bool((value * dt > 1).any()):
+            raise ValueError(
+                f"LIF {name} must satisfy 0 < {name} * dt <= 1, got {name}={value.tolist()} dt={dt}"
+            )
+
+
+def lif_sequence(
+    currents: torch.Tensor,
+    p: LIFParameters,
+    dt: float = 1e-3,
+    surrogate: str = "superspike",
+    alpha: float = 100.0,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Run Norse's current-based LIF neuron over a time-first input.
+
+    Same update, order and hard reset as ``norse.torch.functional.lif``'s
+    feed-forward step (the input joins the synaptic current, the membrane
+    integrates it, then the current decays), with the surrogate of :func:`spike_fn`.
+
+    :param currents: input currents ``(T, B, ...)``.
+    :param p: Norse ``LIFParameters`` (tau_syn_inv, tau_mem_inv, v_leak, v_th, v_reset).
+    :param dt: integration step in seconds.
+    :param state: ``(v, i)`` to continue from; zeros (``v = v_leak``) when None.
+    :return: spikes ``(T, B, ...)`` and the final ``(v, i)``.
+    """
+    if currents.dim() < 2:
+        raise ValueError(
+            f"currents must be time-first (T, B, ...), got shape {tuple(currents.shape)}"
+        )
+    if state is None:
+        v = torch.zeros_like(currents[0]) + p.v_leak
+        i = torch.zeros_like(currents[0])
+    else:
+        v, i = state
+    derivative = SURROGATES.get(surrogate)
+    if derivative is None:
+        raise ValueError(f"unknown surrogate method {surrogate!r}; accepted: {sorted(SURROGATES)}")
+    mem = dt * p.tau_mem_inv
+    # written in Norse's evaluation order so results match it bit for bit
+    neg_syn = -dt * p.tau_syn_inv
+    spikes = []
+    for t in range(currents.shape[0]):
+        i = i + currents[t]
+        v = v + mem * ((p.v_leak - v) + i)
+        i = i + neg_syn * i
+        z = _Surrogate.apply(v - p.v_th, derivative, float(alpha))
+        v = (1.0 - z) * v + z * p.v_reset
+        spikes.append(z)
+    return torch.stack(spikes), (v, i)
+
+
+def li_sequence(
+    currents: torch.Tensor,
+    p: LIFParameters,
+    dt: float = 1e-3,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Leaky integrator (non-spiking readout), Norse's ``li_feed_forward_step`` order.
+
+    :return: membrane potentials ``(T, B, ...)`` and the final ``(v, i)``.
+    """
+    if currents.dim() < 2:
+        raise ValueError(
+            f"currents must be time-first (T, B, ...), got shape {tuple(currents.shape)}"
+        )
+    if state is None:
+        v = torch.zeros_like(currents[0]) + p.v_leak
+        i = torch.zeros_like(currents[0])
+    else:
+        v, i = state
+    mem = dt * p.tau_mem_inv
+    # written in Norse's evaluation order so results match it bit for bit
+    neg_syn = -dt * p.tau_syn_inv
+    out = []
+    for t in range(currents.shape[0]):
+        i = i + currents[t]
+        v = v + mem * ((p.v_leak - v) + i)
+        i = i + neg_syn * i
+        out.append(v)
+    return torch.stack(out), (v, i)

@@ -1,0 +1,470 @@
+"""NSP-reparameterised weights and the NDI layers built on them.
+
+- :class:`NSPConfig`: how a layer's synapses are parameterised and pruned
+  (NSP, or the baselines STDS, Grad R, magnitude pruning, dense) on one code path.
+- :class:`NSPWeight`: one weight tensor held as spine parameters ``theta`` with
+  per-output-channel ``a`` and the thresholds ``d1`` / ``d2``.
+- :class:`NSPLinear`, :class:`NSPConv2d`: plain layers whose weight is an NSPWeight.
+- :class:`NDILinear`, :class:`NDIConv2d`: ``I = Wx + b + (Wx) * (Vx)`` with W and V
+  both NSP; ``ndi=False`` gives the plain layer.
+
+Every layer accepts ordinary batches and time-first ``(T, B, ...)`` tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nspdi_rl.functional import ndi_current, nsp_weight
+
+__all__ = [
+    "A_DISTRIBUTIONS",
+    "PRUNING_METHODS",
+    "NDIConv2d",
+    "NDILinear",
+    "NSPConfig",
+    "NSPConv2d",
+    "NSPLinear",
+    "NSPWeight",
+]
+
+PRUNING_METHODS = ("nsp", "stds", "gradr", "magnitude", "dense")
+A_DISTRIBUTIONS = ("lognormal", "uniform", "constant")
+
+
+@dataclass(frozen=True)
+class NSPConfig:
+    """How synapses are parameterised and pruned.
+
+    :param method: ``nsp`` (``sign(theta) * relu(a (|theta| - d1))`` with
+        heterogeneous ``a`` and the ``d2`` cut), ``stds`` (the same map with
+        ``a = 1``, ``d2 = 0``), ``gradr`` (fixed signs, ``s * relu(theta - d1)``),
+        ``magnitude`` (``theta * [|theta| > d1]``), ``dense`` (``w = theta``).
+    :param a_dist: distribution of the per-output-channel ``a`` at init
+        (``lognormal``, ``uniform``, ``constant``); only used by ``nsp``.
+    :param a_mean: mean of ``a`` (> 0). Default 1.0.
+    :param a_std: standard deviation of ``a`` (>= 0; ignored for ``constant``).
+        Default 0.5. ``uniform`` needs ``a_std * sqrt(3) < a_mean`` to stay positive.
+    :param learnable_a: train ``a`` (held as ``log a``, so it stays positive).
+    :param d2: pruning cut on the effective weight, ``|w| < d2 -> 0`` (>= 0); nsp only.
+    :param straight_through: silent synapses get gradient (STDS style) if True.
+    """
+
+    method: str = "nsp"
+    a_dist: str = "lognormal"
+    a_mean: float = 1.0
+    a_std: float = 0.5
+    learnable_a: bool = False
+    d2: float = 0.0
+    straight_through: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in PRUNING_METHODS:
+            raise ValueError(f"unknown pruning method {self.method!r}; accepted: {PRUNING_METHODS}")
+        if self.a_dist not in A_DISTRIBUTIONS:
+            raise ValueError(f"unknown a distribution {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
+        if not (math.isfinite(self.a_mean) and self.a_mean > 0):
+            raise ValueError(f"a_mean must be positive, got {self.a_mean}")
+        if not (math.isfinite(self.a_std) and self.a_std >= 0):
+            raise ValueError(f"a_std must be >= 0, got {self.a_std}")
+        if self.a_dist == "uniform" and self.a_std * math.sqrt(3.0) >= self.a_mean:
+            raise ValueError(
+                f"uniform a with a_mean={self.a_mean} and a_std={self.a_std} would draw "
+                f"non-positive values; need a_std * sqrt(3) < a_mean"
+            )
+        if not (math.isfinite(self.d2) and self.d2 >= 0):
+            raise ValueError(f"d2 must be >= 0, got {self.d2}")
+
+    @property
+    def heterogeneous(self) -> bool:
+        return self.method == "nsp" and self.a_dist != "constant" and self.a_std > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _draw_a(n: int, config: NSPConfig, generator: torch.Generator | None) -> torch.Tensor:
+    if config.method != "nsp" or config.a_dist == "constant" or config.a_std == 0:
+        value = config.a_mean if config.method == "nsp" else 1.0
+        return torch.full((n,), float(value))
+    if config.a_dist == "lognormal":
+        # parameters of the underlying normal that give the requested mean and std
+        sigma2 = math.log1p((config.a_std / config.a_mean) ** 2)
+        mu = math.log(config.a_mean) - sigma2 / 2.0
+        return torch.exp(mu + math.sqrt(sigma2) * torch.randn(n, generator=generator))
+    half = config.a_std * math.sqrt(3.0)
+    return config.a_mean - half + 2.0 * half * torch.rand(n, generator=generator)
+
+
+class NSPWeight(nn.Module):
+    """One weight tensor under NSP (or a baseline): ``forward()`` returns the effective weight.
+
+    :param initial: the weight the layer would have without NSP (e.g. a Kaiming
+        draw); ``theta`` is set so that the effective weight starts equal to it
+        (``theta = w / a`` per channel; for Grad R, ``theta = |w|`` with fixed signs).
+    :param config: the :class:`NSPConfig`.
+    :param generator: random generator for drawing ``a``.
+    """
+
+    d1: torch.Tensor
+    d2: torch.Tensor
+    fixed_sign: torch.Tensor | None
+    frozen_mask: torch.Tensor | None
+
+    def __init__(
+        self,
+        initial: torch.Tensor,
+        config: NSPConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        config = config or NSPConfig()
+        self.config = config
+        n_out = initial.shape[0]
+        a = _draw_a(n_out, config, generator).to(initial.dtype)
+        learn_a = config.learnable_a and config.method == "nsp"
+        self.log_a = nn.Parameter(a.log(), requires_grad=learn_a)
+        if config.method == "gradr":
+            self.register_buffer(
+                "fixed_sign", torch.where(initial >= 0, 1.0, -1.0).to(initial.dtype)
+            )
+            theta = initial.abs()
+        else:
+            self.register_buffer("fixed_sign", None)
+            theta = initial / a.reshape((-1,) + (1,) * (initial.dim() - 1))
+        self.theta = nn.Parameter(theta.detach().clone())
+        self.register_buffer("d1", torch.zeros(()))
+        self.register_buffer(
+            "d2", torch.tensor(float(config.d2) if config.method == "nsp" else 0.0)
+        )
+        self.register_buffer("frozen_mask", None)
+
+    @property
+    def a(self) -> torch.Tensor:
+        """The per-output-channel state-transition ratio (always positive)."""
+        # the clamp keeps exp() away from 0 and inf however far training pushes log a
+        return self.log_a.clamp(-20.0, 20.0).exp()
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.theta.shape
+
+    def numel(self) -> int:
+        return self.theta.numel()
+
+    def forward(self) -> torch.Tensor:
+        method = self.config.method
+        w: torch.Tensor
+        if method == "dense":
+            w = self.theta
+        elif method == "magnitude":
+            w = self.theta * (self.theta.abs() > self.d1)
+        else:
+            w = nsp_weight(
+                self.theta,
+                self.a,
+                float(self.d1),
+                float(self.d2),
+                straight_through=self.config.straight_through,
+                fixed_sign=self.fixed_sign,
+            )
+        if self.frozen_mask is not None:
+            w = w * self.frozen_mask
+        return w
+
+    def prune_scores(self) -> torch.Tensor:
+        """A score per synapse such that the synapse is active iff ``score > d1``.
+
+        The target-sparsity controller sets ``d1`` to a quantile of these.
+        """
+        with torch.no_grad():
+            if self.config.method == "gradr":
+                return self.theta.detach().clone()
+            score = self.theta.detach().abs()
+            if self.config.method == "nsp" and float(self.d2) > 0:
+                a = self.a.detach().reshape((-1,) + (1,) * (score.dim() - 1))
+                score = score - float(self.d2) / a
+            return score
+
+    def set_d1(self, value: float) -> None:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"d1 must be >= 0, got {value}")
+        self.d1.fill_(value)
+
+    @torch.no_grad()
+    def mask(self) -> torch.Tensor:
+        """Boolean tensor of the active (non-zero) synapses."""
+        return self.forward() != 0
+
+    @torch.no_grad()
+    def freeze(self) -> None:
+        """Remove the silent synapses for good: they stay zero whatever theta does."""
+        self.frozen_mask = (self.forward() != 0).to(self.theta.dtype)
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # a frozen mask saved with the model needs a slot to load into
+        key = prefix + "frozen_mask"
+        if key in state_dict and self.frozen_mask is None:
+            self.frozen_mask = torch.empty_like(self.theta)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"shape={tuple(self.theta.shape)}, method={self.config.method}"
+
+
+def _kaiming_uniform(
+    shape: tuple[int, ...], fan_in: int, gain_scale: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    # nn.Linear / nn.Conv2d's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    bound = gain_scale / math.sqrt(fan_in)
+    return (torch.rand(shape, generator=generator) * 2.0 - 1.0) * bound
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class NSPLinear(nn.Module):
+    """Dense layer ``y = W x + b`` whose ``W`` is an :class:`NSPWeight`.
+
+    :param in_features: input size.
+    :param out_features: output size.
+    :param bias: learn an additive bias. Default True.
+    :param nsp: the :class:`NSPConfig` (default: NSP with lognormal ``a``).
+    :param weight_scale: multiplies the default ``U(-1/sqrt(in), 1/sqrt(in))`` init.
+    :param generator: random generator for the init.
+    """
+
+    role: str = "hidden"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        nsp: NSPConfig | None = None,
+        weight_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _check_positive_int("in_features", in_features)
+        self.out_features = _check_positive_int("out_features", out_features)
+        self.nsp = nsp or NSPConfig()
+        shape = (out_features, in_features)
+        self.w = NSPWeight(
+            _kaiming_uniform(shape, in_features, weight_scale, generator), self.nsp, generator
+        )
+        self.bias = (
+            nn.Parameter(_kaiming_uniform((out_features,), in_features, 1.0, generator))
+            if bias
+            else None
+        )
+
+    def nsp_weights(self) -> list[NSPWeight]:
+        return [self.w]
+
+    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.in_features} input features, "
+                f"got input of shape {tuple(x.shape)}"
+            )
+        return F.linear(x, weight)
+
+    def _bias(self) -> torch.Tensor | None:
+        return self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wx = self._project(x, self.w())
+        b = self._bias()
+        return wx if b is None else wx + b
+
+
+class NSPConv2d(NSPLinear):
+    """2-D convolution whose kernel is an :class:`NSPWeight`.
+
+    Accepts ``(N, C, H, W)`` and time-first ``(T, B, C, H, W)`` inputs.
+
+    :param kernel_size: square kernel size.
+    :param stride: stride. Default 1.
+    :param padding: zero padding. Default 0.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        nsp: NSPConfig | None = None,
+        weight_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        nn.Module.__init__(self)
+        self.in_channels = _check_positive_int("in_channels", in_channels)
+        self.out_channels = _check_positive_int("out_channels", out_channels)
+        self.kernel_size = _check_positive_int("kernel_size", kernel_size)
+        self.stride = _check_positive_int("stride", stride)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+        self.padding = padding
+        self.nsp = nsp or NSPConfig()
+        fan_in = in_channels * kernel_size * kernel_size
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        self.w = NSPWeight(
+            _kaiming_uniform(shape, fan_in, weight_scale, generator), self.nsp, generator
+        )
+        self.bias = (
+            nn.Parameter(_kaiming_uniform((out_channels,), fan_in, 1.0, generator))
+            if bias
+            else None
+        )
+
+    # the same attribute names as NSPLinear so metrics treat both alike
+    @property
+    def in_features(self) -> int:  # type: ignore[override]
+        return self.in_channels
+
+    @property
+    def out_features(self) -> int:  # type: ignore[override]
+        return self.out_channels
+
+    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if x.dim() not in (4, 5) or x.shape[-3] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects (N, {self.in_channels}, H, W) or "
+                f"(T, B, {self.in_channels}, H, W) input, got shape {tuple(x.shape)}"
+            )
+        if x.dim() == 5:
+            t, b = x.shape[:2]
+            y = F.conv2d(x.reshape(t * b, *x.shape[2:]), weight, None, self.stride, self.padding)
+            return y.reshape(t, b, *y.shape[1:])
+        return F.conv2d(x, weight, None, self.stride, self.padding)
+
+    def _bias(self) -> torch.Tensor | None:
+        return None if self.bias is None else self.bias.reshape(-1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
+
+
+class _NDIMixin:
+    """Adds the dendritic branch V and the product term to an NSP layer."""
+
+    w: NSPWeight
+    v: NSPWeight | None
+    ndi: bool
+    _project: Any
+    _bias: Any
+
+    def _init_v(
+        self,
+        shape: tuple[int, ...],
+        fan_in: int,
+        v_init_scale: float,
+        nsp: NSPConfig,
+        generator: torch.Generator | None,
+    ) -> None:
+        if not (math.isfinite(v_init_scale) and v_init_scale >= 0):
+            raise ValueError(f"v_init_scale must be >= 0, got {v_init_scale}")
+        # V starts small: the layer starts close to linear (METHOD.md, project choice)
+        self.v = (
+            NSPWeight(_kaiming_uniform(shape, fan_in, v_init_scale, generator), nsp, generator)
+            if self.ndi
+            else None
+        )
+
+    def nsp_weights(self) -> list[NSPWeight]:
+        return [self.w] if self.v is None else [self.w, self.v]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wx = self._project(x, self.w())
+        b = self._bias()
+        if self.v is None:
+            return wx if b is None else wx + b
+        return ndi_current(wx, self._project(x, self.v()), b)
+
+
+class NDILinear(_NDIMixin, NSPLinear):
+    """Dense layer with nonlinear dendritic integration: ``I = Wx + b + (Wx) * (Vx)``.
+
+    :param ndi: include the dendritic product term (False gives :class:`NSPLinear`).
+    :param v_init_scale: V's init relative to W's (small: starts near linear). Default 0.1.
+    Other parameters as :class:`NSPLinear`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        ndi: bool = True,
+        nsp: NSPConfig | None = None,
+        v_init_scale: float = 0.1,
+        weight_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        NSPLinear.__init__(self, in_features, out_features, bias, nsp, weight_scale, generator)
+        self.ndi = bool(ndi)
+        self._init_v((out_features, in_features), in_features, v_init_scale, self.nsp, generator)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, ndi={self.ndi}"
+
+
+class NDIConv2d(_NDIMixin, NSPConv2d):
+    """Convolution with nonlinear dendritic integration: two parallel convolutions of the
+    same geometry, ``I = conv(x, W) + b + conv(x, W) * conv(x, V)``.
+
+    :param ndi: include the dendritic product term (False gives :class:`NSPConv2d`).
+    :param v_init_scale: V's init relative to W's. Default 0.1.
+    Other parameters as :class:`NSPConv2d`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        ndi: bool = True,
+        nsp: NSPConfig | None = None,
+        v_init_scale: float = 0.1,
+        weight_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        NSPConv2d.__init__(
+            self,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            bias,
+            nsp,
+            weight_scale,
+            generator,
+        )
+        self.ndi = bool(ndi)
+        fan_in = in_channels * kernel_size * kernel_size
+        self._init_v(tuple(self.w.shape), fan_in, v_init_scale, self.nsp, generator)
+
+    def extra_repr(self) -> str:
+        return NSPConv2d.extra_repr(self) + f", ndi={self.ndi}"

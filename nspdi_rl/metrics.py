@@ -1,0 +1,231 @@
+"""Sparsity, SynOps, energy and information-transfer efficiency (METHOD.md section 5).
+
+- connectivity of a layer = non-zero effective weights / all weights, with W and
+  V of an NDI layer both counted; sparsity = 1 - connectivity. Model figures are
+  weighted by weight count over the hidden layers; readouts are reported apart.
+- SynOps are counted from the real inputs of every NSP layer during a forward
+  pass: an accumulate (AC) per input spike per non-zero outgoing synapse when the
+  input is binary, a multiply-accumulate (MAC) per non-zero input per non-zero
+  synapse otherwise, and one MAC per output element for the NDI product.
+- Energy (45 nm, Horowitz 2014): 0.9 pJ per AC, 4.6 pJ per MAC.
+- Information transfer: mutual information between true and predicted label, in
+  bits, from the confusion matrix; per kilo-SynOp and per non-zero synapse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nspdi_rl.layers import NSPConv2d, NSPLinear
+
+__all__ = [
+    "ENERGY_PER_AC_PJ",
+    "ENERGY_PER_MAC_PJ",
+    "LayerStats",
+    "SynOpsCounter",
+    "connectivity_per_layer",
+    "energy_pj",
+    "information_efficiency",
+    "layer_stats",
+    "mutual_information_bits",
+    "sparsity",
+]
+
+ENERGY_PER_AC_PJ = 0.9
+ENERGY_PER_MAC_PJ = 4.6
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Weight counts of one NSP layer (W and V together for NDI layers)."""
+
+    name: str
+    role: str
+    nonzero: int
+    total: int
+
+    @property
+    def connectivity(self) -> float:
+        return self.nonzero / self.total if self.total else 0.0
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.connectivity
+
+
+def _nsp_layers(model: nn.Module) -> Iterator[tuple[str, NSPLinear]]:
+    for name, module in model.named_modules():
+        if isinstance(module, NSPLinear):
+            yield name or type(module).__name__, module
+
+
+@torch.no_grad()
+def layer_stats(model: nn.Module) -> list[LayerStats]:
+    """Non-zero and total effective weights of every NSP layer of ``model``."""
+    stats = []
+    for name, layer in _nsp_layers(model):
+        weights = [w() for w in layer.nsp_weights()]
+        stats.append(
+            LayerStats(
+                name,
+                getattr(layer, "role", "hidden"),
+                int(sum(int(torch.count_nonzero(w)) for w in weights)),
+                int(sum(w.numel() for w in weights)),
+            )
+        )
+    return stats
+
+
+def connectivity_per_layer(model: nn.Module) -> dict[str, float]:
+    """``{layer name: connectivity}`` for every NSP layer, readout included."""
+    return {s.name: s.connectivity for s in layer_stats(model)}
+
+
+def sparsity(model: nn.Module, include_readout: bool = False) -> float:
+    """Global sparsity: 1 - non-zero / all effective weights, weighted by weight count.
+
+    :param include_readout: count the readout layer too (reported apart by default).
+    """
+    stats = [s for s in layer_stats(model) if include_readout or s.role != "readout"]
+    total = sum(s.total for s in stats)
+    if total == 0:
+        raise ValueError(f"model {type(model).__name__} has no NSP layers to measure")
+    return 1.0 - sum(s.nonzero for s in stats) / total
+
+
+def energy_pj(
+    acs: float,
+    macs: float,
+    pj_per_ac: float = ENERGY_PER_AC_PJ,
+    pj_per_mac: float = ENERGY_PER_MAC_PJ,
+) -> float:
+    """Energy estimate in picojoules for a number of accumulates and multiply-accumulates."""
+    if acs < 0 or macs < 0:
+        raise ValueError(f"operation counts must be >= 0, got acs={acs} macs={macs}")
+    return acs * pj_per_ac + macs * pj_per_mac
+
+
+@dataclass
+class SynOpsCounter:
+    """Counts ACs and MACs of every NSP layer during forward passes.
+
+    Use as a context manager around the forward passes to measure::
+
+        with SynOpsCounter(model) as counter:
+            model(x)
+        counter.synops_per_sample, counter.energy_per_sample_pj
+
+    Samples are counted from the model's ``batch_size(x)`` when it has one
+    (every :class:`~nspdi_rl.network.SpikingNetwork` does), else from ``x.shape[0]``.
+    """
+
+    model: nn.Module
+    acs: float = 0.0
+    macs: float = 0.0
+    samples: int = 0
+    per_layer: dict[str, dict[str, float]] = field(default_factory=dict)
+    _handles: list = field(default_factory=list, repr=False)
+
+    def __enter__(self) -> SynOpsCounter:
+        self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
+        for name, layer in _nsp_layers(self.model):
+            self.per_layer.setdefault(name, {"acs": 0.0, "macs": 0.0})
+            self._handles.append(layer.register_forward_hook(self._make_hook(name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _count_samples(self, module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        size = getattr(module, "batch_size", None)
+        self.samples += int(size(x)) if callable(size) else int(x.shape[0])
+
+    def _make_hook(self, name: str):  # noqa: ANN202
+        def hook(layer: NSPLinear, args: tuple, output: torch.Tensor) -> None:
+            with torch.no_grad():
+                x = args[0]
+                binary = bool(((x == 0) | (x == 1)).all())
+                active = (x != 0).to(x.dtype)
+                ops = 0.0
+                for w in layer.nsp_weights():
+                    ops += float(_project_mask(layer, active, (w() != 0).to(x.dtype)).sum())
+                product_macs = (
+                    float(output.numel()) if getattr(layer, "v", None) is not None else 0.0
+                )
+                acs = ops if binary else 0.0
+                macs = (0.0 if binary else ops) + product_macs
+                self.acs += acs
+                self.macs += macs
+                self.per_layer[name]["acs"] += acs
+                self.per_layer[name]["macs"] += macs
+
+        return hook
+
+    @property
+    def synops(self) -> float:
+        return self.acs + self.macs
+
+    def _per_sample(self, value: float) -> float:
+        if self.samples == 0:
+            raise ValueError("no samples were counted: run a forward pass inside the counter")
+        return value / self.samples
+
+    @property
+    def synops_per_sample(self) -> float:
+        return self._per_sample(self.synops)
+
+    @property
+    def energy_per_sample_pj(self) -> float:
+        return self._per_sample(energy_pj(self.acs, self.macs))
+
+
+def _project_mask(layer: NSPLinear, active: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over outputs of (active inputs x non-zero synapses): one entry per synaptic event."""
+    if isinstance(layer, NSPConv2d):
+        if active.dim() == 5:
+            active = active.reshape(-1, *active.shape[2:])
+        return F.conv2d(active, mask, None, layer.stride, layer.padding)
+    return F.linear(active, mask)
+
+
+def mutual_information_bits(confusion: np.ndarray | torch.Tensor) -> float:
+    """Mutual information (bits) between true label (rows) and prediction (columns).
+
+    Plug-in estimate from the joint distribution the confusion matrix gives.
+    """
+    c = np.asarray(confusion, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"confusion matrix must be square 2-D, got shape {c.shape}")
+    if (c < 0).any() or c.sum() <= 0:
+        raise ValueError("confusion matrix must be non-negative counts with a positive total")
+    joint = c / c.sum()
+    p_true = joint.sum(axis=1, keepdims=True)
+    p_pred = joint.sum(axis=0, keepdims=True)
+    nz = joint > 0
+    return float((joint[nz] * np.log2(joint[nz] / (p_true @ p_pred)[nz])).sum())
+
+
+def information_efficiency(
+    confusion: np.ndarray | torch.Tensor, synops_per_sample: float, nonzero_synapses: int
+) -> dict[str, float]:
+    """Information-transfer efficiency: MI in bits, per kilo-SynOp and per non-zero synapse."""
+    if synops_per_sample <= 0 or nonzero_synapses <= 0:
+        raise ValueError(
+            f"need positive SynOps and synapse counts, got synops_per_sample={synops_per_sample} "
+            f"nonzero_synapses={nonzero_synapses}"
+        )
+    bits = mutual_information_bits(confusion)
+    return {
+        "mutual_information_bits": bits,
+        "bits_per_ksynop": bits / (synops_per_sample / 1000.0),
+        "bits_per_synapse": bits / nonzero_synapses,
+    }

@@ -1,0 +1,453 @@
+"""Spiking networks built from NDI layers, Norse LIF neurons and a leaky-integrator readout.
+
+A network is described by a :class:`SpikingNetConfig` (plain, serialisable
+dataclasses) and built by :func:`build_network`. Tensors inside are time-first,
+``(T, B, ...)``: each layer projects all T steps in one call, then the LIF
+neurons run over time. By default every forward call starts from a fresh
+neuron state (one sample / one environment step); ``stateful=True`` keeps the
+state across calls until :func:`reset_states` is called on that model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from norse.torch.functional.lif import LIFParameters
+from torch import nn
+
+from nspdi_rl.functional import SURROGATES, check_lif_parameters, li_sequence, lif_sequence
+from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
+
+__all__ = [
+    "ENCODERS",
+    "READOUTS",
+    "Encoder",
+    "LIFConfig",
+    "LIFLayer",
+    "LIReadout",
+    "SpikingNetConfig",
+    "SpikingNetwork",
+    "build_network",
+    "reset_states",
+]
+
+ENCODERS = ("direct", "rate", "population", "events")
+READOUTS = ("mean", "last", "max", "spike_count")
+
+
+@dataclass(frozen=True)
+class LIFConfig:
+    """Constants of Norse's current-based LIF neuron (its defaults) and the surrogate.
+
+    :param tau_syn_inv: inverse synaptic time constant, 1/s. Default 200.
+    :param tau_mem_inv: inverse membrane time constant, 1/s. Default 100.
+    :param v_th: threshold. Default 1.0.
+    :param v_reset: reset potential (hard reset). Default 0.0.
+    :param v_leak: leak potential. Default 0.0.
+    :param dt: time step, s. Default 1e-3.
+    :param surrogate: surrogate gradient (``superspike``, ``sigmoid``, ``atan``, ``triangle``).
+    :param alpha: surrogate sharpness. Default 100 (Norse's).
+    """
+
+    tau_syn_inv: float = 200.0
+    tau_mem_inv: float = 100.0
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    v_leak: float = 0.0
+    dt: float = 1e-3
+    surrogate: str = "superspike"
+    alpha: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.surrogate not in SURROGATES:
+            raise ValueError(
+                f"unknown surrogate {self.surrogate!r}; accepted: {sorted(SURROGATES)}"
+            )
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"surrogate alpha must be > 0, got {self.alpha}")
+        if not self.v_th > self.v_reset:
+            raise ValueError(
+                f"v_th must exceed v_reset, got v_th={self.v_th} v_reset={self.v_reset}"
+            )
+        check_lif_parameters(self.norse_parameters(), self.dt)
+
+    def norse_parameters(self) -> LIFParameters:
+        return LIFParameters(
+            tau_syn_inv=torch.as_tensor(self.tau_syn_inv),
+            tau_mem_inv=torch.as_tensor(self.tau_mem_inv),
+            v_leak=torch.as_tensor(self.v_leak),
+            v_th=torch.as_tensor(self.v_th),
+            v_reset=torch.as_tensor(self.v_reset),
+        )
+
+
+@dataclass(frozen=True)
+class SpikingNetConfig:
+    """Architecture of a spiking network (MLP, or conv stack then MLP).
+
+    :param input_shape: shape of one sample, without batch (and time) dims:
+        ``(features,)`` for an MLP, ``(channels, height, width)`` for a conv net.
+    :param n_outputs: readout size.
+    :param hidden: widths of the hidden NDI dense layers. Default (128,).
+    :param conv_channels: output channels of the NDI conv blocks (empty: no convs).
+    :param kernel_size: conv kernel size (padding keeps the size). Default 3.
+    :param pool: max-pool factor after each conv block (1: none). Default 2.
+    :param time_steps: T, steps per sample for static inputs. Default 8.
+    :param encoder: ``direct`` (constant current), ``rate`` (Bernoulli spikes),
+        ``population`` (Gaussian receptive fields as constant current) or ``events``
+        (input is already ``(T, B, ...)``).
+    :param input_low: lower bound of the input values (rate / population). Default 0.
+    :param input_high: upper bound of the input values (rate / population). Default 1.
+    :param population_size: receptive fields per input value (population). Default 8.
+    :param ndi: use the dendritic product term in every layer. Default True.
+    :param v_init_scale: V's init relative to W's. Default 0.1.
+    :param weight_scale: gain on the default ``U(+-1/sqrt(fan_in))`` init of every
+        layer. Default 4.0: with Norse's constants a neuron needs
+        input currents of order 1 to spike, which spike inputs through the plain
+        init rarely give.
+    :param nsp: the synapse parameterisation of every layer.
+    :param lif: the LIF neuron constants.
+    :param readout: how the leaky-integrator readout becomes the output:
+        ``mean``, ``last`` or ``max`` of its membrane over T, or ``spike_count``
+        (a LIF output layer's spike counts / T).
+    :param readout_ndi: use the product term in the readout layer too. Default False.
+    """
+
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    hidden: tuple[int, ...] = (128,)
+    conv_channels: tuple[int, ...] = ()
+    kernel_size: int = 3
+    pool: int = 2
+    time_steps: int = 8
+    encoder: str = "direct"
+    input_low: float = 0.0
+    input_high: float = 1.0
+    population_size: int = 8
+    ndi: bool = True
+    v_init_scale: float = 0.1
+    weight_scale: float = 4.0
+    nsp: NSPConfig = field(default_factory=NSPConfig)
+    lif: LIFConfig = field(default_factory=LIFConfig)
+    readout: str = "mean"
+    readout_ndi: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "conv_channels", tuple(int(c) for c in self.conv_channels))
+        if not self.input_shape or any(s <= 0 for s in self.input_shape):
+            raise ValueError(
+                f"input_shape must be non-empty positive sizes, got {self.input_shape}"
+            )
+        if self.conv_channels and len(self.input_shape) != 3:
+            raise ValueError(
+                "a conv network needs input_shape (channels, height, width), "
+                f"got {self.input_shape}"
+            )
+        for name in ("n_outputs", "time_steps", "kernel_size", "pool", "population_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if any(h <= 0 for h in self.hidden) or any(c <= 0 for c in self.conv_channels):
+            raise ValueError(
+                f"layer sizes must be positive, got hidden={self.hidden} conv={self.conv_channels}"
+            )
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; accepted: {ENCODERS}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; accepted: {READOUTS}")
+        if not (
+            math.isfinite(self.input_low)
+            and math.isfinite(self.input_high)
+            and self.input_low < self.input_high
+        ):
+            raise ValueError(
+                f"need input_low < input_high, got {self.input_low}, {self.input_high}"
+            )
+        if not (math.isfinite(self.weight_scale) and self.weight_scale > 0):
+            raise ValueError(f"weight_scale must be > 0, got {self.weight_scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpikingNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown SpikingNetConfig keys {sorted(unknown)}; accepted: {sorted(known)}"
+            )
+        data = dict(data)
+        if isinstance(data.get("nsp"), dict):
+            data["nsp"] = NSPConfig(**data["nsp"])
+        if isinstance(data.get("lif"), dict):
+            data["lif"] = LIFConfig(**data["lif"])
+        return cls(**data)
+
+
+class Encoder(nn.Module):
+    """Turns a static batch ``(B, ...)`` into time-first input ``(T, B, ...)``.
+
+    ``binary`` says whether the output is spikes (then the first layer costs ACs,
+    otherwise MACs, in the SynOps count).
+    """
+
+    centres: torch.Tensor
+
+    def __init__(
+        self,
+        kind: str,
+        time_steps: int,
+        low: float = 0.0,
+        high: float = 1.0,
+        population_size: int = 8,
+    ) -> None:
+        super().__init__()
+        if kind not in ENCODERS:
+            raise ValueError(f"unknown encoder {kind!r}; accepted: {ENCODERS}")
+        self.kind = kind
+        self.time_steps = time_steps
+        self.low = low
+        self.high = high
+        self.population_size = population_size
+        self.binary = kind in ("rate", "events")
+        centres = torch.linspace(0.0, 1.0, population_size)
+        self.register_buffer("centres", centres, persistent=False)
+
+    def _check_range(self, x: torch.Tensor) -> None:
+        if x.numel() and (float(x.min()) < self.low or float(x.max()) > self.high):
+            raise ValueError(
+                f"{self.kind} encoder expects inputs in [{self.low}, {self.high}], "
+                f"got values in [{float(x.min()):.4g}, {float(x.max()):.4g}]"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "events":
+            return x
+        t = self.time_steps
+        if self.kind == "direct":
+            return x.unsqueeze(0).expand(t, *x.shape)
+        self._check_range(x)
+        unit = (x - self.low) / (self.high - self.low)
+        if self.kind == "rate":
+            return torch.bernoulli(unit.unsqueeze(0).expand(t, *x.shape).contiguous())
+        # population: Gaussian receptive fields tiling [0, 1], width = their spacing
+        width = 1.0 / max(self.population_size - 1, 1)
+        act = torch.exp(-0.5 * ((unit.unsqueeze(-1) - self.centres) / width) ** 2)
+        act = act.reshape(*x.shape[:-1], x.shape[-1] * self.population_size)
+        return act.unsqueeze(0).expand(t, *act.shape)
+
+
+class LIFLayer(nn.Module):
+    """Norse's LIF neurons over a time-first current ``(T, B, ...)``; returns spikes."""
+
+    def __init__(self, config: LIFConfig, stateful: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.p = config.norse_parameters()
+        self.stateful = stateful
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def reset_state(self) -> None:
+        self.state = None
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        state = self.state if self.stateful else None
+        if state is not None and state[0].shape != currents.shape[1:]:
+            raise ValueError(
+                f"stateful LIF layer holds state of shape {tuple(state[0].shape)} but got input "
+                f"{tuple(currents.shape)}; call reset_states(model) when the batch changes"
+            )
+        spikes, new_state = lif_sequence(currents, self.p, c.dt, c.surrogate, c.alpha, state)
+        if self.stateful:
+            self.state = new_state
+        return spikes
+
+
+class LIReadout(nn.Module):
+    """Non-spiking leaky integrator; reduces its membrane over time (``mean``/``last``/``max``)."""
+
+    def __init__(self, config: LIFConfig, reduce: str = "mean", stateful: bool = False) -> None:
+        super().__init__()
+        if reduce not in ("mean", "last", "max"):
+            raise ValueError(
+                f"unknown readout reduction {reduce!r}; accepted: ('mean', 'last', 'max')"
+            )
+        self.config = config
+        self.p = config.norse_parameters()
+        self.reduce = reduce
+        self.stateful = stateful
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def reset_state(self) -> None:
+        self.state = None
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        v, state = li_sequence(
+            currents, self.p, self.config.dt, self.state if self.stateful else None
+        )
+        if self.stateful:
+            self.state = state
+        if self.reduce == "mean":
+            return v.mean(0)
+        if self.reduce == "last":
+            return v[-1]
+        return v.max(0).values
+
+
+class SpikingNetwork(nn.Module):
+    """NDI conv blocks (conv, LIF, max-pool), NDI dense + LIF layers, then a readout.
+
+    ``forward(x)`` takes a static batch ``(B, *input_shape)`` (encoded to T steps)
+    or, with the ``events`` encoder, a time-first ``(T, B, *input_shape)`` tensor,
+    and returns ``(B, n_outputs)``.
+    """
+
+    def __init__(
+        self,
+        config: SpikingNetConfig,
+        stateful: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.stateful = stateful
+        c = config
+        self.encoder = Encoder(
+            c.encoder, c.time_steps, c.input_low, c.input_high, c.population_size
+        )
+        shape = list(c.input_shape)
+        if c.encoder == "population":
+            shape[-1] *= c.population_size
+        self.convs = nn.ModuleList()
+        self.conv_neurons = nn.ModuleList()
+        for channels in c.conv_channels:
+            self.convs.append(
+                NDIConv2d(
+                    shape[0],
+                    channels,
+                    c.kernel_size,
+                    1,
+                    c.kernel_size // 2,
+                    ndi=c.ndi,
+                    nsp=c.nsp,
+                    v_init_scale=c.v_init_scale,
+                    weight_scale=c.weight_scale,
+                    generator=generator,
+                )
+            )
+            self.conv_neurons.append(LIFLayer(c.lif, stateful))
+            shape = [channels, shape[1] // c.pool, shape[2] // c.pool]
+            if shape[1] == 0 or shape[2] == 0:
+                raise ValueError(
+                    f"input {c.input_shape} is too small for "
+                    f"{len(c.conv_channels)} pool steps of {c.pool}"
+                )
+        features = int(math.prod(shape))
+        self.layers = nn.ModuleList()
+        self.neurons = nn.ModuleList()
+        for width in c.hidden:
+            self.layers.append(
+                NDILinear(
+                    features,
+                    width,
+                    ndi=c.ndi,
+                    nsp=c.nsp,
+                    v_init_scale=c.v_init_scale,
+                    weight_scale=c.weight_scale,
+                    generator=generator,
+                )
+            )
+            self.neurons.append(LIFLayer(c.lif, stateful))
+            features = width
+        self.readout = NDILinear(
+            features,
+            c.n_outputs,
+            ndi=c.readout_ndi,
+            nsp=c.nsp,
+            v_init_scale=c.v_init_scale,
+            weight_scale=c.weight_scale,
+            generator=generator,
+        )
+        self.readout.role = "readout"
+        if c.readout == "spike_count":
+            self.readout_neurons: nn.Module = LIFLayer(c.lif, stateful)
+        else:
+            self.readout_neurons = LIReadout(c.lif, c.readout, stateful)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Check the input's shape and turn it into ``(T, B, ...)``."""
+        sample_dims = len(self.config.input_shape)
+        expected = tuple(self.config.input_shape)
+        if self.config.encoder == "events":
+            if x.dim() != sample_dims + 2 or tuple(x.shape[2:]) != expected:
+                raise ValueError(
+                    f"expected time-first input (T, B, {', '.join(map(str, expected))}), "
+                    f"got shape {tuple(x.shape)}"
+                )
+        elif x.dim() != sample_dims + 1 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"expected input (B, {', '.join(map(str, expected))}), got shape {tuple(x.shape)}"
+            )
+        return self.encoder(x)
+
+    def forward_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes of the last hidden layer, ``(T, B, features)``."""
+        h = self.encode(x)
+        for conv, neurons in zip(self.convs, self.conv_neurons, strict=True):
+            s = neurons(conv(h))
+            if self.config.pool > 1:
+                t, b = s.shape[:2]
+                s = F.max_pool2d(s.reshape(t * b, *s.shape[2:]), self.config.pool)
+                s = s.reshape(t, b, *s.shape[1:])
+            h = s
+        if self.convs:
+            h = h.flatten(2)
+        for layer, neurons in zip(self.layers, self.neurons, strict=True):
+            h = neurons(layer(h))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.readout_neurons(self.readout(self.forward_hidden(x)))
+        if self.config.readout == "spike_count":
+            out = out.mean(0)
+        return out
+
+    def batch_size(self, x: torch.Tensor) -> int:
+        """Number of samples in an input batch (for per-sample metrics)."""
+        return int(x.shape[1] if self.config.encoder == "events" else x.shape[0])
+
+
+def build_network(
+    config: SpikingNetConfig, stateful: bool = False, seed: int | None = None
+) -> SpikingNetwork:
+    """Build the :class:`SpikingNetwork` a config describes.
+
+    :param stateful: keep neuron state across forward calls until :func:`reset_states`.
+    :param seed: seed for the weight and ``a`` draws (None: torch's global RNG).
+    """
+    generator = None
+    if seed is not None:
+        generator = torch.Generator().manual_seed(int(seed))
+    return SpikingNetwork(config, stateful=stateful, generator=generator)
+
+
+def reset_states(model: nn.Module) -> int:
+    """Reset the neuron state of every spiking module inside ``model`` (and only there).
+
+    :return: the number of modules reset.
+    """
+    count = 0
+    for module in model.modules():
+        reset = getattr(module, "reset_state", None)
+        if callable(reset):
+            reset()
+            count += 1
+    return count

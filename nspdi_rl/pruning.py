@@ -1,0 +1,204 @@
+"""Threshold schedules and the pruner that drives every NSP weight of a model.
+
+Two modes share one schedule shape ``f(progress)`` in [0, 1]:
+
+- ``threshold``: ``d1 = final * f(progress)`` (STDS's schedule; with ``final``
+  set to the paper's ``d2`` this is the "d2 is the final d1" reading);
+- ``target_sparsity``: the controller sets ``d1`` at every update so that the
+  realised sparsity is ``final * f(progress)``, exactly up to ties.
+
+Shapes: ``constant`` (f = 1), ``linear``, ``sine`` (STDS:
+``(1 + sin(pi (p - 1/2))) / 2``) and ``cubic`` (Zhu & Gupta 2017:
+``1 - (1 - p)^3``), with ``p`` the progress rescaled to ``[start, end]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nspdi_rl.layers import NSPLinear, NSPWeight
+
+__all__ = ["SCHEDULE_SHAPES", "PRUNING_MODES", "Pruner", "PruningSchedule", "schedule_fraction"]
+
+SCHEDULE_SHAPES = ("constant", "linear", "sine", "cubic")
+PRUNING_MODES = ("threshold", "target_sparsity")
+SCOPES = ("layer", "global")
+
+
+def schedule_fraction(shape: str, progress: float, start: float = 0.0, end: float = 1.0) -> float:
+    """The schedule's fraction of its final value at ``progress`` in [0, 1]."""
+    if shape not in SCHEDULE_SHAPES:
+        raise ValueError(f"unknown schedule {shape!r}; accepted: {SCHEDULE_SHAPES}")
+    if not (math.isfinite(progress) and 0.0 <= progress <= 1.0):
+        raise ValueError(f"progress must be in [0, 1], got {progress}")
+    if shape == "constant":
+        return 1.0
+    if progress <= start:
+        return 0.0
+    if progress >= end:
+        return 1.0
+    p = (progress - start) / (end - start)
+    if shape == "linear":
+        return p
+    if shape == "sine":
+        return (1.0 + math.sin(math.pi * (p - 0.5))) / 2.0
+    return 1.0 - (1.0 - p) ** 3
+
+
+@dataclass(frozen=True)
+class PruningSchedule:
+    """What the pruner does over training.
+
+    :param mode: ``target_sparsity`` (default) or ``threshold``.
+    :param final: final sparsity in [0, 1) (target mode) or final ``d1`` >= 0 (threshold mode).
+    :param shape: ``constant``, ``linear``, ``sine`` or ``cubic``. Default ``cubic``.
+    :param start: progress at which the schedule leaves 0. Default 0.0.
+    :param end: progress at which it reaches ``final``. Default 0.8 (fine-tune after).
+    :param scope: ``layer`` (each weight tensor reaches the target) or ``global``
+        (one threshold over all pooled scores). Default ``layer``.
+    """
+
+    mode: str = "target_sparsity"
+    final: float = 0.9
+    shape: str = "cubic"
+    start: float = 0.0
+    end: float = 0.8
+    scope: str = "layer"
+
+    def __post_init__(self) -> None:
+        if self.mode not in PRUNING_MODES:
+            raise ValueError(f"unknown pruning mode {self.mode!r}; accepted: {PRUNING_MODES}")
+        if self.shape not in SCHEDULE_SHAPES:
+            raise ValueError(f"unknown schedule {self.shape!r}; accepted: {SCHEDULE_SHAPES}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown pruning scope {self.scope!r}; accepted: {SCOPES}")
+        if self.mode == "target_sparsity" and not (0.0 <= self.final < 1.0):
+            raise ValueError(f"target sparsity must be in [0, 1), got {self.final}")
+        if self.mode == "threshold" and not (math.isfinite(self.final) and self.final >= 0):
+            raise ValueError(f"final threshold d1 must be >= 0, got {self.final}")
+        if not (0.0 <= self.start < self.end <= 1.0):
+            raise ValueError(
+                "schedule start/end must satisfy 0 <= start < end <= 1, "
+                f"got start={self.start} end={self.end}"
+            )
+
+    def value(self, progress: float) -> float:
+        """Target sparsity (or d1) at ``progress``."""
+        return self.final * schedule_fraction(self.shape, progress, self.start, self.end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kth_smallest(scores: torch.Tensor, k: int) -> float:
+    if k <= 0:
+        return 0.0
+    return float(torch.kthvalue(scores.reshape(-1).float(), k).values)
+
+
+def _layer_targets(scores: list[torch.Tensor], target: float) -> list[float]:
+    """Per-tensor sparsities whose weight-count average is ``target``.
+
+    Every tensor gets ``target`` unless the ``d2`` cut already silences more of it
+    than that at ``d1 = 0`` (its floor); the others then take up the difference
+    so that the model as a whole still lands on ``target``.
+    """
+    sizes = [s.numel() for s in scores]
+    floors = [float((s <= 0).sum()) / n for s, n in zip(scores, sizes, strict=True)]
+    fixed: set[int] = set()
+    share = target
+    while True:
+        free = [i for i in range(len(scores)) if i not in fixed]
+        if not free:
+            return floors
+        budget = target * sum(sizes) - sum(floors[i] * sizes[i] for i in fixed)
+        share = min(1.0, max(0.0, budget / sum(sizes[i] for i in free)))
+        newly = {i for i in free if floors[i] > share}
+        if not newly:
+            return [floors[i] if i in fixed else share for i in range(len(scores))]
+        fixed |= newly
+
+
+class Pruner:
+    """Applies a :class:`PruningSchedule` to the NSP weights of a model.
+
+    Call :meth:`step` with the training progress (0 to 1) at every update; it
+    sets ``d1`` on every pruned weight and returns the target of this step.
+
+    :param model: any module holding NSP layers.
+    :param schedule: the schedule.
+    :param include_readout: also prune layers whose ``role`` is ``readout``. Default False.
+    """
+
+    def __init__(
+        self, model: nn.Module, schedule: PruningSchedule, include_readout: bool = False
+    ) -> None:
+        self.schedule = schedule
+        self.include_readout = include_readout
+        self.weights: list[NSPWeight] = list(pruned_weights(model, include_readout))
+        self.progress = 0.0
+        self.frozen = False
+        if not self.weights:
+            raise ValueError(f"model {type(model).__name__} has no NSP weights to prune")
+
+    @torch.no_grad()
+    def step(self, progress: float) -> float:
+        if self.frozen:
+            return self.schedule.value(self.progress)
+        if not (math.isfinite(progress) and 0.0 <= progress <= 1.0):
+            raise ValueError(f"progress must be in [0, 1], got {progress}")
+        self.progress = float(progress)
+        target = self.schedule.value(progress)
+        weights = [w for w in self.weights if w.config.method != "dense"]
+        if self.schedule.mode == "threshold":
+            for w in weights:
+                w.set_d1(target)
+            return target
+        if self.schedule.scope == "layer":
+            scores = [w.prune_scores() for w in weights]
+            for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
+                w.set_d1(max(0.0, _kth_smallest(s, round(t * s.numel()))))
+        elif weights:
+            pooled = torch.cat([w.prune_scores().reshape(-1) for w in weights])
+            d1 = max(0.0, _kth_smallest(pooled, round(target * pooled.numel())))
+            for w in weights:
+                w.set_d1(d1)
+        return target
+
+    def freeze(self) -> None:
+        """Fix the final mask: silent synapses stay silent from now on."""
+        for w in self.weights:
+            w.freeze()
+        self.frozen = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule.to_dict(),
+            "progress": self.progress,
+            "frozen": self.frozen,
+            "include_readout": self.include_readout,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        schedule = PruningSchedule(**state["schedule"])
+        if schedule != self.schedule:
+            raise ValueError(
+                f"pruner state was saved for {schedule}, this pruner runs {self.schedule}"
+            )
+        self.progress = float(state["progress"])
+        self.frozen = bool(state["frozen"])
+
+
+def pruned_weights(model: nn.Module, include_readout: bool = False) -> Iterable[NSPWeight]:
+    """The NSP weights of ``model`` that pruning applies to."""
+    for module in model.modules():
+        if isinstance(module, NSPLinear):
+            if getattr(module, "role", "hidden") == "readout" and not include_readout:
+                continue
+            yield from module.nsp_weights()

@@ -1,0 +1,121 @@
+"""Sparsity, SynOps, energy and information metrics against hand counts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
+from nspdi_rl.metrics import (
+    SynOpsCounter,
+    connectivity_per_layer,
+    energy_pj,
+    information_efficiency,
+    layer_stats,
+    mutual_information_bits,
+    sparsity,
+)
+from nspdi_rl.network import SpikingNetConfig, build_network
+
+DENSE = NSPConfig(method="dense")
+
+
+def set_weights(weight, values):
+    with torch.no_grad():
+        weight.theta.copy_(torch.as_tensor(values, dtype=torch.float32))
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = NDILinear(3, 2, nsp=DENSE)
+        self.out = NDILinear(2, 1, ndi=False, nsp=DENSE)
+        self.out.role = "readout"
+        set_weights(self.hidden.w, [[1.0, 0.0, 2.0], [0.0, 3.0, 4.0]])
+        set_weights(self.hidden.v, [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+        set_weights(self.out.w, [[0.5, 0.0]])
+
+    def forward(self, x):
+        return self.out(self.hidden(x))
+
+
+def test_sparsity_of_known_zeros_is_exact():
+    m = Tiny()
+    stats = {s.name: s for s in layer_stats(m)}
+    assert (stats["hidden"].nonzero, stats["hidden"].total) == (5, 12)  # W: 4 of 6, V: 1 of 6
+    assert sparsity(m) == 1 - 5 / 12
+    assert sparsity(m, include_readout=True) == 1 - 6 / 14
+    assert connectivity_per_layer(m) == {"hidden": 5 / 12, "out": 0.5}
+
+
+def test_synops_equal_a_hand_count_on_known_spikes():
+    m = Tiny()
+    # T = 2, B = 1: spikes on inputs 0 and 2 at t=0, input 1 at t=1
+    x = torch.tensor([[[1.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]]])
+    with SynOpsCounter(m) as counter:
+        m(x)
+    # non-zero outgoing synapses per input: W (1, 1, 2), V (0, 0, 1)
+    # t=0: inputs 0, 2 -> W 1 + 2, V 0 + 1 = 4 ACs; t=1: input 1 -> W 1 = 1 AC
+    # NDI product: one MAC per output element, T * B * 2 = 4
+    assert counter.per_layer["hidden"] == {"acs": 5.0, "macs": 4.0}
+    # the readout sees currents (not spikes): MACs for non-zero inputs x non-zero weights
+    hidden_out = m.hidden(x)
+    expected_out_macs = float((hidden_out[..., 0] != 0).sum())
+    assert counter.per_layer["out"] == {"acs": 0.0, "macs": expected_out_macs}
+    assert counter.samples == 2  # no batch_size(): x.shape[0]
+    assert counter.acs == 5.0
+    assert energy_pj(5, 4) == pytest.approx(5 * 0.9 + 4 * 4.6)
+
+
+def test_conv_synops_count_only_valid_outputs():
+    conv = NDIConv2d(1, 1, kernel_size=2, ndi=False, nsp=DENSE)
+    set_weights(conv.w, torch.ones(1, 1, 2, 2))
+    x = torch.zeros(1, 1, 3, 3)
+    x[0, 0, 1, 1] = 1.0  # the centre feeds all four outputs
+    x[0, 0, 0, 0] = 1.0  # a corner feeds one
+    with SynOpsCounter(conv) as counter:
+        conv(x)
+    assert counter.acs == 5.0 and counter.macs == 0.0
+
+
+def test_network_counter_reports_per_sample_figures():
+    net = build_network(
+        SpikingNetConfig(input_shape=(5,), n_outputs=2, hidden=(8,), time_steps=4), seed=0
+    )
+    with SynOpsCounter(net) as counter:
+        net(torch.rand(3, 5))
+    assert counter.samples == 3
+    # direct encoding: the first layer costs MACs every step (5 inputs x 8 x (W + V)) + product
+    first = counter.per_layer["layers.0"]
+    assert first["acs"] == 0.0
+    assert first["macs"] <= 3 * 4 * (5 * 8 * 2 + 8)
+    assert counter.synops_per_sample == pytest.approx(counter.synops / 3)
+    with pytest.raises(ValueError, match="no samples were counted"):
+        SynOpsCounter(net).synops_per_sample  # noqa: B018
+
+
+def test_mutual_information():
+    assert mutual_information_bits(np.eye(4) * 10) == pytest.approx(2.0)
+    assert mutual_information_bits(np.ones((4, 4))) == pytest.approx(0.0)
+    # a binary channel with 10 % errors: 1 - H(0.1)
+    h = -(0.1 * math.log2(0.1) + 0.9 * math.log2(0.9))
+    assert mutual_information_bits([[90, 10], [10, 90]]) == pytest.approx(1 - h)
+    eff = information_efficiency(np.eye(2) * 5, synops_per_sample=500.0, nonzero_synapses=100)
+    assert eff == {
+        "mutual_information_bits": pytest.approx(1.0),
+        "bits_per_ksynop": pytest.approx(2.0),
+        "bits_per_synapse": pytest.approx(0.01),
+    }
+
+
+def test_metric_inputs_are_validated():
+    with pytest.raises(ValueError, match="square"):
+        mutual_information_bits(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        mutual_information_bits(-np.eye(2))
+    with pytest.raises(ValueError, match="acs=-1"):
+        energy_pj(-1, 0)
+    with pytest.raises(ValueError, match="no NSP layers"):
+        sparsity(nn.Linear(2, 2))

@@ -1,0 +1,152 @@
+"""The spiking network builder: shapes, encoders, state handling, bad configs."""
+
+import pytest
+import torch
+from norse.torch import LIF, LIFParameters
+
+from nspdi_rl.network import (
+    Encoder,
+    LIFConfig,
+    LIFLayer,
+    SpikingNetConfig,
+    build_network,
+    reset_states,
+)
+
+
+def mlp(**kw):
+    base = dict(input_shape=(6,), n_outputs=3, hidden=(16,), time_steps=5)
+    base.update(kw)
+    return build_network(SpikingNetConfig(**base), seed=0)
+
+
+def test_mlp_and_conv_shapes():
+    assert mlp()(torch.rand(4, 6)).shape == (4, 3)
+    conv = build_network(
+        SpikingNetConfig(
+            input_shape=(2, 12, 12),
+            n_outputs=5,
+            hidden=(20,),
+            conv_channels=(4, 8),
+            encoder="events",
+        ),
+        seed=0,
+    )
+    assert conv(torch.bernoulli(torch.full((7, 3, 2, 12, 12), 0.3))).shape == (3, 5)
+    assert mlp(readout="spike_count")(torch.rand(2, 6)).shape == (2, 3)
+
+
+def test_same_seed_same_network():
+    x = torch.rand(3, 6)
+    assert torch.equal(mlp()(x), mlp()(x))
+
+
+def test_lif_layer_equals_norse_lif_module():
+    torch.manual_seed(0)
+    x = torch.rand(40, 2, 8) * 3
+    ours = LIFLayer(LIFConfig())(x)
+    theirs, _ = LIF(LIFParameters())(x)
+    assert torch.equal(ours, theirs)
+
+
+def test_encoders():
+    x = torch.tensor([[0.0, 0.5, 1.0]])
+    direct = Encoder("direct", 4)(x)
+    assert direct.shape == (4, 1, 3) and torch.equal(direct[2], x)
+    torch.manual_seed(0)
+    rate = Encoder("rate", 2000)(x)
+    assert set(rate.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(rate.mean(0), x, atol=0.05)
+    pop = Encoder("population", 3, population_size=5)(x)
+    assert pop.shape == (3, 1, 15)
+    # the receptive field centred on the value responds most
+    assert int(pop[0, 0, 5:10].argmax()) == 2
+    with pytest.raises(ValueError, match=r"inputs in \[0.0, 1.0\], got values in \[-1, 1\]"):
+        Encoder("rate", 2)(torch.tensor([[-1.0, 1.0]]))
+
+
+def test_rate_encoded_first_layer_sees_spikes():
+    net = mlp(encoder="rate")
+    assert net.encoder.binary
+    assert net(torch.rand(2, 6)).shape == (2, 3)
+
+
+def neuron_states(model):
+    return [m.state for m in model.modules() if hasattr(m, "reset_state")]
+
+
+def test_stateless_by_default_and_reset_is_scoped_to_one_model():
+    x = torch.rand(2, 6)
+    net = mlp()
+    assert torch.equal(net(x), net(x))  # fresh state per call
+    assert all(s is None for s in neuron_states(net))
+    cfg = SpikingNetConfig(input_shape=(6,), n_outputs=3, hidden=(16,), time_steps=5)
+    a, b = build_network(cfg, stateful=True, seed=0), build_network(cfg, stateful=True, seed=0)
+    first = a(x)
+    b(x)
+    assert all(s is not None for s in neuron_states(a) + neuron_states(b))
+    assert reset_states(a) == 2  # one hidden LIF layer and the readout
+    assert all(s is None for s in neuron_states(a))
+    assert all(s is not None for s in neuron_states(b))  # the other model is untouched
+    assert torch.equal(a(x), first)
+
+
+def test_stateful_network_continues_across_calls():
+    cfg = SpikingNetConfig(input_shape=(6,), n_outputs=3, hidden=(16,), time_steps=4)
+    stateful = build_network(cfg, stateful=True, seed=0)
+    long_cfg = SpikingNetConfig(
+        input_shape=(6,), n_outputs=3, hidden=(16,), time_steps=8, readout="last"
+    )
+    x = torch.rand(2, 6) * 3
+    ref = build_network(long_cfg, seed=0)
+    h_ref = ref.forward_hidden(x)
+    h1 = stateful.forward_hidden(x)
+    h2 = stateful.forward_hidden(x)
+    assert torch.equal(torch.cat([h1, h2]), h_ref)
+    with pytest.raises(ValueError, match="call reset_states"):
+        stateful.forward_hidden(torch.rand(5, 6))
+    reset_states(stateful)
+    assert torch.equal(stateful.forward_hidden(x), h1)
+
+
+def test_input_shape_is_checked():
+    with pytest.raises(ValueError, match=r"expected input \(B, 6\), got shape \(4, 7\)"):
+        mlp()(torch.rand(4, 7))
+    events = build_network(SpikingNetConfig(input_shape=(4,), n_outputs=2, encoder="events"))
+    with pytest.raises(ValueError, match=r"expected time-first input \(T, B, 4\)"):
+        events(torch.rand(3, 4))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(encoder="burst"), "unknown encoder 'burst'"),
+        (dict(readout="softmax"), "unknown readout 'softmax'"),
+        (dict(time_steps=0), "time_steps must be a positive int, got 0"),
+        (dict(n_outputs=-2), "n_outputs must be a positive int, got -2"),
+        (dict(hidden=(8, 0)), "layer sizes must be positive"),
+        (dict(conv_channels=(4,)), r"needs input_shape \(channels, height, width\)"),
+        (dict(input_low=1.0, input_high=0.0), "need input_low < input_high"),
+    ],
+)
+def test_bad_network_configs(kwargs, match):
+    base = dict(input_shape=(6,), n_outputs=3)
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        SpikingNetConfig(**base)
+
+
+def test_bad_lif_configs():
+    with pytest.raises(ValueError, match="unknown surrogate 'relu'"):
+        LIFConfig(surrogate="relu")
+    with pytest.raises(ValueError, match="tau_mem_inv"):
+        LIFConfig(tau_mem_inv=5000.0)
+    with pytest.raises(ValueError, match="v_th must exceed v_reset"):
+        LIFConfig(v_th=0.0, v_reset=0.5)
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = SpikingNetConfig(input_shape=(2, 8, 8), n_outputs=4, conv_channels=(3,))
+    assert SpikingNetConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"unknown SpikingNetConfig keys \['widths'\]"):
+        SpikingNetConfig.from_dict({**cfg.to_dict(), "widths": 3})
