@@ -1,0 +1,1 @@
+"""Benchmarks that print ratio tables (``python -m bench.<name>``); never part of the tests."""

@@ -1,0 +1,108 @@
+"""Pictures of mazes shared by both environments: colours, RGB frames, text, a window.
+
+Only numpy is needed for ``rgb_array`` and ``ansi``; the ``human`` window
+imports matplotlib when it is first drawn, so the environments stay usable
+(and importable) where matplotlib or a display is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: RGB colours of the frame; tests look for these exact values.
+WALL_RGB = (40, 40, 60)
+FLOOR_RGB = (245, 245, 245)
+PATH_RGB = (150, 190, 255)
+GOAL_RGB = (40, 180, 60)
+AGENT_RGB = (220, 40, 40)
+
+#: Characters of the ``ansi`` picture.
+WALL_CH, FLOOR_CH, PATH_CH, GOAL_CH, AGENT_CH = "#", ".", "o", "G", "A"
+
+
+def grid_frame(
+    walls: np.ndarray,
+    agent: tuple[int, int],
+    goal: tuple[int, int],
+    visited: np.ndarray,
+    cell_px: int,
+) -> np.ndarray:
+    """An ``(H * cell_px, W * cell_px, 3)`` uint8 picture of a grid maze.
+
+    Walls, floor, the squares visited so far (the path), the goal square and
+    the agent (a square inset by a quarter cell, so the path colour shows
+    around it) each have their own colour.
+
+    :param walls: bool wall array.
+    :param agent: agent ``(row, col)``.
+    :param goal: goal ``(row, col)``.
+    :param visited: bool array, ``True`` where the agent has been this episode.
+    :param cell_px: pixels per grid square.
+    """
+    small = np.empty(walls.shape + (3,), dtype=np.uint8)
+    small[...] = FLOOR_RGB
+    small[visited] = PATH_RGB
+    small[walls] = WALL_RGB
+    small[goal] = GOAL_RGB
+    frame = np.repeat(np.repeat(small, cell_px, axis=0), cell_px, axis=1)
+    inset = cell_px // 4
+    r0, c0 = agent[0] * cell_px, agent[1] * cell_px
+    frame[r0 + inset : r0 + cell_px - inset, c0 + inset : c0 + cell_px - inset] = AGENT_RGB
+    return frame
+
+
+def grid_text(
+    walls: np.ndarray,
+    agent: tuple[int, int],
+    goal: tuple[int, int],
+    visited: np.ndarray | None = None,
+) -> str:
+    """The ``ansi`` picture: ``#`` wall, ``.`` floor, ``o`` path, ``G`` goal, ``A`` agent."""
+    chars = np.where(walls, WALL_CH, FLOOR_CH).astype("<U1")
+    if visited is not None:
+        chars[visited & ~walls] = PATH_CH
+    chars[goal] = GOAL_CH
+    chars[agent] = AGENT_CH
+    return "\n".join("".join(row) for row in chars) + "\n"
+
+
+class HumanWindow:
+    """A matplotlib window that shows successive RGB frames.
+
+    :param title: window title.
+    :param fps: frames per second; each :meth:`show` pauses ``1 / fps`` seconds.
+    """
+
+    def __init__(self, title: str, fps: int) -> None:
+        self.title = title
+        self.fps = fps
+        self._fig: Any = None
+        self._image: Any = None
+
+    def show(self, frame: np.ndarray) -> None:
+        """Draw ``frame``, opening the window on the first call."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:  # pragma: no cover - matplotlib is a project dependency
+            raise ImportError(
+                "render_mode='human' needs matplotlib; use render_mode='rgb_array' or 'ansi'"
+            ) from err
+        if self._fig is None or not plt.fignum_exists(self._fig.number):
+            plt.ion()
+            self._fig, ax = plt.subplots(num=self.title)
+            ax.set_axis_off()
+            self._image = ax.imshow(frame)
+        else:
+            self._image.set_data(frame)
+        self._fig.canvas.draw_idle()
+        plt.pause(1.0 / self.fps)
+
+    def close(self) -> None:
+        """Close the window if one was opened."""
+        if self._fig is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._fig)
+            self._fig = None
