@@ -96,6 +96,11 @@ class PruningSchedule:
         return asdict(self)
 
 
+def _count(fraction: float, n: int) -> int:
+    # round up (bar float noise): the realised sparsity is never below the target
+    return min(n, math.ceil(fraction * n - 1e-9))
+
+
 def _kth_smallest(scores: torch.Tensor, k: int) -> float:
     if k <= 0:
         return 0.0
@@ -163,10 +168,10 @@ class Pruner:
         if self.schedule.scope == "layer":
             scores = [w.prune_scores() for w in weights]
             for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
-                w.set_d1(max(0.0, _kth_smallest(s, round(t * s.numel()))))
+                w.set_d1(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
         elif weights:
             pooled = torch.cat([w.prune_scores().reshape(-1) for w in weights])
-            d1 = max(0.0, _kth_smallest(pooled, round(target * pooled.numel())))
+            d1 = max(0.0, _kth_smallest(pooled, _count(target, pooled.numel())))
             for w in weights:
                 w.set_d1(d1)
         return target

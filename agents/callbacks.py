@@ -1,0 +1,135 @@
+"""SB3 callbacks that prune a spiking policy online with NSP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from nspdi_rl.pruning import Pruner, PruningSchedule
+
+__all__ = ["NSPPruningCallback"]
+
+
+class NSPPruningCallback(BaseCallback):
+    """Advances the NSP threshold schedule with training progress and logs the pruning.
+
+    Progress is ``num_timesteps / total_timesteps``. The controller runs at the
+    end of every rollout and, for off-policy algorithms, every ``update_every``
+    environment steps; at the end of training it lands on the final target and
+    freezes the mask (silent synapses are removed for good).
+
+    Logged to the SB3 logger (TensorBoard / CSV) under ``nsp/``: the target,
+    the global sparsity of the acting network and of every spiking network, each
+    layer's connectivity, SynOps and energy per environment step.
+
+    :param schedule: the pruning schedule (target sparsity or threshold).
+    :param total_timesteps: the run's full length (kept across ``--resume``).
+    :param include_readout: prune the readout layers too. Default False.
+    :param update_every: env steps between controller updates for off-policy
+        algorithms. Default 256.
+    :param freeze_at_end: freeze the final mask when training ends. Default True.
+    """
+
+    def __init__(
+        self,
+        schedule: PruningSchedule,
+        total_timesteps: int,
+        include_readout: bool = False,
+        update_every: int = 256,
+        freeze_at_end: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if total_timesteps <= 0:
+            raise ValueError(f"total_timesteps must be > 0, got {total_timesteps}")
+        if update_every <= 0:
+            raise ValueError(f"update_every must be > 0, got {update_every}")
+        self.schedule = schedule
+        self.total_timesteps = int(total_timesteps)
+        self.include_readout = include_readout
+        self.update_every = update_every
+        self.freeze_at_end = freeze_at_end
+        self.pruner: Pruner | None = None
+        self._pending_state: dict[str, Any] | None = None
+        self._last_update = 0
+
+    def _init_callback(self) -> None:
+        if not hasattr(self.model.policy, "spiking_networks"):
+            raise ValueError(
+                f"NSPPruningCallback needs a spiking policy, got {type(self.model.policy).__name__}"
+            )
+        self.pruner = Pruner(self.model.policy, self.schedule, include_readout=self.include_readout)
+        if self._pending_state is not None:
+            self.pruner.load_state_dict(self._pending_state)
+            if self.pruner.frozen:
+                for w in self.pruner.weights:  # masks come back with the weights
+                    if w.frozen_mask is None:
+                        w.freeze()
+        self.update()
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.num_timesteps / self.total_timesteps)
+
+    def update(self) -> float:
+        """Run the controller at the current progress; return its target."""
+        assert self.pruner is not None
+        self._last_update = self.num_timesteps
+        return self.pruner.step(self.progress)
+
+    def _on_step(self) -> bool:
+        off_policy = not hasattr(self.model, "rollout_buffer")
+        if off_policy and self.num_timesteps - self._last_update >= self.update_every:
+            self.update()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        target = self.update()
+        self.logger.record("nsp/target", target)
+        self.log_metrics()
+
+    def _on_training_end(self) -> None:
+        assert self.pruner is not None
+        if (
+            self.freeze_at_end
+            and self.num_timesteps >= self.total_timesteps
+            and not self.pruner.frozen
+        ):
+            self.pruner.step(1.0)
+            self.pruner.freeze()
+            self.log_metrics()
+
+    def log_metrics(self) -> dict[str, Any]:
+        """Record sparsity, connectivity, SynOps and energy of the current policy."""
+        obs = self._observation_batch()
+        metrics = self.model.policy.measure(obs)
+        self.logger.record("nsp/sparsity", metrics["sparsity"])
+        for name, value in metrics["sparsity_per_network"].items():
+            self.logger.record(f"nsp/sparsity_{name}", value)
+        for name, value in metrics["connectivity_per_layer"].items():
+            self.logger.record(f"nsp/connectivity/{name}", value)
+        self.logger.record("nsp/synops_per_step", metrics["synops_per_step"])
+        self.logger.record("nsp/energy_per_step_pj", metrics["energy_per_step_pj"])
+        return metrics
+
+    def _observation_batch(self) -> np.ndarray:
+        last = getattr(self.model, "_last_obs", None)
+        if isinstance(last, np.ndarray):
+            return last
+        return np.stack([self.model.observation_space.sample() for _ in range(8)])
+
+    def state_dict(self) -> dict[str, Any]:
+        """What ``--resume`` needs: the schedule position and whether the mask is frozen."""
+        assert self.pruner is not None
+        return {**self.pruner.state_dict(), "total_timesteps": self.total_timesteps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the position before training restarts (applied when the callback starts)."""
+        if int(state["total_timesteps"]) != self.total_timesteps:
+            raise ValueError(
+                f"saved run was {state['total_timesteps']} timesteps long, "
+                f"this one {self.total_timesteps}"
+            )
+        self._pending_state = {k: v for k, v in state.items() if k != "total_timesteps"}

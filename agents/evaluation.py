@@ -1,0 +1,436 @@
+"""Evaluate a trained maze agent: success rate, path optimality, return and spiking cost.
+
+The default task's evaluation (``nspdi/GridMaze-v0``) runs one episode from
+every free square of the fixed maze except the goal, so "success rate" means
+"from how many of the start squares does the agent reach the goal". Other
+mazes (the point mazes, a grid maze with a new layout or goal each reset), or
+an explicit ``n_episodes``, use seeded random starts instead.
+
+The episodes run in lockstep: one batched ``model.predict`` per step for all
+running episodes, which keeps a spiking policy (``time_steps`` forward passes
+per prediction) fast. The observations the policy saw are then passed to the
+policy's ``measure`` (spiking policies only) for sparsity, connectivity,
+SynOps and energy on the states the agent really visits.
+
+:func:`load_run` reads a run directory written by ``python -m agents.train_maze``
+and :func:`write_summary` writes a summary as JSON atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import uuid
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, DQN, PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+# Imported for their side effects: ``envs`` registers the maze ids, and
+# ``agents`` imports the spiking policy classes so that SB3 can unpickle a
+# model saved with one of them.
+import agents  # noqa: F401
+import envs
+from envs.grid_maze import GridMazeEnv
+from envs.recording import record_episode, save_gif
+
+__all__ = [
+    "ALGOS",
+    "DEFAULT_RANDOM_EPISODES",
+    "MAX_MEASURED_OBSERVATIONS",
+    "MEASURE_KEYS",
+    "RunError",
+    "evaluate_maze",
+    "load_run",
+    "write_summary",
+]
+
+#: ``run.json`` ``algo`` value -> SB3 algorithm class.
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
+#: Episodes with random starts when the maze's free starts cannot be enumerated.
+DEFAULT_RANDOM_EPISODES = 20
+#: At most this many visited observations go to ``policy.measure`` (evenly spaced).
+MAX_MEASURED_OBSERVATIONS = 2048
+#: Summary keys filled by ``policy.measure``; ``None`` for policies without it.
+MEASURE_KEYS: tuple[str, ...] = (
+    "sparsity",
+    "connectivity_per_layer",
+    "synops_per_step",
+    "energy_per_step_pj",
+)
+#: Start modes reported in a summary's ``start_mode``.
+START_MODES: tuple[str, ...] = ("every_free_start", "random_starts")
+
+# Episodes run side by side in one batch; more would only grow the batch
+# without saving steps, and a point maze episode holds up to 800 steps.
+_LOCKSTEP_BATCH = 64
+# Safety limit for an environment registered without max_episode_steps.
+_FALLBACK_MAX_STEPS = 10_000
+# Errors SB3's ``load`` raises for a file that is not a model of that algorithm:
+# not a zip, a truncated zip, missing members, another algorithm's policy.
+_LOAD_ERRORS = (
+    zipfile.BadZipFile,
+    ValueError,
+    KeyError,
+    AttributeError,
+    TypeError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    pickle.UnpicklingError,
+)
+
+
+@dataclass(frozen=True)
+class _Reset:
+    """How one evaluation episode starts: ``env.reset(seed=seed, options=options)``."""
+
+    seed: int
+    options: dict[str, Any] | None = None
+
+
+@dataclass
+class _Episode:
+    """The outcome of one evaluation episode, filled in step by step."""
+
+    optimal_length: int | None  # BFS steps from the start; None in the point mazes
+    total_return: float = 0.0
+    length: int = 0
+    success: bool = False
+
+    @property
+    def path_optimality(self) -> float | None:
+        """``optimal_length / length`` on success, 0 on failure, None if unknown."""
+        if self.optimal_length is None:
+            return None
+        return self.optimal_length / self.length if self.success else 0.0
+
+
+class RunError(Exception):
+    """A run directory or model file that cannot be evaluated; the message names the path."""
+
+
+# ---------------------------------------------------------------------- loading
+def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dict[str, Any], Path]:
+    """Load the model of a training run.
+
+    :param path: a run directory (holding ``model.zip`` and ``run.json``) or a
+        model ``.zip`` file (its ``run.json`` is looked up in the same directory).
+    :param device: torch device for the policy, as SB3's ``load`` takes it.
+    :return: ``(model, run_info, model_path)``; ``run_info`` is ``run.json``
+        with ``env_kwargs`` defaulting to ``{}``.
+    :raises RunError: for a missing path, a missing ``model.zip`` or
+        ``run.json``, a ``run.json`` without ``algo`` / ``env_id`` or with an
+        unknown ``algo``, or a model file SB3 cannot load.
+    """
+    path = Path(path)
+    if path.is_dir():
+        model_path = path / "model.zip"
+        if not model_path.is_file():
+            raise RunError(f"{path}: run directory has no model.zip")
+    elif path.is_file():
+        model_path = path
+    else:
+        raise RunError(f"{path}: no such run directory or model file")
+    run_info = _read_run_json(model_path.parent / "run.json")
+    algo = run_info["algo"]
+    try:
+        model = ALGOS[algo].load(model_path, device=device)
+    except _LOAD_ERRORS as err:
+        cause = " ".join(str(err).split()) or type(err).__name__
+        raise RunError(
+            f"{model_path}: cannot be loaded as a {algo.upper()} model ({cause})"
+        ) from err
+    return model, run_info, model_path
+
+
+def _read_run_json(run_json: Path) -> dict[str, Any]:
+    if not run_json.is_file():
+        raise RunError(
+            f"{run_json}: not found; a run needs run.json beside model.zip "
+            "(written by python -m agents.train_maze)"
+        )
+    try:
+        run_info = json.loads(run_json.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{run_json}: not valid JSON ({err})") from err
+    if not isinstance(run_info, dict):
+        raise RunError(f"{run_json}: holds a {type(run_info).__name__}, expected a JSON object")
+    missing = [key for key in ("algo", "env_id") if key not in run_info]
+    if missing:
+        raise RunError(f"{run_json}: missing keys {missing}; a run.json needs 'algo' and 'env_id'")
+    if run_info["algo"] not in ALGOS:
+        raise RunError(
+            f"{run_json}: unknown algo {run_info['algo']!r}; accepted are {sorted(ALGOS)}"
+        )
+    env_kwargs = run_info.get("env_kwargs") or {}
+    if not isinstance(env_kwargs, dict):
+        raise RunError(f"{run_json}: env_kwargs is {env_kwargs!r}, expected a JSON object")
+    return {**run_info, "env_kwargs": env_kwargs}
+
+
+# ---------------------------------------------------------------------- evaluation
+def evaluate_maze(
+    model: Any,
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None = None,
+    n_episodes: int | None = None,
+    deterministic: bool = True,
+    seed: int = 0,
+    gif_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run evaluation episodes of ``model`` in a maze and summarise them.
+
+    Which episodes: for a grid maze with a fixed layout and goal and
+    ``n_episodes=None``, one episode from every free square except the goal
+    (31 - 1 = 30 on ``nspdi/GridMaze-v0``); otherwise ``n_episodes`` (default
+    :data:`DEFAULT_RANDOM_EPISODES`) episodes whose random starts come from
+    ``env.reset(seed=seed + i)`` for episode ``i``.
+
+    Path optimality of one episode is ``optimal_length / steps`` (BFS length
+    from its start over the steps taken, in ``(0, 1]``) if it reached the
+    goal, else 0; ``mean_path_optimality`` averages it over all episodes, so a
+    failure counts as 0 and the value is at most ``success_rate`` (the
+    "success weighted by path length" of Anderson et al., 2018). It is ``None``
+    for environments without ``optimal_length`` in ``info`` (the point mazes).
+
+    :param model: an SB3 model or any object with ``predict(obs, deterministic)``
+        that takes a batch ``(n, *obs_shape)`` and returns ``(actions, state)``
+        with ``n`` actions; its ``policy.measure(observations)``, if present,
+        supplies :data:`MEASURE_KEYS`.
+    :param env_id: a registered Gymnasium id, e.g. ``"nspdi/GridMaze-v0"``.
+    :param env_kwargs: keyword arguments to ``gym.make`` (those of training);
+        a ``render_mode`` among them is ignored.
+    :param n_episodes: number of random-start episodes, ``>= 1``; ``None``
+        (default): every free start of a fixed grid maze, else
+        :data:`DEFAULT_RANDOM_EPISODES`.
+    :param deterministic: passed to ``predict``; with ``False`` the actions are
+        sampled from torch's global generator, seeded with ``seed``.
+    :param seed: seeds the random starts (and the sampled actions). Default 0.
+    :param gif_path: if given, the episode from the start farthest from the goal
+        (every-free-start mode) or the first episode (random starts) is run
+        again with ``render_mode="rgb_array"`` and written there as a GIF.
+    :return: a JSON-ready dict: ``success_rate``, ``mean_path_optimality``,
+        ``mean_return``, ``mean_episode_length`` (steps), ``n_episodes``, the
+        :data:`MEASURE_KEYS`, ``n_measured_observations``, and the settings
+        ``env_id``, ``env_kwargs``, ``start_mode``, ``requested_episodes``,
+        ``deterministic``, ``seed`` (plus ``gif_path`` if written).
+    :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
+        whose observation space differs from the environment's, or env options
+        the environment rejects.
+    """
+    if env_id not in gym.registry:
+        maze_ids = sorted([*envs.GRID_IDS, *envs.POINT_IDS])
+        raise ValueError(
+            f"unknown env id {env_id!r}; accepted are registered Gymnasium ids, "
+            f"e.g. the maze ids {maze_ids}"
+        )
+    if n_episodes is not None and (
+        isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1
+    ):
+        raise ValueError(
+            f"n_episodes {n_episodes!r} is not accepted; accepted are ints >= 1, or None "
+            "for every free start of a fixed grid maze"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed {seed!r} is not accepted; accepted are ints")
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(
+            f"model {type(model).__name__} has no predict(); accepted are SB3 models or "
+            "objects with predict(obs, deterministic) -> (actions, state)"
+        )
+    kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
+    seed = int(seed)
+
+    probe = gym.make(env_id, disable_env_checker=True, **kwargs)
+    try:
+        _check_spaces(model, probe, env_id)
+        starts = None if n_episodes is not None else _every_free_start(probe, kwargs)
+        max_steps = probe.spec.max_episode_steps if probe.spec else None
+    finally:
+        probe.close()
+    max_steps = max_steps or _FALLBACK_MAX_STEPS
+    if starts is not None:
+        resets = [_Reset(seed + i, {"start": s}) for i, s in enumerate(starts)]
+    else:
+        n = DEFAULT_RANDOM_EPISODES if n_episodes is None else n_episodes
+        resets = [_Reset(seed + i) for i in range(n)]
+
+    if not deterministic:
+        torch.manual_seed(seed)
+    episodes: list[_Episode] = []
+    observations: list[np.ndarray] = []
+    for first in range(0, len(resets), _LOCKSTEP_BATCH):
+        chunk = resets[first : first + _LOCKSTEP_BATCH]
+        episodes += _run_lockstep(model, env_id, kwargs, chunk, deterministic, observations)
+
+    summary = _summarise(episodes)
+    summary.update(_measure(model, observations))
+    summary.update(
+        env_id=env_id,
+        env_kwargs=kwargs,
+        start_mode=START_MODES[0] if starts is not None else START_MODES[1],
+        requested_episodes=n_episodes,
+        deterministic=bool(deterministic),
+        seed=seed,
+    )
+    if gif_path is not None:
+        # The farthest start shows the most of the maze; with random starts
+        # the first episode is as good as any.
+        k = 0 if starts is None else int(np.argmax([e.optimal_length or 0 for e in episodes]))
+        render_env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
+        try:
+            frames, _ = record_episode(
+                render_env,
+                lambda obs, _env: _single_action(model, obs, deterministic),
+                seed=resets[k].seed,
+                options=resets[k].options,
+                max_steps=max_steps,
+            )
+        finally:
+            render_env.close()
+        summary["gif_path"] = str(save_gif(frames, gif_path))
+    return summary
+
+
+def _check_spaces(model: Any, env: gym.Env, env_id: str) -> None:
+    space = getattr(model, "observation_space", None)
+    if space is not None and getattr(space, "shape", None) != env.observation_space.shape:
+        raise ValueError(
+            f"the model expects observations of shape {space.shape} but {env_id} gives "
+            f"{env.observation_space.shape}; evaluate with the env_kwargs of training "
+            "(e.g. the same obs_mode and view_size)"
+        )
+
+
+def _every_free_start(env: gym.Env, kwargs: Mapping[str, Any]) -> list[tuple[int, int]] | None:
+    """The free squares except the goal, or ``None`` if the maze or goal changes per reset."""
+    maze = env.unwrapped
+    if not isinstance(maze, GridMazeEnv):
+        return None
+    if maze.layout_mode != "fixed" or kwargs.get("goal") == "random":
+        return None
+    return [cell for cell in maze.free_cells() if cell != maze.goal_pos]
+
+
+def _run_lockstep(
+    model: Any,
+    env_id: str,
+    kwargs: Mapping[str, Any],
+    resets: list[_Reset],
+    deterministic: bool,
+    observations: list[np.ndarray],
+) -> list[_Episode]:
+    """Run one episode per entry of ``resets`` side by side, one batched predict per step."""
+    envs_ = [gym.make(env_id, disable_env_checker=True, **kwargs) for _ in resets]
+    episodes, obs = [], []
+    for env, reset in zip(envs_, resets, strict=True):
+        o, info = env.reset(seed=reset.seed, options=reset.options)
+        obs.append(o)
+        episodes.append(_Episode(optimal_length=info.get("optimal_length")))
+    running = list(range(len(envs_)))
+    while running:
+        batch = np.stack([obs[i] for i in running])
+        observations.append(batch)
+        actions, _ = model.predict(batch, deterministic=deterministic)
+        still_running = []
+        for i, action in zip(running, actions, strict=True):
+            o, reward, terminated, truncated, info = envs_[i].step(action)
+            episode = episodes[i]
+            episode.total_return += float(reward)
+            episode.length += 1
+            if terminated or truncated:
+                episode.success = bool(info.get("is_success", False))
+            else:
+                obs[i] = o
+                still_running.append(i)
+        running = still_running
+    for env in envs_:
+        env.close()
+    return episodes
+
+
+def _summarise(episodes: list[_Episode]) -> dict[str, Any]:
+    optimality = [e.path_optimality for e in episodes if e.path_optimality is not None]
+    return {
+        "success_rate": _mean([e.success for e in episodes]),
+        "mean_path_optimality": _mean(optimality) if len(optimality) == len(episodes) else None,
+        "mean_return": _mean([e.total_return for e in episodes]),
+        "mean_episode_length": _mean([e.length for e in episodes]),
+        "n_episodes": len(episodes),
+    }
+
+
+def _mean(values: list[Any]) -> float:
+    # Rounded to 9 decimals so that summing step costs prints -1.24, not
+    # -1.240000000000001; far below any difference that matters.
+    return round(float(np.mean(values)), 9)
+
+
+def _measure(model: Any, observations: list[np.ndarray]) -> dict[str, Any]:
+    """``policy.measure`` on the visited observations, or ``None`` values without it."""
+    measure = getattr(getattr(model, "policy", None), "measure", None)
+    batch = np.concatenate(observations)
+    if len(batch) > MAX_MEASURED_OBSERVATIONS:
+        # Evenly spaced, so late steps of long episodes are measured too.
+        keep = np.linspace(0, len(batch) - 1, MAX_MEASURED_OBSERVATIONS).round().astype(int)
+        batch = batch[keep]
+    if measure is None:
+        return {**dict.fromkeys(MEASURE_KEYS), "n_measured_observations": 0}
+    result: dict[str, Any] = dict.fromkeys(MEASURE_KEYS)
+    result.update(_json_ready(dict(measure(batch))))
+    result["n_measured_observations"] = len(batch)
+    return result
+
+
+def _single_action(model: Any, obs: np.ndarray, deterministic: bool) -> Any:
+    actions, _ = model.predict(obs[None], deterministic=deterministic)
+    return actions[0]
+
+
+# ---------------------------------------------------------------------- output
+def write_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``summary`` as indented JSON, atomically (a temporary file, then ``os.replace``).
+
+    A reader (or a ``--compare`` run) never sees a half-written file, even if
+    the writer is killed. numpy scalars and arrays are converted.
+
+    :param summary: a JSON-ready mapping (numpy values allowed).
+    :param path: the output file; its directory must exist.
+    :return: ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    text = json.dumps(_json_ready(summary), indent=2) + "\n"
+    # A unique name in the same directory (os.replace is atomic only within one
+    # file system); plain open() keeps the usual umask permissions, which
+    # tempfile.mkstemp would narrow to owner-only.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        # Leave no stray temporary file behind, then let the error through.
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return _json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,305 @@
+"""SB3 policies whose networks are NDI spiking networks from :mod:`nspdi_rl`.
+
+Every network runs T spiking steps per environment step from a fresh neuron
+state (``SpikingNetwork`` is stateless per call), and its leaky-integrator
+readout produces the policy's output directly: action logits or Gaussian
+means (PPO / A2C), Q-values (DQN), the latent of the squashed Gaussian and the
+Q-value (SAC). Pass the network's settings as ``policy_kwargs=dict(spiking=dict(...))``
+with any :class:`~nspdi_rl.network.SpikingNetConfig` field except
+``input_shape`` and ``n_outputs`` (``nsp`` and ``lif`` as dicts).
+
+- :class:`SpikingActorCriticPolicy` (alias ``"SpikingMlpPolicy"`` for PPO and A2C)
+- :class:`SpikingDQNPolicy` (alias ``"SpikingMlpPolicy"`` for DQN)
+- :class:`SpikingSACPolicy` (alias ``"SpikingMlpPolicy"`` for SAC)
+
+Each has ``spiking_networks()`` (every spiking network by name),
+``actor_network()`` (the one that acts) and ``measure(observations)``
+(sparsity, connectivity, SynOps and energy per environment step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+from stable_baselines3.sac.policies import Actor, SACPolicy
+from torch import nn
+
+from nspdi_rl.metrics import SynOpsCounter, connectivity_per_layer, sparsity
+from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+
+__all__ = [
+    "DEFAULT_SPIKING",
+    "SpikingActorCriticPolicy",
+    "SpikingDQNPolicy",
+    "SpikingSACPolicy",
+    "spiking_config",
+]
+
+# One place for the agents' network defaults (the SpikingNetConfig defaults otherwise).
+DEFAULT_SPIKING: dict[str, Any] = {"hidden": (128, 128), "time_steps": 8}
+
+
+def spiking_config(
+    n_inputs: int, n_outputs: int, spiking: dict[str, Any] | None
+) -> SpikingNetConfig:
+    """The network config for one policy network from the user's ``spiking`` dict."""
+    options = {**DEFAULT_SPIKING, **(spiking or {})}
+    for key in ("input_shape", "n_outputs"):
+        if key in options:
+            raise ValueError(
+                f"spiking option {key!r} is set by the policy from the spaces; remove it"
+            )
+    return SpikingNetConfig.from_dict(
+        {"input_shape": (n_inputs,), "n_outputs": n_outputs, **options}
+    )
+
+
+def _action_dim(space: spaces.Space) -> int:
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape))
+    raise ValueError(
+        f"unsupported action space {space}; accepted: Discrete, Box, MultiDiscrete, MultiBinary"
+    )
+
+
+class _SpikingMixin:
+    """Metrics shared by every spiking policy."""
+
+    def spiking_networks(self) -> dict[str, SpikingNetwork]:
+        raise NotImplementedError
+
+    def actor_network(self) -> SpikingNetwork:
+        raise NotImplementedError
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def measure(self, observations: np.ndarray) -> dict[str, Any]:
+        """Sparsity and connectivity of the acting network, and its SynOps and energy per
+        environment step averaged over ``observations`` (a batch of observations)."""
+        obs_tensor, _ = self.obs_to_tensor(observations)  # type: ignore[attr-defined]
+        net = self.actor_network()
+        with SynOpsCounter(net) as counter:
+            net(self._actor_input(obs_tensor))
+        networks = self.spiking_networks()
+        return {
+            "sparsity": sparsity(net),
+            "connectivity_per_layer": connectivity_per_layer(net),
+            "synops_per_step": counter.synops_per_sample,
+            "energy_per_step_pj": counter.energy_per_sample_pj,
+            "sparsity_per_network": {name: sparsity(n) for name, n in networks.items()},
+        }
+
+
+class SpikingActorCriticExtractor(nn.Module):
+    """Two spiking networks in SB3's ``mlp_extractor`` slot: their outputs are the action
+    logits / means (``latent_dim_pi`` = action dim) and the value (``latent_dim_vf`` = 1)."""
+
+    def __init__(self, features_dim: int, action_dim: int, spiking: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.latent_dim_pi = action_dim
+        self.latent_dim_vf = 1
+        self.policy_net = build_network(spiking_config(features_dim, action_dim, spiking))
+        self.value_net = build_network(spiking_config(features_dim, 1, spiking))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value_net(features)
+
+
+class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
+    """Actor-critic policy (PPO, A2C) with spiking NDI actor and critic networks.
+
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for both networks.
+    Other parameters as SB3's ``ActorCriticPolicy`` (``net_arch`` and
+    ``activation_fn`` are unused: the networks are set by ``spiking``).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        spiking: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.spiking = dict(spiking or {})
+        # SB3's orthogonal init targets nn.Linear; NSP layers keep their own init
+        kwargs.setdefault("ortho_init", False)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = SpikingActorCriticExtractor(
+            self.features_dim, _action_dim(self.action_space), self.spiking
+        )
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        # the spiking readouts already give logits / means and the value
+        self.action_net = nn.Identity()
+        self.value_net = nn.Identity()
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["spiking"] = self.spiking
+        return data
+
+    def spiking_networks(self) -> dict[str, SpikingNetwork]:
+        return {"actor": self.mlp_extractor.policy_net, "critic": self.mlp_extractor.value_net}
+
+    def actor_network(self) -> SpikingNetwork:
+        return self.mlp_extractor.policy_net
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.extract_features(obs, self.pi_features_extractor)
+        assert isinstance(features, torch.Tensor)
+        return features
+
+
+class SpikingQNetwork(QNetwork):
+    """DQN's Q-network as a spiking NDI network (one Q-value per action from the readout)."""
+
+    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spiking = dict(spiking or {})
+        self.q_net = build_network(
+            spiking_config(self.features_dim, _action_dim(self.action_space), self.spiking)
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["spiking"] = self.spiking
+        return data
+
+
+class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
+    """DQN policy whose online and target Q-networks are spiking NDI networks.
+
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        spiking: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.spiking = dict(spiking or {})
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def make_q_net(self) -> SpikingQNetwork:
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return SpikingQNetwork(spiking=self.spiking, **net_args).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["spiking"] = self.spiking
+        return data
+
+    def spiking_networks(self) -> dict[str, SpikingNetwork]:
+        return {"q_net": self.q_net.q_net, "q_net_target": self.q_net_target.q_net}  # type: ignore[dict-item]
+
+    def actor_network(self) -> SpikingNetwork:
+        return self.q_net.q_net  # type: ignore[return-value]
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_net.extract_features(obs, self.q_net.features_extractor)  # type: ignore[return-value]
+
+
+class SpikingSACActor(Actor):
+    """SAC actor whose latent is a spiking NDI network's readout; the Gaussian heads stay
+    linear (they are SAC's squashing parameterisation, reported apart like readouts)."""
+
+    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spiking = dict(spiking or {})
+        latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
+        self.latent_pi = build_network(spiking_config(self.features_dim, latent_dim, self.spiking))
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["spiking"] = self.spiking
+        return data
+
+
+class SpikingContinuousCritic(ContinuousCritic):
+    """SAC's Q-networks as spiking NDI networks over ``(features, action)``."""
+
+    def __init__(
+        self, *args: Any, features_dim: int, spiking: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, features_dim=features_dim, **kwargs)
+        self.spiking = dict(spiking or {})
+        action_dim = _action_dim(self.action_space)
+        self.q_networks = []
+        for idx in range(self.n_critics):
+            q_net = build_network(spiking_config(features_dim + action_dim, 1, self.spiking))
+            self.add_module(f"qf{idx}", q_net)  # replaces SB3's MLP of the same name
+            self.q_networks.append(q_net)
+
+
+class SpikingSACPolicy(_SpikingMixin, SACPolicy):
+    """SAC policy with a spiking actor latent and spiking critics.
+
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every network.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        spiking: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.spiking = dict(spiking or {})
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def make_actor(self, features_extractor: Any = None) -> SpikingSACActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return SpikingSACActor(spiking=self.spiking, **actor_kwargs).to(self.device)
+
+    def make_critic(self, features_extractor: Any = None) -> SpikingContinuousCritic:
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return SpikingContinuousCritic(spiking=self.spiking, **critic_kwargs).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["spiking"] = self.spiking
+        return data
+
+    def spiking_networks(self) -> dict[str, SpikingNetwork]:
+        nets: dict[str, SpikingNetwork] = {"actor": self.actor.latent_pi}  # type: ignore[dict-item]
+        for i, q in enumerate(self.critic.q_networks):
+            nets[f"critic{i}"] = q  # type: ignore[assignment]
+        for i, q in enumerate(self.critic_target.q_networks):
+            nets[f"critic_target{i}"] = q  # type: ignore[assignment]
+        return nets
+
+    def actor_network(self) -> SpikingNetwork:
+        return self.actor.latent_pi  # type: ignore[return-value]
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor.extract_features(obs, self.actor.features_extractor)  # type: ignore[return-value]

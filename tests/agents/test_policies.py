@@ -1,0 +1,107 @@
+"""Spiking SB3 policies: native plug-in, fresh neuron state per call, metrics, save / load."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import A2C, DQN, PPO, SAC
+
+import agents
+import envs  # noqa: F401
+from agents.policies import spiking_config
+from nspdi_rl.network import SpikingNetwork
+from nspdi_rl.pruning import PruningSchedule
+
+
+def small():
+    # a fresh dict each time: SB3 adds keys to the policy_kwargs it is given
+    return {"spiking": {"hidden": (32,), "time_steps": 4}}
+
+
+def grid():
+    return gym.make("nspdi/GridMaze-v0", obs_mode="full")
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, kwargs",
+    [
+        (PPO, "nspdi/GridMaze-v0", {"n_steps": 32, "batch_size": 32}),
+        (A2C, "nspdi/GridMaze-v0", {"n_steps": 8}),
+        (PPO, "nspdi/PointMaze-v0", {"n_steps": 32, "batch_size": 32}),
+        (DQN, "nspdi/GridMaze-v0", {"learning_starts": 16, "batch_size": 16}),
+        (SAC, "nspdi/PointMaze-v0", {"learning_starts": 16, "batch_size": 16}),
+    ],
+)
+def test_policies_train_save_and_load_by_alias(algo, env_id, kwargs, tmp_path):
+    env = gym.make(env_id)
+    model = algo("SpikingMlpPolicy", env, seed=0, policy_kwargs=small(), **kwargs)
+    assert isinstance(
+        model.policy,
+        (agents.SpikingActorCriticPolicy, agents.SpikingDQNPolicy, agents.SpikingSACPolicy),
+    )
+    model.learn(64)
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
+    model.save(tmp_path / "m.zip")
+    loaded = algo.load(tmp_path / "m.zip")
+    assert type(loaded.policy) is type(model.policy)
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], action)
+    for net in loaded.policy.spiking_networks().values():
+        assert isinstance(net, SpikingNetwork) and net.config.time_steps == 4
+
+
+def test_actor_critic_outputs_come_from_the_spiking_readouts():
+    model = PPO("SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=16)
+    policy = model.policy
+    assert isinstance(policy.action_net, torch.nn.Identity)
+    assert policy.actor_network().config.n_outputs == 4
+    assert policy.mlp_extractor.value_net.config.n_outputs == 1
+
+
+def test_neuron_state_is_reset_on_every_call():
+    model = PPO("SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=16, seed=0)
+    obs = np.stack([grid().reset(seed=s)[0] for s in range(3)])
+    t = model.policy.obs_to_tensor(obs)[0]
+    with torch.no_grad():
+        first = model.policy.get_distribution(t).distribution.probs
+        model.policy.get_distribution(torch.rand_like(t))  # something else in between
+        again = model.policy.get_distribution(t).distribution.probs
+    assert torch.equal(first, again)
+    for net in model.policy.spiking_networks().values():
+        assert not net.stateful
+
+
+def test_measure_reports_sparsity_synops_and_energy():
+    model = PPO("SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=16, seed=0)
+    obs = np.stack([grid().reset(seed=s)[0] for s in range(5)])
+    m = model.policy.measure(obs)
+    assert m["sparsity"] == 0.0
+    assert set(m["connectivity_per_layer"]) == {"layers.0", "readout"}
+    assert m["synops_per_step"] > 0 and m["energy_per_step_pj"] > m["synops_per_step"] * 0.9 - 1e-6
+    assert set(m["sparsity_per_network"]) == {"actor", "critic"}
+
+
+def test_pruning_callback_follows_the_schedule_and_freezes():
+    model = PPO(
+        "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0
+    )
+    cb = agents.NSPPruningCallback(PruningSchedule(final=0.8, end=0.5), total_timesteps=128)
+    model.learn(128, callback=cb)
+    assert cb.pruner.frozen
+    m = model.policy.measure(grid().reset(seed=0)[0][None])
+    assert all(abs(v - 0.8) < 0.005 for v in m["sparsity_per_network"].values())
+    values = model.logger.name_to_value  # recorded before the last dump are cleared; check keys
+    assert isinstance(values, dict)
+
+
+def test_callback_and_config_errors():
+    with pytest.raises(ValueError, match="total_timesteps must be > 0, got 0"):
+        agents.NSPPruningCallback(PruningSchedule(), total_timesteps=0)
+    model = PPO("MlpPolicy", grid(), n_steps=16)
+    with pytest.raises(ValueError, match="needs a spiking policy, got ActorCriticPolicy"):
+        model.learn(16, callback=agents.NSPPruningCallback(PruningSchedule(), total_timesteps=16))
+    with pytest.raises(ValueError, match="'n_outputs' is set by the policy"):
+        spiking_config(4, 2, {"n_outputs": 3})
+    with pytest.raises(ValueError, match="unknown SpikingNetConfig keys"):
+        PPO("SpikingMlpPolicy", grid(), policy_kwargs={"spiking": {"widths": 3}})
