@@ -24,7 +24,8 @@ class NSPPruningCallback(BaseCallback):
     the global sparsity of the acting network and of every spiking network, each
     layer's connectivity, SynOps and energy per environment step.
 
-    :param schedule: the pruning schedule (target sparsity or threshold).
+    :param schedule: the pruning schedule (target sparsity or threshold), or its fields
+        as a mapping (as RL Zoo's ``callback:`` hyperparameter passes them).
     :param total_timesteps: the run's full length (kept across ``--resume``).
     :param include_readout: prune the readout layers too. Default False.
     :param update_every: env steps between controller updates for off-policy
@@ -46,7 +47,9 @@ class NSPPruningCallback(BaseCallback):
             raise ValueError(f"total_timesteps must be > 0, got {total_timesteps}")
         if update_every <= 0:
             raise ValueError(f"update_every must be > 0, got {update_every}")
-        self.schedule = schedule
+        self.schedule = (
+            schedule if isinstance(schedule, PruningSchedule) else PruningSchedule(**schedule)
+        )
         self.total_timesteps = int(total_timesteps)
         self.include_readout = include_readout
         self.update_every = update_every
