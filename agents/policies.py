@@ -37,23 +37,59 @@ __all__ = [
     "SpikingActorCriticPolicy",
     "SpikingDQNPolicy",
     "SpikingSACPolicy",
+    "input_bounds",
     "spiking_config",
 ]
 
-# One place for the agents' network defaults (the SpikingNetConfig defaults otherwise).
-DEFAULT_SPIKING: dict[str, Any] = {"hidden": (128, 128), "time_steps": 8}
+# One place for the agents' network defaults (the SpikingNetConfig defaults otherwise):
+# population coding gives each observed value several receptive fields, which
+# separates nearby positions far better than one direct current does, and a
+# softer surrogate (alpha 20 instead of Norse's 100) passes gradient to more neurons.
+DEFAULT_SPIKING: dict[str, Any] = {
+    "hidden": (128,),
+    "time_steps": 8,
+    "encoder": "population",
+    "population_size": 12,
+    "lif": {"alpha": 20.0},
+}
+
+
+def input_bounds(*input_spaces: spaces.Space) -> tuple[float, float] | None:
+    """The smallest and largest value the concatenated Box spaces can take (None if unbounded)."""
+    lows, highs = [], []
+    for space in input_spaces:
+        if not isinstance(space, spaces.Box):
+            return None
+        lows.append(float(np.min(space.low)))
+        highs.append(float(np.max(space.high)))
+    low, high = min(lows), max(highs)
+    return (low, high) if np.isfinite(low) and np.isfinite(high) and low < high else None
 
 
 def spiking_config(
-    n_inputs: int, n_outputs: int, spiking: dict[str, Any] | None
+    n_inputs: int,
+    n_outputs: int,
+    spiking: dict[str, Any] | None,
+    bounds: tuple[float, float] | None = None,
 ) -> SpikingNetConfig:
-    """The network config for one policy network from the user's ``spiking`` dict."""
+    """The network config for one policy network from the user's ``spiking`` dict.
+
+    :param bounds: the input's value range, used by the ``rate`` and ``population``
+        encoders unless ``spiking`` sets ``input_low`` / ``input_high``.
+    """
     options = {**DEFAULT_SPIKING, **(spiking or {})}
     for key in ("input_shape", "n_outputs"):
         if key in options:
             raise ValueError(
                 f"spiking option {key!r} is set by the policy from the spaces; remove it"
             )
+    if options["encoder"] in ("rate", "population") and "input_low" not in options:
+        if bounds is None:
+            raise ValueError(
+                f"the {options['encoder']!r} encoder needs bounded inputs: this space is "
+                "unbounded, so set spiking input_low / input_high or use encoder='direct'"
+            )
+        options["input_low"], options["input_high"] = bounds
     return SpikingNetConfig.from_dict(
         {"input_shape": (n_inputs,), "n_outputs": n_outputs, **options}
     )
@@ -107,12 +143,18 @@ class SpikingActorCriticExtractor(nn.Module):
     """Two spiking networks in SB3's ``mlp_extractor`` slot: their outputs are the action
     logits / means (``latent_dim_pi`` = action dim) and the value (``latent_dim_vf`` = 1)."""
 
-    def __init__(self, features_dim: int, action_dim: int, spiking: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        features_dim: int,
+        action_dim: int,
+        spiking: dict[str, Any] | None,
+        bounds: tuple[float, float] | None = None,
+    ) -> None:
         super().__init__()
         self.latent_dim_pi = action_dim
         self.latent_dim_vf = 1
-        self.policy_net = build_network(spiking_config(features_dim, action_dim, spiking))
-        self.value_net = build_network(spiking_config(features_dim, 1, spiking))
+        self.policy_net = build_network(spiking_config(features_dim, action_dim, spiking, bounds))
+        self.value_net = build_network(spiking_config(features_dim, 1, spiking, bounds))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_actor(features), self.forward_critic(features)
@@ -147,7 +189,10 @@ class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = SpikingActorCriticExtractor(
-            self.features_dim, _action_dim(self.action_space), self.spiking
+            self.features_dim,
+            _action_dim(self.action_space),
+            self.spiking,
+            input_bounds(self.observation_space),
         )
 
     def _build(self, lr_schedule: Any) -> None:
@@ -183,7 +228,12 @@ class SpikingQNetwork(QNetwork):
         super().__init__(*args, **kwargs)
         self.spiking = dict(spiking or {})
         self.q_net = build_network(
-            spiking_config(self.features_dim, _action_dim(self.action_space), self.spiking)
+            spiking_config(
+                self.features_dim,
+                _action_dim(self.action_space),
+                self.spiking,
+                input_bounds(self.observation_space),
+            )
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -236,7 +286,11 @@ class SpikingSACActor(Actor):
         super().__init__(*args, **kwargs)
         self.spiking = dict(spiking or {})
         latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
-        self.latent_pi = build_network(spiking_config(self.features_dim, latent_dim, self.spiking))
+        self.latent_pi = build_network(
+            spiking_config(
+                self.features_dim, latent_dim, self.spiking, input_bounds(self.observation_space)
+            )
+        )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -255,7 +309,10 @@ class SpikingContinuousCritic(ContinuousCritic):
         action_dim = _action_dim(self.action_space)
         self.q_networks = []
         for idx in range(self.n_critics):
-            q_net = build_network(spiking_config(features_dim + action_dim, 1, self.spiking))
+            bounds = input_bounds(self.observation_space, self.action_space)
+            q_net = build_network(
+                spiking_config(features_dim + action_dim, 1, self.spiking, bounds)
+            )
             self.add_module(f"qf{idx}", q_net)  # replaces SB3's MLP of the same name
             self.q_networks.append(q_net)
 

@@ -67,8 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, nargs="+", default=[128], help="hidden layer widths")
     p.add_argument(
         "--obs-mode",
-        default="full",
-        help="grid-maze observation: full (the whole maze), local or coords",
+        default="coords",
+        help="grid-maze observation: coords (agent and goal positions, population coded), "
+        "full (the whole maze) or local (an egocentric window); full and local are binary "
+        "maps, fed as direct currents",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -135,6 +137,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         policy_kwargs = section.pop("policy_kwargs", {})
         hyperparams.update(section)
     spiking = dict(policy_kwargs.pop("spiking", {}))
+    if env_kwargs.get("obs_mode") in ("full", "local"):
+        spiking.setdefault("encoder", "direct")
     spiking.setdefault("time_steps", args.time_steps)
     spiking.setdefault("hidden", tuple(args.hidden))
     spiking["ndi"] = not args.no_ndi
@@ -335,7 +339,9 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if "OMP_NUM_THREADS" not in os.environ:
+        # these networks are small: a second thread costs more in synchronisation than it gives
+        torch.set_num_threads(1)
     try:
         args = parse_args(argv)
         if args.resume:

@@ -8,7 +8,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC
 
 import agents
 import envs  # noqa: F401
-from agents.policies import spiking_config
+from agents.policies import input_bounds, spiking_config
 from nspdi_rl.network import SpikingNetwork
 from nspdi_rl.pruning import PruningSchedule
 
@@ -93,6 +93,21 @@ def test_pruning_callback_follows_the_schedule_and_freezes():
     assert all(abs(v - 0.8) < 0.005 for v in m["sparsity_per_network"].values())
     values = model.logger.name_to_value  # recorded before the last dump are cleared; check keys
     assert isinstance(values, dict)
+
+
+def test_population_input_range_comes_from_the_observation_space():
+    model = PPO(
+        "SpikingMlpPolicy", gym.make("nspdi/PointMaze-v0"), policy_kwargs=small(), n_steps=16
+    )
+    cfg = model.policy.actor_network().config
+    space = model.observation_space
+    assert cfg.encoder == "population"
+    assert (cfg.input_low, cfg.input_high) == (float(space.low.min()), float(space.high.max()))
+    assert input_bounds(gym.spaces.Box(-np.inf, np.inf, (3,))) is None
+    with pytest.raises(ValueError, match="needs bounded inputs"):
+        spiking_config(3, 2, {}, bounds=None)
+    direct = spiking_config(3, 2, {"encoder": "direct"}, bounds=None)
+    assert direct.encoder == "direct"
 
 
 def test_callback_and_config_errors():

@@ -90,8 +90,8 @@ def test_short_default_run_learns_and_prunes(tmp_path):
         f"{summary['sparsity']:.4f} in {summary['train_wall_time_s']} s"
     )
     assert summary["sparsity"] >= 0.90
-    # an untrained policy scores 0.0 here; this short run reaches 0.27 on the CI machine
-    assert summary["success_rate"] >= 0.2
+    # an untrained policy scores 0.0 here; this short run reaches 0.53 on a 2-core machine
+    assert summary["success_rate"] >= 0.4
     assert (run / "learning_curves.png").stat().st_size > 0
     assert len((run / "evaluations.jsonl").read_text().splitlines()) >= 2
 
