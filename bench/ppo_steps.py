@@ -24,7 +24,7 @@ from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID
 from agents.evaluation import evaluate_maze
 from nspdi_rl.pruning import PruningSchedule
 
-ENV_KWARGS = {"obs_mode": "full"}
+ENV_KWARGS = {"obs_mode": "coords"}
 
 
 def run(policy: str, timesteps: int, seed: int) -> tuple[float, float, float | None]:

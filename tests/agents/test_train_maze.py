@@ -13,6 +13,8 @@ import pytest
 from agents.train_maze import main
 
 ROOT = Path(__file__).resolve().parents[2]
+# the default run (60k steps, about 1.5 min): seeds 0, 1 and 2 all reached success 1.0
+DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progress"]
 
 
 @pytest.mark.parametrize(
@@ -67,37 +69,25 @@ def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_short_default_run_learns_and_prunes(tmp_path):
-    """A shortened default run; an untrained or broken policy succeeds from almost no start."""
+def test_default_run_learns_and_prunes(tmp_path):
+    """The default run; an untrained or broken policy succeeds from almost no start."""
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "--output",
-                str(run),
-                "--total-timesteps",
-                "20000",
-                "--no-progress",
-                "--eval-freq",
-                "10000",
-            ]
-        )
-        == 0
-    )
+    assert main(["--output", str(run), *DEFAULT_RUN]) == 0
     summary = json.loads((run / "summary.json").read_text())
     print(
-        f"\nshort PPO run: success {summary['success_rate']:.2f} at sparsity "
+        f"\ndefault PPO run: success {summary['success_rate']:.2f} at sparsity "
         f"{summary['sparsity']:.4f} in {summary['train_wall_time_s']} s"
     )
     assert summary["sparsity"] >= 0.90
-    # an untrained policy scores 0.0 here; this short run reaches 0.53 on a 2-core machine
-    assert summary["success_rate"] >= 0.4
+    assert summary["success_rate"] >= 0.9  # an untrained policy scores 0.0
     assert (run / "learning_curves.png").stat().st_size > 0
     assert len((run / "evaluations.jsonl").read_text().splitlines()) >= 2
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_finishes_the_run(tmp_path):
+def test_sigkill_then_resume_is_as_good_as_an_uninterrupted_run(tmp_path):
+    """The default run, killed after its first checkpoint and resumed, must clear the
+    same bar as the uninterrupted run above."""
     run = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -105,17 +95,7 @@ def test_sigkill_then_resume_finishes_the_run(tmp_path):
         "agents.train_maze",
         "--output",
         str(run),
-        "--no-progress",
-        "--total-timesteps",
-        "6000",
-        "--checkpoint-freq",
-        "1024",
-        "--eval-freq",
-        "100000",
-        "--hidden",
-        "32",
-        "--time-steps",
-        "4",
+        *DEFAULT_RUN,
     ]
     proc = subprocess.Popen(
         cmd,
@@ -127,19 +107,21 @@ def test_sigkill_then_resume_finishes_the_run(tmp_path):
     latest = run / "checkpoints" / "latest.json"
     deadline = time.time() + 300
     while not latest.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+        time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert latest.exists(), "no checkpoint was written before the kill"
     assert not (run / "summary.json").exists()
-    state = json.loads(
-        (
-            run / "checkpoints" / json.loads(latest.read_text())["checkpoint"] / "state.json"
-        ).read_text()
-    )
-    assert 0 < state["num_timesteps"] < 6000
+    ckpt = run / "checkpoints" / json.loads(latest.read_text())["checkpoint"]
+    state = json.loads((ckpt / "state.json").read_text())
+    assert 0 < state["num_timesteps"] < 60000
     assert 0 < state["pruning"]["progress"] < 1
     assert main(["--resume", str(run), "--no-progress"]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["total_timesteps"] >= 6000
+    print(
+        f"\nresumed run: success {summary['success_rate']:.2f} at sparsity "
+        f"{summary['sparsity']:.4f} (killed at {state['num_timesteps']} steps)"
+    )
+    assert summary["total_timesteps"] >= 60000
     assert summary["sparsity"] >= 0.90
+    assert summary["success_rate"] >= 0.9
