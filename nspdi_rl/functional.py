@@ -18,6 +18,8 @@ __all__ = [
     "SURROGATES",
     "check_lif_parameters",
     "lif_sequence",
+    "lif_sequence_reference",
+    "li_kernel",
     "li_sequence",
     "ndi_current",
     "nsp_weight",
@@ -248,6 +250,66 @@ def check_lif_parameters(p: LIFParameters, dt: float) -> None:
             )
 
 
+class _LIFSequence(torch.autograd.Function):
+    """The whole LIF time loop as one autograd node.
+
+    The forward pass runs Norse's update without recording a graph; the backward
+    pass is the hand-written adjoint of the same update (reset term included),
+    so a T-step sequence costs two plain loops instead of a graph of ~8 T nodes.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        currents: torch.Tensor,
+        v: torch.Tensor,
+        i: torch.Tensor,
+        p: LIFParameters,
+        mem: torch.Tensor,
+        neg_syn: torch.Tensor,
+        derivative: Callable[[torch.Tensor, float], torch.Tensor],
+        alpha: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        steps = currents.shape[0]
+        spikes = torch.empty_like(currents)
+        v_pre = torch.empty_like(currents)  # membrane before the reset: what backward needs
+        for t in range(steps):
+            i = i + currents[t]
+            v = v + mem * ((p.v_leak - v) + i)
+            i = i + neg_syn * i
+            z = (v - p.v_th > 0).to(v.dtype)
+            v_pre[t] = v
+            spikes[t] = z
+            v = (1.0 - z) * v + z * p.v_reset
+        ctx.save_for_backward(v_pre, spikes)
+        ctx.p, ctx.mem, ctx.neg_syn = p, mem, neg_syn
+        ctx.derivative, ctx.alpha = derivative, alpha
+        return spikes, v, i
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_spikes: torch.Tensor, grad_v: torch.Tensor, grad_i: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        v_pre, spikes = ctx.saved_tensors
+        p, mem, neg_syn = ctx.p, ctx.mem, ctx.neg_syn
+        g_v = torch.zeros_like(v_pre[0]) if grad_v is None else grad_v
+        g_i = torch.zeros_like(v_pre[0]) if grad_i is None else grad_i
+        grad_currents = torch.empty_like(v_pre)
+        keep_i = 1.0 + neg_syn
+        keep_v = 1.0 - mem
+        for t in range(v_pre.shape[0] - 1, -1, -1):
+            v_a, z = v_pre[t], spikes[t]
+            g_z = g_v * (p.v_reset - v_a)
+            if grad_spikes is not None:
+                g_z = g_z + grad_spikes[t]
+            g_va = g_v * (1.0 - z) + g_z * ctx.derivative(v_a - p.v_th, ctx.alpha)
+            g_ia = g_i * keep_i + g_va * mem
+            grad_currents[t] = g_ia
+            g_i = g_ia
+            g_v = g_va * keep_v
+        return grad_currents, g_v, g_i, None, None, None, None, None
+
+
 def lif_sequence(
     currents: torch.Tensor,
     p: LIFParameters,
@@ -261,6 +323,9 @@ def lif_sequence(
     Same update, order and hard reset as ``norse.torch.functional.lif``'s
     feed-forward step (the input joins the synaptic current, the membrane
     integrates it, then the current decays), with the surrogate of :func:`spike_fn`.
+    The time loop is one autograd node with a hand-written backward pass
+    (:func:`lif_sequence_reference` is the step-by-step autograd version; both give
+    the same spikes and, within float rounding, the same gradients).
 
     :param currents: input currents ``(T, B, ...)``.
     :param p: Norse ``LIFParameters`` (tau_syn_inv, tau_mem_inv, v_leak, v_th, v_reset).
@@ -268,18 +333,42 @@ def lif_sequence(
     :param state: ``(v, i)`` to continue from; zeros (``v = v_leak``) when None.
     :return: spikes ``(T, B, ...)`` and the final ``(v, i)``.
     """
+    v, i, derivative = _lif_setup(currents, p, surrogate, state)
+    mem = dt * p.tau_mem_inv
+    neg_syn = -dt * p.tau_syn_inv
+    spikes, v, i = _LIFSequence.apply(currents, v, i, p, mem, neg_syn, derivative, float(alpha))
+    return spikes, (v, i)
+
+
+def _lif_setup(
+    currents: torch.Tensor,
+    p: LIFParameters,
+    surrogate: str,
+    state: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, float], torch.Tensor]]:
     if currents.dim() < 2:
         raise ValueError(
             f"currents must be time-first (T, B, ...), got shape {tuple(currents.shape)}"
         )
-    if state is None:
-        v = torch.zeros_like(currents[0]) + p.v_leak
-        i = torch.zeros_like(currents[0])
-    else:
-        v, i = state
     derivative = SURROGATES.get(surrogate)
     if derivative is None:
         raise ValueError(f"unknown surrogate method {surrogate!r}; accepted: {sorted(SURROGATES)}")
+    if state is None:
+        return torch.zeros_like(currents[0]) + p.v_leak, torch.zeros_like(currents[0]), derivative
+    return state[0], state[1], derivative
+
+
+def lif_sequence_reference(
+    currents: torch.Tensor,
+    p: LIFParameters,
+    dt: float = 1e-3,
+    surrogate: str = "superspike",
+    alpha: float = 100.0,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`lif_sequence` step by step through autograd: the reference the fast path
+    is tested against."""
+    v, i, derivative = _lif_setup(currents, p, surrogate, state)
     mem = dt * p.tau_mem_inv
     # written in Norse's evaluation order so results match it bit for bit
     neg_syn = -dt * p.tau_syn_inv
@@ -323,3 +412,29 @@ def li_sequence(
         i = i + neg_syn * i
         out.append(v)
     return torch.stack(out), (v, i)
+
+
+_LI_KERNELS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def li_kernel(
+    steps: int, p: LIFParameters, dt: float = 1e-3, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The leaky integrator from rest as a linear map over time: ``v = K @ I + c``.
+
+    ``K[t, s]`` is the membrane at step t after a unit input at step s, ``c[t]`` the
+    membrane with no input (non-zero only for ``v_leak != 0``). Computed once per
+    (T, constants, dtype) by running :func:`li_sequence` on impulses.
+
+    :return: ``K`` of shape ``(T, T)`` and ``c`` of shape ``(T,)``.
+    """
+    constants = tuple(float(getattr(p, name)) for name in ("tau_syn_inv", "tau_mem_inv", "v_leak"))
+    key = (steps, float(dt), constants, dtype)
+    if key not in _LI_KERNELS:
+        with torch.no_grad():
+            impulses = torch.eye(steps, dtype=torch.float64).unsqueeze(-1)  # (T, T, 1)
+            v, _ = li_sequence(impulses, p, dt)
+            c, _ = li_sequence(torch.zeros(steps, 1, dtype=torch.float64), p, dt)
+            kernel = (v[..., 0] - c).to(dtype)  # column s: the response to an impulse at s
+        _LI_KERNELS[key] = (kernel, c[:, 0].to(dtype))
+    return _LI_KERNELS[key]

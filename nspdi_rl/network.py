@@ -19,7 +19,13 @@ import torch.nn.functional as F
 from norse.torch.functional.lif import LIFParameters
 from torch import nn
 
-from nspdi_rl.functional import SURROGATES, check_lif_parameters, li_sequence, lif_sequence
+from nspdi_rl.functional import (
+    SURROGATES,
+    check_lif_parameters,
+    li_kernel,
+    li_sequence,
+    lif_sequence,
+)
 from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 
 __all__ = [
@@ -290,6 +296,11 @@ class LIReadout(nn.Module):
         self.state = None
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        if not self.stateful and all(
+            torch.as_tensor(getattr(self.p, n)).numel() == 1
+            for n in ("tau_syn_inv", "tau_mem_inv", "v_leak")
+        ):
+            return self._forward_from_rest(currents)
         v, state = li_sequence(
             currents, self.p, self.config.dt, self.state if self.stateful else None
         )
@@ -300,6 +311,20 @@ class LIReadout(nn.Module):
         if self.reduce == "last":
             return v[-1]
         return v.max(0).values
+
+    def _forward_from_rest(self, currents: torch.Tensor) -> torch.Tensor:
+        # the integrator is linear: one weighted sum over time replaces the step loop
+        kernel, offset = li_kernel(currents.shape[0], self.p, self.config.dt, currents.dtype)
+        kernel, offset = kernel.to(currents.device), offset.to(currents.device)
+        if self.reduce == "max":
+            v = torch.tensordot(kernel, currents, dims=1) + offset.reshape(
+                -1, *[1] * (currents.dim() - 1)
+            )
+            return v.max(0).values
+        weights, bias = (
+            (kernel.mean(0), offset.mean()) if self.reduce == "mean" else (kernel[-1], offset[-1])
+        )
+        return torch.tensordot(weights, currents, dims=1) + bias
 
 
 class SpikingNetwork(nn.Module):

@@ -7,8 +7,10 @@ from norse.torch import LI, LIF, LIFParameters
 
 from nspdi_rl.functional import (
     SURROGATES,
+    li_kernel,
     li_sequence,
     lif_sequence,
+    lif_sequence_reference,
     ndi_current,
     nsp_weight,
     spike_fn,
@@ -177,3 +179,35 @@ def test_li_sequence_equals_norse_li():
 def test_lif_sequence_rejects_non_time_first_input():
     with pytest.raises(ValueError, match=r"time-first \(T, B, ...\), got shape \(5,\)"):
         lif_sequence(torch.zeros(5), LIFParameters())
+
+
+@pytest.mark.parametrize("method", sorted(SURROGATES))
+@pytest.mark.parametrize("with_state", [False, True])
+def test_fused_lif_equals_the_step_by_step_reference(method, with_state):
+    torch.manual_seed(0)
+    p = LIFParameters(v_reset=torch.tensor(-0.2), v_leak=torch.tensor(0.1))
+    x = torch.rand(30, 4, 9) * 3
+    state = (torch.rand(4, 9), torch.rand(4, 9)) if with_state else None
+    leaves = []
+    outs = []
+    for fn in (lif_sequence, lif_sequence_reference):
+        xi = x.clone().requires_grad_(True)
+        st = None if state is None else tuple(s.clone().requires_grad_(True) for s in state)
+        z, (v, i) = fn(xi, p, surrogate=method, alpha=7.0, state=st)
+        w = torch.linspace(-1, 1, z.numel()).reshape(z.shape)
+        ((z * w).sum() + 0.3 * v.sum() - 0.2 * i.sum()).backward()
+        outs.append((z, v, i))
+        leaves.append([xi, *(st or ())])
+    (z1, v1, i1), (z2, v2, i2) = outs
+    assert z1.sum() > 0
+    assert torch.equal(z1, z2) and torch.equal(v1, v2) and torch.equal(i1, i2)
+    for fast, ref in zip(*leaves, strict=True):
+        assert torch.allclose(fast.grad, ref.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_li_kernel_reproduces_the_integrator():
+    p = LIFParameters(v_leak=torch.tensor(0.3))
+    x = torch.randn(12, 2, 5)
+    v, _ = li_sequence(x, p)
+    kernel, offset = li_kernel(12, p)
+    assert torch.allclose(torch.tensordot(kernel, x, dims=1) + offset[:, None, None], v, atol=1e-5)

@@ -150,3 +150,19 @@ def test_config_round_trip_and_unknown_keys():
     assert SpikingNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match=r"unknown SpikingNetConfig keys \['widths'\]"):
         SpikingNetConfig.from_dict({**cfg.to_dict(), "widths": 3})
+
+
+@pytest.mark.parametrize("reduce", ["mean", "last", "max"])
+def test_readout_from_rest_equals_the_step_loop(reduce):
+    from nspdi_rl.network import LIReadout
+
+    torch.manual_seed(0)
+    x = torch.randn(10, 3, 4)
+    fast = LIReadout(LIFConfig(v_leak=0.2), reduce)
+    loop = LIReadout(LIFConfig(v_leak=0.2), reduce, stateful=True)  # stateful: the step loop
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = fast(xa), loop(xb)
+    assert torch.allclose(ya, yb, atol=1e-5)
+    ya.sum().backward()
+    yb.sum().backward()
+    assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
