@@ -251,11 +251,14 @@ def check_lif_parameters(p: LIFParameters, dt: float) -> None:
 
 
 class _LIFSequence(torch.autograd.Function):
-    """The whole LIF time loop as one autograd node.
+    """The whole LIF time loop as one autograd node (scalar neuron constants).
 
-    The forward pass runs Norse's update without recording a graph; the backward
-    pass is the hand-written adjoint of the same update (reset term included),
-    so a T-step sequence costs two plain loops instead of a graph of ~8 T nodes.
+    The forward pass runs Norse's update in place without recording a graph; the
+    backward pass is the hand-written adjoint of the same update (reset term
+    included), with every factor that does not depend on the running gradient
+    (surrogate derivative, reset factor) computed for all T steps at once.
+    ``v > v_th`` equals Norse's ``v - v_th > 0`` and ``where(z, v_reset, v)`` its
+    ``(1 - z) v + z v_reset`` exactly, so the spikes are bit for bit Norse's.
     """
 
     @staticmethod
@@ -264,26 +267,28 @@ class _LIFSequence(torch.autograd.Function):
         currents: torch.Tensor,
         v: torch.Tensor,
         i: torch.Tensor,
-        p: LIFParameters,
-        mem: torch.Tensor,
-        neg_syn: torch.Tensor,
+        constants: tuple[float, float, float, float, float],
         derivative: Callable[[torch.Tensor, float], torch.Tensor],
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        steps = currents.shape[0]
-        spikes = torch.empty_like(currents)
+        mem, keep_i, v_leak, v_th, v_reset = constants
+        v = v.clone()
+        i = i.clone()
+        fired = torch.empty(currents.shape, dtype=torch.bool, device=currents.device)
         v_pre = torch.empty_like(currents)  # membrane before the reset: what backward needs
-        for t in range(steps):
-            i = i + currents[t]
-            v = v + mem * ((p.v_leak - v) + i)
-            i = i + neg_syn * i
-            z = (v - p.v_th > 0).to(v.dtype)
+        for t in range(currents.shape[0]):
+            i += currents[t]
+            # Norse: v + mem * ((v_leak - v) + i), in the same order
+            step = torch.sub(v_leak, v) if v_leak != 0.0 else torch.neg(v)
+            step += i
+            v.add_(step.mul_(mem))
+            i += i * keep_i
             v_pre[t] = v
-            spikes[t] = z
-            v = (1.0 - z) * v + z * p.v_reset
+            torch.gt(v, v_th, out=fired[t])
+            v.masked_fill_(fired[t], v_reset)
+        spikes = fired.to(currents.dtype)
         ctx.save_for_backward(v_pre, spikes)
-        ctx.p, ctx.mem, ctx.neg_syn = p, mem, neg_syn
-        ctx.derivative, ctx.alpha = derivative, alpha
+        ctx.constants, ctx.derivative, ctx.alpha = constants, derivative, alpha
         return spikes, v, i
 
     @staticmethod
@@ -291,23 +296,39 @@ class _LIFSequence(torch.autograd.Function):
         ctx: Any, grad_spikes: torch.Tensor, grad_v: torch.Tensor, grad_i: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
         v_pre, spikes = ctx.saved_tensors
-        p, mem, neg_syn = ctx.p, ctx.mem, ctx.neg_syn
-        g_v = torch.zeros_like(v_pre[0]) if grad_v is None else grad_v
-        g_i = torch.zeros_like(v_pre[0]) if grad_i is None else grad_i
+        mem, keep_i, _, v_th, v_reset = ctx.constants
+        surrogate = ctx.derivative(v_pre - v_th, ctx.alpha)
+        reset_factor = torch.sub(v_reset, v_pre)  # d v_after / d z
+        no_spike = torch.sub(1.0, spikes)  # d v_after / d v_before
+        g_v = torch.zeros_like(v_pre[0]) if grad_v is None else grad_v.clone()
+        g_i = torch.zeros_like(v_pre[0]) if grad_i is None else grad_i.clone()
         grad_currents = torch.empty_like(v_pre)
-        keep_i = 1.0 + neg_syn
-        keep_v = 1.0 - mem
         for t in range(v_pre.shape[0] - 1, -1, -1):
-            v_a, z = v_pre[t], spikes[t]
-            g_z = g_v * (p.v_reset - v_a)
+            g_z = g_v * reset_factor[t]
             if grad_spikes is not None:
-                g_z = g_z + grad_spikes[t]
-            g_va = g_v * (1.0 - z) + g_z * ctx.derivative(v_a - p.v_th, ctx.alpha)
-            g_ia = g_i * keep_i + g_va * mem
-            grad_currents[t] = g_ia
+                g_z += grad_spikes[t]
+            g_va = g_v.mul_(no_spike[t]).addcmul_(g_z, surrogate[t])
+            # i_after = i + keep_i * i  ->  d/d i = 1 + keep_i
+            g_ia = torch.add(g_i, g_i, alpha=keep_i, out=grad_currents[t])
+            g_ia.add_(g_va, alpha=mem)
             g_i = g_ia
-            g_v = g_va * keep_v
-        return grad_currents, g_v, g_i, None, None, None, None, None
+            g_v = g_va.mul_(1.0 - mem)
+        return grad_currents, g_v, g_i.clone(), None, None, None
+
+
+def _scalar_constants(
+    p: LIFParameters, dt: float
+) -> tuple[float, float, float, float, float] | None:
+    values = []
+    for name in ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"):
+        value = torch.as_tensor(getattr(p, name))
+        if value.numel() != 1:
+            return None
+        values.append(float(value))
+    tau_mem_inv, tau_syn_inv, v_leak, v_th, v_reset = values
+    mem = float(torch.tensor(dt) * torch.tensor(tau_mem_inv))  # Norse's float32 product
+    keep_i = float(-torch.tensor(dt) * torch.tensor(tau_syn_inv))
+    return mem, keep_i, v_leak, v_th, v_reset
 
 
 def lif_sequence(
@@ -334,9 +355,11 @@ def lif_sequence(
     :return: spikes ``(T, B, ...)`` and the final ``(v, i)``.
     """
     v, i, derivative = _lif_setup(currents, p, surrogate, state)
-    mem = dt * p.tau_mem_inv
-    neg_syn = -dt * p.tau_syn_inv
-    spikes, v, i = _LIFSequence.apply(currents, v, i, p, mem, neg_syn, derivative, float(alpha))
+    constants = _scalar_constants(p, dt)
+    if constants is None or currents.dtype != torch.float32:
+        # per-neuron constants or other precisions: the step-by-step path
+        return lif_sequence_reference(currents, p, dt, surrogate, alpha, state)
+    spikes, v, i = _LIFSequence.apply(currents, v, i, constants, derivative, float(alpha))
     return spikes, (v, i)
 
 

@@ -246,6 +246,9 @@ class NSPLinear(nn.Module):
     """
 
     role: str = "hidden"
+    #: set by a network whose input is the same at every step: the layer is then
+    #: called once with one step's input, and SynOps count that call T times
+    constant_input_steps: int = 1
 
     def __init__(
         self,
@@ -393,11 +396,19 @@ class _NDIMixin:
         return [self.w] if self.v is None else [self.w, self.v]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        wx = self._project(x, self.w())
         b = self._bias()
         if self.v is None:
+            wx = self._project(x, self.w())
             return wx if b is None else wx + b
-        return ndi_current(wx, self._project(x, self.v()), b)
+        # W and V share the input: one matmul / convolution over the stacked weights
+        # instead of two (same arithmetic per output element)
+        wx, vx = self._project(x, torch.cat([self.w(), self.v()])).chunk(
+            2, dim=self._channel_dim(x)
+        )
+        return ndi_current(wx, vx, b)
+
+    def _channel_dim(self, x: torch.Tensor) -> int:
+        return -1 if not isinstance(self, NSPConv2d) else x.dim() - 3
 
 
 class NDILinear(_NDIMixin, NSPLinear):

@@ -161,6 +161,10 @@ class SynOpsCounter:
                 product_macs = (
                     float(output.numel()) if getattr(layer, "v", None) is not None else 0.0
                 )
+                if x.dim() == (4 if isinstance(layer, NSPConv2d) else 2):
+                    # one step's input standing for all T steps of a constant input
+                    repeat = float(layer.constant_input_steps)
+                    ops, product_macs = ops * repeat, product_macs * repeat
                 acs = ops if binary else 0.0
                 macs = (0.0 if binary else ops) + product_macs
                 self.acs += acs

@@ -26,7 +26,7 @@ from nspdi_rl.functional import (
     li_sequence,
     lif_sequence,
 )
-from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
+from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPLinear
 
 __all__ = [
     "ENCODERS",
@@ -233,21 +233,34 @@ class Encoder(nn.Module):
                 f"got values in [{float(x.min()):.4g}, {float(x.max()):.4g}]"
             )
 
+    @property
+    def constant_over_time(self) -> bool:
+        """True when every step carries the same input (direct and population coding)."""
+        return self.kind in ("direct", "population")
+
+    def encode_static(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of one step, ``(B, ...)``, for the encoders constant over time."""
+        if self.kind == "direct":
+            return x
+        if self.kind != "population":
+            raise ValueError(f"the {self.kind!r} encoder changes over time; use forward()")
+        self._check_range(x)
+        unit = (x - self.low) / (self.high - self.low)
+        # Gaussian receptive fields tiling [0, 1], width = their spacing
+        width = 1.0 / max(self.population_size - 1, 1)
+        act = torch.exp(-0.5 * ((unit.unsqueeze(-1) - self.centres) / width) ** 2)
+        return act.reshape(*x.shape[:-1], x.shape[-1] * self.population_size)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "events":
             return x
         t = self.time_steps
-        if self.kind == "direct":
-            return x.unsqueeze(0).expand(t, *x.shape)
+        if self.constant_over_time:
+            step = self.encode_static(x)
+            return step.unsqueeze(0).expand(t, *step.shape)
         self._check_range(x)
         unit = (x - self.low) / (self.high - self.low)
-        if self.kind == "rate":
-            return torch.bernoulli(unit.unsqueeze(0).expand(t, *x.shape).contiguous())
-        # population: Gaussian receptive fields tiling [0, 1], width = their spacing
-        width = 1.0 / max(self.population_size - 1, 1)
-        act = torch.exp(-0.5 * ((unit.unsqueeze(-1) - self.centres) / width) ** 2)
-        act = act.reshape(*x.shape[:-1], x.shape[-1] * self.population_size)
-        return act.unsqueeze(0).expand(t, *act.shape)
+        return torch.bernoulli(unit.unsqueeze(0).expand(t, *x.shape).contiguous())
 
 
 class LIFLayer(nn.Module):
@@ -402,6 +415,10 @@ class SpikingNetwork(nn.Module):
             generator=generator,
         )
         self.readout.role = "readout"
+        first = self._first_layer()
+        if first is not None and self.encoder.constant_over_time:
+            # it sees one step's input (B, ...): SynOps count it once per time step
+            first.constant_input_steps = c.time_steps
         if c.readout == "spike_count":
             self.readout_neurons: nn.Module = LIFLayer(c.lif, stateful)
         else:
@@ -409,6 +426,10 @@ class SpikingNetwork(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Check the input's shape and turn it into ``(T, B, ...)``."""
+        self._check_input(x)
+        return self.encoder(x)
+
+    def _check_input(self, x: torch.Tensor) -> None:
         sample_dims = len(self.config.input_shape)
         expected = tuple(self.config.input_shape)
         if self.config.encoder == "events":
@@ -421,13 +442,32 @@ class SpikingNetwork(nn.Module):
             raise ValueError(
                 f"expected input (B, {', '.join(map(str, expected))}), got shape {tuple(x.shape)}"
             )
-        return self.encoder(x)
+
+    def _first_layer(self) -> NSPLinear | None:
+        if self.convs:
+            return self.convs[0]  # type: ignore[return-value]
+        return self.layers[0] if self.layers else None  # type: ignore[return-value]
+
+    def _project_input(self, x: torch.Tensor, layer: nn.Module) -> torch.Tensor:
+        """The first layer's current for all T steps.
+
+        With an input that is the same at every step (direct or population coding)
+        the projection is computed once and repeated, not T times.
+        """
+        self._check_input(x)
+        if not self.encoder.constant_over_time:
+            return layer(self.encoder(x))
+        current = layer(self.encoder.encode_static(x))
+        return current.unsqueeze(0).expand(self.config.time_steps, *current.shape)
 
     def forward_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes of the last hidden layer, ``(T, B, features)``."""
-        h = self.encode(x)
-        for conv, neurons in zip(self.convs, self.conv_neurons, strict=True):
-            s = neurons(conv(h))
+        first = self._first_layer()
+        if first is None:
+            return self.encode(x)
+        h = x
+        for index, (conv, neurons) in enumerate(zip(self.convs, self.conv_neurons, strict=True)):
+            s = neurons(self._project_input(h, conv) if index == 0 else conv(h))
             if self.config.pool > 1:
                 t, b = s.shape[:2]
                 s = F.max_pool2d(s.reshape(t * b, *s.shape[2:]), self.config.pool)
@@ -435,8 +475,9 @@ class SpikingNetwork(nn.Module):
             h = s
         if self.convs:
             h = h.flatten(2)
-        for layer, neurons in zip(self.layers, self.neurons, strict=True):
-            h = neurons(layer(h))
+        for index, (layer, neurons) in enumerate(zip(self.layers, self.neurons, strict=True)):
+            first_stage = index == 0 and not self.convs
+            h = neurons(self._project_input(h, layer) if first_stage else layer(h))
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

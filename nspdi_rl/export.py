@@ -1,0 +1,221 @@
+"""Export of pruned networks: a compressed file, and an inference path that runs faster.
+
+:func:`export_pruned` writes only the non-zero effective weights of every
+dense NSP / NDI layer (CSR: row pointers, column indices, values), plus the
+network config; :func:`load_pruned` rebuilds the network for inference with
+each such layer replaced by a :class:`CompressedLinear`. A compressed layer
+multiplies with a sparse CSR matrix or with the dense one, whichever is faster
+for the input's row count: the first call with a new size times both and keeps
+the winner, so the sparse path is used only where it pays. Conv layers keep
+their (zero-holding) dense kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nspdi_rl.checkpoint import atomic_torch_save
+from nspdi_rl.layers import NSPConv2d, NSPLinear
+from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+
+__all__ = ["PRUNED_FORMAT", "CompressedLinear", "export_pruned", "load_pruned"]
+
+PRUNED_FORMAT = "nspdi-rl/pruned-network"
+MODES = ("auto", "sparse", "dense")
+
+
+def _to_csr(weight: torch.Tensor) -> dict[str, Any]:
+    # conv kernels are stored as (out, in * kh * kw) matrices
+    csr = weight.detach().reshape(weight.shape[0], -1).to_sparse_csr()
+    return {
+        "shape": tuple(weight.shape),
+        "crow": csr.crow_indices().to(torch.int32),
+        "col": csr.col_indices().to(torch.int32),
+        "values": csr.values().clone(),
+    }
+
+
+def _from_csr(data: dict[str, Any]) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(
+            data["crow"].to(torch.int64),
+            data["col"].to(torch.int64),
+            data["values"],
+            size=(data["shape"][0], math.prod(data["shape"][1:])),
+        )
+
+
+class CompressedLinear(nn.Module):
+    """Inference-only dense NDI layer on fixed, pruned weights.
+
+    :param weight: effective W, or W and V stacked (``(2 out, in)``) when ``ndi``.
+    :param bias: the bias or None.
+    :param ndi: the weight holds W over V; apply ``I = Wx + b + (Wx)(Vx)``.
+    :param mode: ``auto`` (time both paths per input size), ``sparse`` or ``dense``.
+    """
+
+    dense_weight: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        ndi: bool,
+        mode: str = "auto",
+        role: str = "hidden",
+        constant_input_steps: int = 1,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown inference mode {mode!r}; accepted: {MODES}")
+        self.register_buffer("dense_weight", weight.detach().clone())
+        self.sparse_weight = _from_csr(_to_csr(weight))
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+        self.ndi = ndi
+        self.mode = mode
+        self.role = role
+        self.constant_input_steps = constant_input_steps
+        self.in_features = weight.shape[1]
+        self.out_features = weight.shape[0] // (2 if ndi else 1)
+        self.choice: dict[int, str] = {}  # row-count bucket -> "sparse" | "dense"
+
+    @property
+    def density(self) -> float:
+        return float(self.sparse_weight.values().numel()) / float(self.dense_weight.numel())
+
+    def _dense(self, x2d: torch.Tensor) -> torch.Tensor:
+        return F.linear(x2d, self.dense_weight)
+
+    def _sparse(self, x2d: torch.Tensor) -> torch.Tensor:
+        return torch.sparse.mm(self.sparse_weight, x2d.t()).t()
+
+    def _pick(self, x2d: torch.Tensor) -> str:
+        if self.mode != "auto":
+            return self.mode
+        bucket = 1 << max(0, math.ceil(math.log2(max(1, x2d.shape[0]))))
+        if bucket not in self.choice:
+            timings = {}
+            for name, fn in (("dense", self._dense), ("sparse", self._sparse)):
+                fn(x2d)  # warm-up
+                start = time.perf_counter()
+                for _ in range(3):
+                    fn(x2d)
+                timings[name] = time.perf_counter() - start
+            self.choice[bucket] = min(timings, key=timings.__getitem__)
+        return self.choice[bucket]
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"expected {self.in_features} input features, got shape {tuple(x.shape)}"
+            )
+        x2d = x.reshape(-1, self.in_features)
+        path = self._dense if self._pick(x2d) == "dense" else self._sparse
+        y = path(x2d).reshape(*x.shape[:-1], -1)
+        if not self.ndi:
+            return y if self.bias is None else y + self.bias
+        wx, vx = y.chunk(2, dim=-1)
+        current = torch.addcmul(wx, wx, vx)
+        return current if self.bias is None else current + self.bias
+
+    def nonzero(self) -> int:
+        return int(self.sparse_weight.values().numel())
+
+
+def _effective(layer: NSPLinear) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([w() for w in layer.nsp_weights()])
+
+
+def export_pruned(model: SpikingNetwork, path: str | os.PathLike[str]) -> Path:
+    """Write the network's non-zero effective weights (CSR) and config to ``path``."""
+    if not isinstance(model, SpikingNetwork):
+        raise ValueError(f"export_pruned expects a SpikingNetwork, got {type(model).__name__}")
+    layers: dict[str, Any] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, NSPLinear):
+            layers[name] = {
+                "weight": _to_csr(_effective(module)),
+                "bias": None if module.bias is None else module.bias.detach().clone(),
+                "ndi": len(module.nsp_weights()) == 2,
+                "conv": isinstance(module, NSPConv2d),
+            }
+    payload = {
+        "format": PRUNED_FORMAT,
+        "version": 1,
+        "config": model.config.to_dict(),
+        "layers": layers,
+    }
+    return atomic_torch_save(payload, path)
+
+
+def load_pruned(path: str | os.PathLike[str], mode: str = "auto") -> SpikingNetwork:
+    """Rebuild an exported network for inference with compressed dense layers.
+
+    :param mode: ``auto`` (per layer and input size, the faster of sparse and
+        dense), ``sparse`` or ``dense``.
+    :raises FileNotFoundError: no file at ``path``.
+    :raises ValueError: not a pruned-network file, or weights that do not fit the config.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown inference mode {mode!r}; accepted: {MODES}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no pruned network at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise ValueError(
+            f"{path} is not a readable pruned network ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(payload, dict) or payload.get("format") != PRUNED_FORMAT:
+        raise ValueError(f"{path} is not an nspdi-rl pruned network (format {PRUNED_FORMAT!r})")
+    model = build_network(SpikingNetConfig.from_dict(payload["config"]))
+    model.eval()
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, NSPLinear):
+            continue
+        entry = payload["layers"].get(name)
+        if entry is None:
+            raise ValueError(f"{path}: no weights for layer {name!r}")
+        weight = _from_csr(entry["weight"]).to_dense().reshape(entry["weight"]["shape"])
+        expected = _effective(module).shape
+        if tuple(weight.shape) != tuple(expected):
+            raise ValueError(
+                f"{path}: layer {name!r} has weights {tuple(weight.shape)}, "
+                f"the config needs {tuple(expected)}"
+            )
+        if entry["conv"]:
+            _load_dense_conv(module, weight, entry["bias"])
+            continue
+        compressed = CompressedLinear(
+            weight, entry["bias"], entry["ndi"], mode, module.role, module.constant_input_steps
+        )
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, compressed)
+    return model
+
+
+def _load_dense_conv(module: NSPLinear, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    # conv kernels stay dense: write the effective weights into theta with a = 1, d1 = 0
+    with torch.no_grad():
+        for w, part in zip(
+            module.nsp_weights(), weight.chunk(len(module.nsp_weights())), strict=True
+        ):
+            w.config = type(w.config)(method="dense")
+            w.theta.copy_(part)
+        if bias is not None and module.bias is not None:
+            module.bias.copy_(bias)
