@@ -27,7 +27,14 @@ from nspdi_rl.checkpoint import atomic_torch_save
 from nspdi_rl.layers import NSPConv2d, NSPLinear
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 
-__all__ = ["PRUNED_FORMAT", "CompressedLinear", "export_pruned", "load_pruned"]
+__all__ = [
+    "PRUNED_FORMAT",
+    "CompressedLinear",
+    "export_nir",
+    "export_pruned",
+    "load_pruned",
+    "to_nir",
+]
 
 PRUNED_FORMAT = "nspdi-rl/pruned-network"
 MODES = ("auto", "sparse", "dense")
@@ -35,7 +42,9 @@ MODES = ("auto", "sparse", "dense")
 
 def _to_csr(weight: torch.Tensor) -> dict[str, Any]:
     # conv kernels are stored as (out, in * kh * kw) matrices
-    csr = weight.detach().reshape(weight.shape[0], -1).to_sparse_csr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        csr = weight.detach().reshape(weight.shape[0], -1).to_sparse_csr()
     return {
         "shape": tuple(weight.shape),
         "crow": csr.crow_indices().to(torch.int32),
@@ -219,3 +228,91 @@ def _load_dense_conv(module: NSPLinear, weight: torch.Tensor, bias: torch.Tensor
             w.theta.copy_(part)
         if bias is not None and module.bias is not None:
             module.bias.copy_(bias)
+
+
+def to_nir(model: SpikingNetwork) -> Any:
+    """The network as a NIR graph (the neuromorphic intermediate representation).
+
+    Dense layers become ``nir.Affine`` holding the effective weights (pruned
+    synapses are exact zeros), the LIF layers ``nir.CubaLIF`` and the readout
+    ``nir.LI``, with Norse's conventions (``tau = dt / tau_inv``, ``r = 1``). The
+    graph's input is the encoded input current of one step. NIR has no node for
+    the NDI product term, so a network using it cannot be exported.
+
+    :raises ValueError: naming the first layer NIR cannot express (an NDI layer,
+        or a conv layer, which this exporter does not cover yet).
+    """
+    import nir
+    import numpy as np
+
+    if not isinstance(model, SpikingNetwork):
+        raise ValueError(f"to_nir expects a SpikingNetwork, got {type(model).__name__}")
+    for name, module in model.named_modules():
+        if isinstance(module, NSPConv2d):
+            raise ValueError(
+                f"layer {name!r} is a convolution: NIR export covers dense networks only"
+            )
+        if isinstance(module, NSPLinear) and len(module.nsp_weights()) == 2:
+            raise ValueError(
+                f"layer {name!r} uses nonlinear dendritic integration (I = Wx + b + (Wx)(Vx)), "
+                "which NIR cannot express; export a network built with ndi=False"
+            )
+    lif = p = model.config.lif
+
+    def affine(layer: NSPLinear) -> Any:
+        weight = _effective(layer).numpy()
+        bias = (
+            np.zeros(weight.shape[0], dtype=weight.dtype)
+            if layer.bias is None
+            else layer.bias.detach().numpy()
+        )
+        return nir.Affine(
+            weight=weight, bias=bias, metadata={"nonzero": int(np.count_nonzero(weight))}
+        )
+
+    def full(n: int, value: float) -> Any:
+        return np.full(n, value, dtype=np.float32)
+
+    first = model.layers[0] if model.layers else model.readout
+    assert isinstance(first, NSPLinear) and isinstance(model.readout, NSPLinear)
+    nodes: dict[str, Any] = {
+        "input": nir.Input(input_type={"input": np.array([first.in_features])})
+    }
+    edges: list[tuple[str, str]] = []
+    previous = "input"
+    hidden: list[NSPLinear] = [m for m in model.layers if isinstance(m, NSPLinear)]
+    for index, layer in enumerate(hidden):
+        n = int(layer.out_features)
+        nodes[f"affine{index}"] = affine(layer)
+        nodes[f"lif{index}"] = nir.CubaLIF(
+            tau_syn=full(n, p.dt / p.tau_syn_inv),
+            tau_mem=full(n, p.dt / p.tau_mem_inv),
+            r=full(n, 1.0),
+            v_leak=full(n, p.v_leak),
+            v_threshold=full(n, p.v_th),
+            v_reset=full(n, p.v_reset),
+        )
+        edges += [(previous, f"affine{index}"), (f"affine{index}", f"lif{index}")]
+        previous = f"lif{index}"
+    n_out = model.readout.out_features
+    nodes["readout"] = affine(model.readout)
+    nodes["li"] = nir.LI(
+        tau=full(n_out, p.dt / p.tau_mem_inv), r=full(n_out, 1.0), v_leak=full(n_out, p.v_leak)
+    )
+    nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
+    edges += [(previous, "readout"), ("readout", "li"), ("li", "output")]
+    return nir.NIRGraph(
+        nodes=nodes,
+        edges=edges,
+        metadata={"source": "nspdi_rl", "dt": lif.dt, "time_steps": model.config.time_steps},
+    )
+
+
+def export_nir(model: SpikingNetwork, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`to_nir`'s graph to a NIR (HDF5) file."""
+    import nir
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nir.write(str(path), to_nir(model))
+    return path
