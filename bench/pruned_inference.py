@@ -3,10 +3,10 @@
 A 3-layer NDI MLP (width n -> n -> n -> 10, T = 8, spike input) pruned by the
 target-sparsity controller to each sparsity, then exported with
 :func:`nspdi_rl.export.export_pruned` and loaded with ``mode="auto"`` (per layer
-and input size the faster of sparse CSR and dense). Prints the median forward
-time over repeats of the dense model (the same network unpruned, plain dense
-matmuls on fixed weights, loaded with ``mode="dense"``) and of the compressed
-one, and their ratio.
+and input size the fastest of CSR, COO and dense). The reference is the same
+network unpruned on fixed weights with dense matmuls (``mode="dense"``). Prints
+median forward times over repeats, the two models measured alternately, and
+their ratio.
 
 Run: ``python -m bench.pruned_inference [--repeats 20]``.
 """
@@ -29,14 +29,18 @@ STEPS = 8
 
 
 @torch.no_grad()
-def median_time(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    model(x)  # warm-up (and the auto mode's choice of path)
-    times = []
+def median_times(
+    a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, repeats: int
+) -> tuple[float, float]:
+    """Median forward times of two models, measured alternately so drift hits both."""
+    a(x), b(x)  # warm-up (and the auto mode's choice of path)
+    times_a, times_b = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for model, times in ((a, times_a), (b, times_b)):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def main() -> None:
@@ -61,13 +65,12 @@ def main() -> None:
                 # the reference: the unpruned network on fixed weights with dense matmuls
                 dense_path = export_pruned(build_network(cfg, seed=0), Path(tmp) / "dense.pt")
                 dense = load_pruned(dense_path, mode="dense")
-                t_dense = median_time(dense, x, args.repeats)
                 for target in (0.0, 0.9, 0.95, 0.99):
                     model = build_network(cfg, seed=0)
                     if target > 0:
                         Pruner(model, PruningSchedule(final=target)).step(1.0)
                     fast = load_pruned(export_pruned(model, Path(tmp) / "m.pt"), mode="auto")
-                    t_fast = median_time(fast, x, args.repeats)
+                    t_dense, t_fast = median_times(dense, fast, x, args.repeats)
                     chosen = sorted(
                         {c for m in fast.modules() for c in getattr(m, "choice", {}).values()}
                     )

@@ -5,10 +5,10 @@ leaky-integrator (or snnTorch membrane) readout averaged over T, batch 16,
 cross-entropy. nspdi_rl runs it with NDI and NSP (two weight tensors per layer
 and the NSP map: more work than the references); Norse as ``nn.Linear`` + its
 ``LIF`` / ``LI`` modules; snnTorch as ``nn.Linear`` + ``Leaky`` stepped in a
-Python loop. Prints median seconds per step over repeats and the ratios, plus
-the peak memory of training at each setting: the rise of the resident set
-above its level before the first step (Linux VmHWM, reset before measuring),
-each setting in a fresh subprocess.
+Python loop. Prints median seconds per step over repeats (the three stepped
+alternately in one process) and the ratios, plus the peak memory of training
+at each setting: the rise of the resident set over three steps (Linux VmHWM,
+reset before measuring), each setting in a fresh subprocess.
 
 Run: ``python -m bench.spiking_train [--repeats 7]``.
 """
@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 BATCH = 16
+KINDS = ("nspdi", "norse", "snntorch")
 CLASSES = 10
 
 
@@ -85,21 +86,37 @@ def step_fn(
     return step
 
 
-def measure(kind: str, n: int, steps: int, repeats: int) -> dict[str, float]:
+def make_step(kind: str, n: int, steps: int):  # noqa: ANN201
     torch.manual_seed(0)
     net, _ = build(kind, n, steps)
     x_static = torch.rand(BATCH, n) * 2
     x_seq = x_static.unsqueeze(0).expand(steps, BATCH, n).contiguous()  # the same direct input
     target = torch.randint(0, CLASSES, (BATCH,))
-    step = step_fn(kind, net, x_static, x_seq, target)
-    baseline_mb = _reset_peak_rss()
-    step()  # warm-up (its allocations count towards the peak)
-    times = []
+    return step_fn(kind, net, x_static, x_seq, target)
+
+
+def time_interleaved(n: int, steps: int, repeats: int) -> dict[str, float]:
+    """Median seconds per training step of each kind, the kinds stepped alternately so
+    that a slow moment of the machine hits all of them alike."""
+    fns = {kind: make_step(kind, n, steps) for kind in KINDS}
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for _ in range(repeats):
-        start = time.perf_counter()
+        for kind, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[kind].append(time.perf_counter() - start)
+    return {kind: statistics.median(t) for kind, t in times.items()}
+
+
+def peak_memory(kind: str, n: int, steps: int) -> float:
+    """Rise of the resident set over a few training steps (run in a fresh process)."""
+    step = make_step(kind, n, steps)
+    baseline_mb = _reset_peak_rss()
+    for _ in range(3):
         step()
-        times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "peak_mb": _peak_rss_mb() - baseline_mb}
+    return _peak_rss_mb() - baseline_mb
 
 
 def _reset_peak_rss() -> float:
@@ -128,23 +145,25 @@ def main() -> None:
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.one:  # child process: one setting, result as JSON
+    if args.one:  # child process: the memory of one setting
         kind, n, steps = args.one[0], int(args.one[1]), int(args.one[2])
-        print(json.dumps(measure(kind, n, steps, args.repeats)))
+        print(json.dumps({"peak_mb": peak_memory(kind, n, steps)}))
         return
     print(
         f"torch {torch.__version__}, {args.threads} threads, os.cpu_count()={os.cpu_count()}, "
-        f"batch {BATCH}, median of {args.repeats} training steps, each setting in a fresh process"
+        f"batch {BATCH}, median of {args.repeats} training steps (kinds alternated), "
+        "memory from a fresh process per setting"
     )
     print(
         "| T | width | nspdi_rl (NDI+NSP) s | plain Norse s | snnTorch s | vs Norse | vs snnTorch "
-        "| peak MB nspdi / Norse / snnTorch |"
+        "| training peak MB nspdi / Norse / snnTorch |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for steps in (8, 32, 100):
         for n in (128, 512):
-            res = {}
-            for kind in ("nspdi", "norse", "snntorch"):
+            t = time_interleaved(n, steps, args.repeats)
+            mem = []
+            for kind in KINDS:
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -154,8 +173,6 @@ def main() -> None:
                         kind,
                         str(n),
                         str(steps),
-                        "--repeats",
-                        str(args.repeats),
                         "--threads",
                         str(args.threads),
                     ],
@@ -163,12 +180,11 @@ def main() -> None:
                     text=True,
                     check=True,
                 )
-                res[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-            a, b, c = (res[k]["seconds"] for k in ("nspdi", "norse", "snntorch"))
-            mem = " / ".join(f"{res[k]['peak_mb']:.0f}" for k in ("nspdi", "norse", "snntorch"))
+                mem.append(json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"])
+            a, b, c = t["nspdi"], t["norse"], t["snntorch"]
             print(
                 f"| {steps} | {n} | {a:.4f} | {b:.4f} | {c:.4f} | {b / a:.2f}x | {c / a:.2f}x "
-                f"| {mem} |",
+                f"| {' / '.join(f'{m:.0f}' for m in mem)} |",
                 flush=True,
             )
 

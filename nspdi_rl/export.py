@@ -4,9 +4,9 @@
 dense NSP / NDI layer (CSR: row pointers, column indices, values), plus the
 network config; :func:`load_pruned` rebuilds the network for inference with
 each such layer replaced by a :class:`CompressedLinear`. A compressed layer
-multiplies with a sparse CSR matrix or with the dense one, whichever is faster
-for the input's row count: the first call with a new size times both and keeps
-the winner, so the sparse path is used only where it pays. Conv layers keep
+multiplies with a sparse (CSR or COO) matrix or with the dense one, whichever
+is fastest for the input's row count: the first call with a new size times them
+and keeps the winner, so a sparse path is used only where it pays. Conv layers keep
 their (zero-holding) dense kernels.
 """
 
@@ -70,7 +70,8 @@ class CompressedLinear(nn.Module):
     :param weight: effective W, or W and V stacked (``(2 out, in)``) when ``ndi``.
     :param bias: the bias or None.
     :param ndi: the weight holds W over V; apply ``I = Wx + b + (Wx)(Vx)``.
-    :param mode: ``auto`` (time both paths per input size), ``sparse`` or ``dense``.
+    :param mode: ``auto`` (per input size, the fastest of dense, CSR and COO, timed on
+        the first call with that size), ``sparse`` (CSR) or ``dense``.
     """
 
     dense_weight: torch.Tensor
@@ -90,6 +91,7 @@ class CompressedLinear(nn.Module):
             raise ValueError(f"unknown inference mode {mode!r}; accepted: {MODES}")
         self.register_buffer("dense_weight", weight.detach().clone())
         self.sparse_weight = _from_csr(_to_csr(weight))
+        self.coo_weight = weight.detach().to_sparse().coalesce()
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
         self.mode = mode
@@ -97,32 +99,52 @@ class CompressedLinear(nn.Module):
         self.constant_input_steps = constant_input_steps
         self.in_features = weight.shape[1]
         self.out_features = weight.shape[0] // (2 if ndi else 1)
-        self.choice: dict[int, str] = {}  # row-count bucket -> "sparse" | "dense"
+        self.choice: dict[int, str] = {}  # row-count bucket -> "dense" | "csr" | "coo"
 
     @property
     def density(self) -> float:
         return float(self.sparse_weight.values().numel()) / float(self.dense_weight.numel())
 
+    # Each path returns the product in its natural layout: dense (M, out), sparse
+    # (out, M); _combine applies the NDI term and the bias in that layout.
     def _dense(self, x2d: torch.Tensor) -> torch.Tensor:
         return F.linear(x2d, self.dense_weight)
 
-    def _sparse(self, x2d: torch.Tensor) -> torch.Tensor:
-        return torch.sparse.mm(self.sparse_weight, x2d.t()).t()
+    def _csr(self, x2d: torch.Tensor) -> torch.Tensor:
+        return torch.sparse.mm(self.sparse_weight, x2d.t())
+
+    def _coo(self, x2d: torch.Tensor) -> torch.Tensor:
+        return torch.sparse.mm(self.coo_weight, x2d.t())
+
+    def _paths(self) -> dict[str, Any]:
+        return {"dense": self._dense, "csr": self._csr, "coo": self._coo}
 
     def _pick(self, x2d: torch.Tensor) -> str:
         if self.mode != "auto":
-            return self.mode
+            return "csr" if self.mode == "sparse" else "dense"
         bucket = 1 << max(0, math.ceil(math.log2(max(1, x2d.shape[0]))))
         if bucket not in self.choice:
-            timings = {}
-            for name, fn in (("dense", self._dense), ("sparse", self._sparse)):
+            paths = self._paths()
+            best: dict[str, float] = {name: math.inf for name in paths}
+            for fn in paths.values():
                 fn(x2d)  # warm-up
-                start = time.perf_counter()
-                for _ in range(3):
+            for _ in range(5):  # interleaved, so a slow moment hits every path alike
+                for name, fn in paths.items():
+                    start = time.perf_counter()
                     fn(x2d)
-                timings[name] = time.perf_counter() - start
-            self.choice[bucket] = min(timings, key=timings.__getitem__)
+                    best[name] = min(best[name], time.perf_counter() - start)
+            sparse = min(("csr", "coo"), key=best.__getitem__)
+            # a sparse path must win clearly: otherwise the dense one is kept
+            self.choice[bucket] = sparse if best[sparse] < 0.9 * best["dense"] else "dense"
         return self.choice[bucket]
+
+    def _combine(self, y: torch.Tensor, out_dim: int) -> torch.Tensor:
+        if self.ndi:
+            wx, vx = y.chunk(2, dim=out_dim)
+            y = torch.addcmul(wx, wx, vx)
+        if self.bias is not None:
+            y = y + (self.bias if out_dim == -1 else self.bias[:, None])
+        return y
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,13 +153,12 @@ class CompressedLinear(nn.Module):
                 f"expected {self.in_features} input features, got shape {tuple(x.shape)}"
             )
         x2d = x.reshape(-1, self.in_features)
-        path = self._dense if self._pick(x2d) == "dense" else self._sparse
-        y = path(x2d).reshape(*x.shape[:-1], -1)
-        if not self.ndi:
-            return y if self.bias is None else y + self.bias
-        wx, vx = y.chunk(2, dim=-1)
-        current = torch.addcmul(wx, wx, vx)
-        return current if self.bias is None else current + self.bias
+        path = self._pick(x2d)
+        if path == "dense":
+            out = self._combine(self._dense(x2d), -1)
+        else:
+            out = self._combine(self._paths()[path](x2d), 0).t()
+        return out.reshape(*x.shape[:-1], self.out_features)
 
     def nonzero(self) -> int:
         return int(self.sparse_weight.values().numel())
