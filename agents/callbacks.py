@@ -31,6 +31,9 @@ class NSPPruningCallback(BaseCallback):
     :param update_every: env steps between controller updates for off-policy
         algorithms. Default 256.
     :param freeze_at_end: freeze the final mask when training ends. Default True.
+    :param freeze_when_reached: freeze the mask as soon as the schedule reaches its
+        final value (progress >= ``schedule.end``) and train only the surviving
+        synapses from then on. Default False (silent synapses may regrow until the end).
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class NSPPruningCallback(BaseCallback):
         include_readout: bool = False,
         update_every: int = 256,
         freeze_at_end: bool = True,
+        freeze_when_reached: bool = False,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
@@ -54,6 +58,7 @@ class NSPPruningCallback(BaseCallback):
         self.include_readout = include_readout
         self.update_every = update_every
         self.freeze_at_end = freeze_at_end
+        self.freeze_when_reached = freeze_when_reached
         self.pruner: Pruner | None = None
         self._pending_state: dict[str, Any] | None = None
         self._last_update = 0
@@ -80,7 +85,14 @@ class NSPPruningCallback(BaseCallback):
         """Run the controller at the current progress; return its target."""
         assert self.pruner is not None
         self._last_update = self.num_timesteps
-        return self.pruner.step(self.progress)
+        target = self.pruner.step(self.progress)
+        if (
+            self.freeze_when_reached
+            and self.progress >= self.schedule.end
+            and not self.pruner.frozen
+        ):
+            self.pruner.freeze()
+        return target
 
     def _on_step(self) -> bool:
         off_policy = not hasattr(self.model, "rollout_buffer")

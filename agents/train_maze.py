@@ -62,6 +62,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--schedule", default="cubic", help=f"sparsity schedule, one of {SCHEDULE_SHAPES}"
     )
     p.add_argument("--pruning", default="nsp", help=f"one of {PRUNING_CHOICES}")
+    p.add_argument(
+        "--freeze-mask",
+        default=None,
+        help="when the mask is fixed: 'end' (silent synapses may regrow until training ends) "
+        "or 'reached' (as soon as the target sparsity is reached); default: 'reached' for "
+        "dqn and sac, whose value estimates suffer from a changing mask, 'end' otherwise",
+    )
     p.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
     p.add_argument("--time-steps", type=int, default=8, help="spiking steps T per environment step")
     p.add_argument("--hidden", type=int, nargs="+", default=[128], help="hidden layer widths")
@@ -96,6 +103,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"unknown --env {args.env!r}; accepted: {ids}")
     if args.pruning not in PRUNING_CHOICES:
         raise UsageError(f"unknown --pruning {args.pruning!r}; accepted: {PRUNING_CHOICES}")
+    if args.freeze_mask not in (None, "end", "reached"):
+        raise UsageError(
+            f"unknown --freeze-mask {args.freeze_mask!r}; accepted: ('end', 'reached')"
+        )
     if args.schedule not in SCHEDULE_SHAPES:
         raise UsageError(f"unknown --schedule {args.schedule!r}; accepted: {SCHEDULE_SHAPES}")
     if not 0.0 <= args.target_sparsity < 1.0:
@@ -161,6 +172,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "shape": args.schedule,
             "end": 0.8,
         },
+        "freeze_mask": args.freeze_mask or ("reached" if args.algo in ("dqn", "sac") else "end"),
         "eval_freq": args.eval_freq,
         "checkpoint_freq": args.checkpoint_freq,
     }
@@ -286,7 +298,11 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
     total = settings["total_timesteps"]
     pruning = None
     if settings["pruning"] != "none":
-        pruning = NSPPruningCallback(PruningSchedule(**settings["schedule"]), total)
+        pruning = NSPPruningCallback(
+            PruningSchedule(**settings["schedule"]),
+            total,
+            freeze_when_reached=settings.get("freeze_mask", "end") == "reached",
+        )
         if state and state.get("pruning"):
             pruning.load_state_dict(state["pruning"])
     run_cb = RunCallback(run_dir, settings, pruning)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
 
 import agents
 import envs  # noqa: F401
@@ -108,6 +109,30 @@ def test_population_input_range_comes_from_the_observation_space():
         spiking_config(3, 2, {}, bounds=None)
     direct = spiking_config(3, 2, {"encoder": "direct"}, bounds=None)
     assert direct.encoder == "direct"
+
+
+def test_mask_can_be_frozen_as_soon_as_the_target_is_reached():
+    model = PPO(
+        "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0
+    )
+    cb = agents.NSPPruningCallback(
+        PruningSchedule(final=0.8, end=0.5), total_timesteps=256, freeze_when_reached=True
+    )
+    frozen_at = []
+
+    class Spy(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            if cb.pruner.frozen and not frozen_at:
+                frozen_at.append(self.num_timesteps)
+
+        def _on_step(self) -> bool:
+            return True
+
+    model.learn(256, callback=[cb, Spy()])
+    assert frozen_at and frozen_at[0] < 256, "the mask was not frozen before the end"
+    for w in cb.pruner.weights:  # removed synapses never come back
+        assert w.frozen_mask is not None
+        assert not bool((w.mask() & (w.frozen_mask == 0)).any())
 
 
 def test_callback_and_config_errors():

@@ -26,6 +26,7 @@ DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progr
         (["--target-sparsity", "1.0"], r"--target-sparsity must be in [0, 1), got 1.0"),
         (["--pruning", "lottery"], "unknown --pruning 'lottery'"),
         (["--schedule", "zigzag"], "unknown --schedule 'zigzag'"),
+        (["--freeze-mask", "never"], "unknown --freeze-mask 'never'"),
         (["--algo", "sac"], "--algo sac needs a continuous action space"),
         (["--config", "/nonexistent.yaml"], "config file /nonexistent.yaml does not exist"),
         (["--resume", "/nonexistent-run"], "no run.json there"),
