@@ -30,7 +30,7 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from nspdi_rl.metrics import SynOpsCounter, connectivity_per_layer, sparsity
-from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network, forward_together
 
 __all__ = [
     "DEFAULT_SPIKING",
@@ -157,7 +157,14 @@ class SpikingActorCriticExtractor(nn.Module):
         self.value_net = build_network(spiking_config(features_dim, 1, spiking, bounds))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_actor(features), self.forward_critic(features)
+        if torch.is_grad_enabled():
+            # training: two separate calls measured faster (the shared loop's concatenated
+            # backward costs more than the second loop saves)
+            return self.forward_actor(features), self.forward_critic(features)
+        # rollouts: actor and critic share each LIF time loop, exactly as two calls
+        # would compute them (about 20 % faster per call here)
+        latent_pi, latent_vf = forward_together([self.policy_net, self.value_net], features)
+        return latent_pi, latent_vf
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
         return self.policy_net(features)

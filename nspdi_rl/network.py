@@ -11,6 +11,7 @@ state across calls until :func:`reset_states` is called on that model.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "SpikingNetConfig",
     "SpikingNetwork",
     "build_network",
+    "forward_together",
     "reset_states",
 ]
 
@@ -517,3 +519,42 @@ def reset_states(model: nn.Module) -> int:
             reset()
             count += 1
     return count
+
+
+def _can_share_neurons(networks: Sequence[SpikingNetwork]) -> bool:
+    first = networks[0].config
+    return all(
+        not net.convs
+        and not net.stateful
+        and net.config.lif == first.lif
+        and net.config.time_steps == first.time_steps
+        and len(net.layers) == len(networks[0].layers)
+        for net in networks
+    )
+
+
+def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> list[torch.Tensor]:
+    """Run several MLP networks on the same input, sharing each LIF time loop.
+
+    The LIF update is element-wise, so the hidden currents of all networks can go
+    through one loop side by side: the spikes and outputs are exactly those of
+    separate calls, with one Python time loop instead of one per network (an
+    actor and a critic, say). Falls back to separate calls when the networks
+    differ in their neurons, depth or T, have conv layers, or are stateful.
+    """
+    if len(networks) < 2 or not _can_share_neurons(networks):
+        return [net(x) for net in networks]
+    hidden = [x] * len(networks)
+    for depth in range(len(networks[0].layers)):
+        currents = [
+            net._project_input(h, net.layers[0]) if depth == 0 else net.layers[depth](h)
+            for net, h in zip(networks, hidden, strict=True)
+        ]
+        sizes = [c.shape[-1] for c in currents]
+        spikes = networks[0].neurons[depth](torch.cat(currents, dim=-1))
+        hidden = list(spikes.split(sizes, dim=-1))
+    outputs = []
+    for net, h in zip(networks, hidden, strict=True):
+        out = net.readout_neurons(net.readout(h if net.layers else net.encode(x)))
+        outputs.append(out.mean(0) if net.config.readout == "spike_count" else out)
+    return outputs

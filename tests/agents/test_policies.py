@@ -145,3 +145,13 @@ def test_callback_and_config_errors():
         spiking_config(4, 2, {"n_outputs": 3})
     with pytest.raises(ValueError, match="unknown SpikingNetConfig keys"):
         PPO("SpikingMlpPolicy", grid(), policy_kwargs={"spiking": {"widths": 3}})
+
+
+def test_rollout_path_shares_the_lif_loops_and_matches_separate_calls():
+    model = PPO("SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=16, seed=0)
+    extractor = model.policy.mlp_extractor
+    features = model.policy.obs_to_tensor(np.stack([grid().reset(seed=s)[0] for s in range(4)]))[0]
+    with torch.no_grad():
+        pi, vf = extractor(features)
+        assert torch.equal(pi, extractor.forward_actor(features))
+        assert torch.equal(vf, extractor.forward_critic(features))

@@ -166,3 +166,25 @@ def test_readout_from_rest_equals_the_step_loop(reduce):
     ya.sum().backward()
     yb.sum().backward()
     assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
+
+
+def test_forward_together_equals_separate_calls():
+    from nspdi_rl.network import forward_together
+
+    cfg_a = SpikingNetConfig(input_shape=(6,), n_outputs=4, hidden=(16, 8), time_steps=5)
+    cfg_b = SpikingNetConfig(input_shape=(6,), n_outputs=1, hidden=(12, 8), time_steps=5)
+    a, b = build_network(cfg_a, seed=0), build_network(cfg_b, seed=1)
+    x = torch.rand(3, 6) * 2
+    ya, yb = forward_together([a, b], x)
+    assert torch.equal(ya, a(x)) and torch.equal(yb, b(x))
+    (ya.sum() + yb.sum()).backward()
+    grads = [
+        p.grad.clone() for p in list(a.parameters()) + list(b.parameters()) if p.grad is not None
+    ]
+    a.zero_grad(), b.zero_grad()
+    (a(x).sum() + b(x).sum()).backward()
+    again = [p.grad for p in list(a.parameters()) + list(b.parameters()) if p.grad is not None]
+    assert all(torch.allclose(g, h, atol=1e-6) for g, h in zip(grads, again, strict=True))
+    other = build_network(SpikingNetConfig(input_shape=(6,), n_outputs=2, time_steps=3), seed=0)
+    y1, y2 = forward_together([a, other], x)  # different T: separate calls
+    assert torch.equal(y2, other(x))
