@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import maze as mz
-from envs.rendering import HumanWindow, grid_frame, grid_text
+from envs.rendering import MazeRendering, check_render_mode, grid_frame, grid_text
 
 #: Accepted ``obs_mode`` values.
 OBS_MODES: tuple[str, ...] = ("local", "full", "coords")
@@ -39,7 +39,7 @@ def default_max_episode_steps(walls: np.ndarray) -> int:
     return 4 * int(np.count_nonzero(~walls))
 
 
-class GridMazeEnv(gym.Env):
+class GridMazeEnv(MazeRendering, gym.Env):
     """Grid maze with ``Discrete(4)`` moves (0 up, 1 right, 2 down, 3 left).
 
     Observations are flat ``float32`` vectors (``Box`` with exact bounds):
@@ -91,6 +91,7 @@ class GridMazeEnv(gym.Env):
     :param cell_px: pixels per square in ``rgb_array`` frames. Default 16.
     """
 
+    window_title = "GridMaze"
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 8}
 
     def __init__(
@@ -119,11 +120,7 @@ class GridMazeEnv(gym.Env):
                 f"unknown GridMazeEnv options {sorted(unknown_options)}; accepted are "
                 f"{sorted(_CONSTRUCTOR_OPTIONS)}"
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode {render_mode!r} is not offered; accepted are "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; accepted are {list(OBS_MODES)}")
         if layout_mode not in LAYOUT_MODES:
@@ -224,7 +221,6 @@ class GridMazeEnv(gym.Env):
         self._set_goal(self.goal_pos)
         first = next(c for c in self._free if c != self.goal_pos)
         self._start_episode(first)
-        self._window: HumanWindow | None = None
 
     # ------------------------------------------------------------------ maze set-up
     @property
@@ -261,25 +257,7 @@ class GridMazeEnv(gym.Env):
         raise ValueError(f"square {(r, c)} is the goal; there is no move towards it")
 
     def _check_square(self, name: str, value: object) -> tuple[int, int]:
-        h, w = self.walls.shape
-        if (
-            not isinstance(value, Sequence | np.ndarray)
-            or len(value) != 2
-            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value)
-        ):
-            raise ValueError(f"{name} {value!r} is not a (row, col) pair of ints")
-        r, c = int(value[0]), int(value[1])
-        if not (0 <= r < h and 0 <= c < w):
-            raise ValueError(
-                f"{name} {(r, c)} is outside the {h} x {w} grid; accepted are free squares "
-                f"with row in 0..{h - 1} and col in 0..{w - 1}"
-            )
-        if self.walls[r, c]:
-            raise ValueError(
-                f"{name} {(r, c)} is a wall; accepted are the {len(self._free)} free squares, "
-                f"e.g. {self._free[:3]}"
-            )
-        return (r, c)
+        return mz.check_square(self.walls, self._free, name, value)
 
     def _default_goal(self) -> tuple[int, int]:
         if isinstance(self._goal_option, tuple):
@@ -489,34 +467,12 @@ class GridMazeEnv(gym.Env):
             "distance_to_goal": self._dist_list[self._index],
         }
 
-    def render(self) -> np.ndarray | str | None:
-        """Draw the maze in the ``render_mode`` chosen at construction.
+    def _text(self) -> str:
+        return grid_text(self.walls, self.agent_pos, self.goal_pos, self._visited)
 
-        ``rgb_array``: ``(H * cell_px, W * cell_px, 3)`` uint8 with walls,
-        floor, the path so far, the goal and the agent; ``ansi``: a text
-        picture; ``human``: shows the frame in a matplotlib window.
-        """
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() was called without a render_mode; pass render_mode= to the "
-                f"constructor, one of {self.metadata['render_modes']}"
-            )
-            return None
-        if self.render_mode == "ansi":
-            return grid_text(self.walls, self.agent_pos, self.goal_pos, self._visited)
-        frame = grid_frame(self.walls, self.agent_pos, self.goal_pos, self._visited, self.cell_px)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            self._window = HumanWindow("GridMaze", self.metadata["render_fps"])
-        self._window.show(frame)
-        return None
-
-    def close(self) -> None:
-        """Close the ``human`` window, if any."""
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+    def _frame(self) -> np.ndarray:
+        # walls, floor, the path so far, the goal and the agent
+        return grid_frame(self.walls, self.agent_pos, self.goal_pos, self._visited, self.cell_px)
 
 
 # The one list of constructor option names is the signature itself.

@@ -360,3 +360,29 @@ def _between_cells(walls: np.ndarray) -> list[Cell]:
     # other even (between cells); squares with both coordinates even are pillars.
     n = walls.shape[0]
     return [(r, c) for r in range(1, n - 1) for c in range(1 + r % 2, n - 1, 2)]
+
+
+def check_square(walls: np.ndarray, free: list[Cell], name: str, value: object) -> Cell:
+    """``value`` as a free square ``(row, col)`` of ``walls``, or a ValueError naming it.
+
+    :param free: the free squares (only used to show examples in the message).
+    :param name: what the square is (``start``, ``goal``) for the message.
+    """
+    h, w = walls.shape
+    if (
+        not isinstance(value, Sequence | np.ndarray)
+        or len(value) != 2
+        or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"{name} {value!r} is not a (row, col) pair of ints")
+    r, c = int(value[0]), int(value[1])
+    if not (0 <= r < h and 0 <= c < w):
+        raise ValueError(
+            f"{name} {(r, c)} is outside the {h} x {w} grid; accepted are free squares "
+            f"with row in 0..{h - 1} and col in 0..{w - 1}"
+        )
+    if walls[r, c]:
+        raise ValueError(
+            f"{name} {(r, c)} is a wall; accepted are the {len(free)} free squares, e.g. {free[:3]}"
+        )
+    return (r, c)

@@ -27,7 +27,8 @@ from envs.rendering import (
     GOAL_RGB,
     PATH_RGB,
     WALL_RGB,
-    HumanWindow,
+    MazeRendering,
+    check_render_mode,
     grid_text,
 )
 
@@ -41,7 +42,7 @@ RESET_OPTIONS: tuple[str, ...] = ("start", "goal")
 _EPS = 1e-9
 
 
-class PointMazeEnv(gym.Env):
+class PointMazeEnv(MazeRendering, gym.Env):
     """Point mass pushed by a 2-D force in a named maze layout.
 
     Action: ``Box(-1, 1, (2,), float32)``, the force ``(fx, fy)`` as a
@@ -81,6 +82,7 @@ class PointMazeEnv(gym.Env):
     :param cell_px: pixels per square in ``rgb_array`` frames. Default 32.
     """
 
+    window_title = "PointMaze"
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 10}
 
     def __init__(
@@ -106,11 +108,7 @@ class PointMazeEnv(gym.Env):
                 f"unknown PointMazeEnv options {sorted(unknown_options)}; accepted are "
                 f"{sorted(_CONSTRUCTOR_OPTIONS)}"
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode {render_mode!r} is not offered; accepted are "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         if reward_type not in REWARD_TYPES:
             raise ValueError(
                 f"unknown reward_type {reward_type!r}; accepted are {list(REWARD_TYPES)}"
@@ -174,7 +172,6 @@ class PointMazeEnv(gym.Env):
         )
         goal_cell = self._goal_option if isinstance(self._goal_option, tuple) else self._free[-1]
         self._set_episode(self._cell_centre(self._free[0]), goal_cell)
-        self._window: HumanWindow | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -191,25 +188,7 @@ class PointMazeEnv(gym.Env):
         return np.array([cell[1] + 0.5, cell[0] + 0.5], dtype=np.float64)
 
     def _check_square(self, name: str, value: object) -> tuple[int, int]:
-        h, w = self.walls.shape
-        if (
-            not isinstance(value, Sequence | np.ndarray)
-            or len(value) != 2
-            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value)
-        ):
-            raise ValueError(f"{name} {value!r} is not a (row, col) pair of ints")
-        r, c = int(value[0]), int(value[1])
-        if not (0 <= r < h and 0 <= c < w):
-            raise ValueError(
-                f"{name} {(r, c)} is outside the {h} x {w} grid; accepted are free squares "
-                f"with row in 0..{h - 1} and col in 0..{w - 1}"
-            )
-        if self.walls[r, c]:
-            raise ValueError(
-                f"{name} {(r, c)} is a wall; accepted are the {len(self._free)} free squares, "
-                f"e.g. {self._free[:3]}"
-            )
-        return (r, c)
+        return mz.check_square(self.walls, self._free, name, value)
 
     def _set_episode(self, position: np.ndarray, goal_cell: tuple[int, int]) -> None:
         self.position = position
@@ -321,34 +300,14 @@ class PointMazeEnv(gym.Env):
         distance = float(math.dist(self.position, self.goal_xy))
         return {"is_success": distance <= self.success_radius, "distance": distance}
 
-    def render(self) -> np.ndarray | str | None:
-        """Draw the maze in the ``render_mode`` chosen at construction.
-
-        ``rgb_array``: ``(H * cell_px, W * cell_px, 3)`` uint8 with walls,
-        floor, the goal disc (``success_radius``), the path so far as dots and
-        the agent as a square; ``ansi``: a text picture of the squares;
-        ``human``: shows the frame in a matplotlib window.
-        """
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() was called without a render_mode; pass render_mode= to the "
-                f"constructor, one of {self.metadata['render_modes']}"
-            )
-            return None
-        if self.render_mode == "ansi":
-            visited = np.zeros_like(self.walls)
-            for x, y in self.path:
-                visited[int(y), int(x)] = True
-            return grid_text(self.walls, self.agent_cell, self.goal_cell, visited)
-        frame = self._frame()
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            self._window = HumanWindow("PointMaze", self.metadata["render_fps"])
-        self._window.show(frame)
-        return None
+    def _text(self) -> str:
+        visited = np.zeros_like(self.walls)
+        for x, y in self.path:
+            visited[int(y), int(x)] = True
+        return grid_text(self.walls, self.agent_cell, self.goal_cell, visited)
 
     def _frame(self) -> np.ndarray:
+        # walls, floor, the goal disc (success_radius), the path as dots, the agent
         px = self.cell_px
         h, w = self.walls.shape
         frame = np.empty((h * px, w * px, 3), dtype=np.uint8)
@@ -367,12 +326,6 @@ class PointMazeEnv(gym.Env):
         cx, cy = int(self.position[0] * px), int(self.position[1] * px)
         frame[cy - half : cy + half + 1, cx - half : cx + half + 1] = AGENT_RGB
         return frame
-
-    def close(self) -> None:
-        """Close the ``human`` window, if any."""
-        if self._window is not None:
-            self._window.close()
-            self._window = None
 
 
 # The one list of constructor option names is the signature itself.

@@ -106,3 +106,59 @@ class HumanWindow:
 
             plt.close(self._fig)
             self._fig = None
+
+
+def check_render_mode(render_mode: str | None, offered: list[str]) -> None:
+    """Raise ValueError unless ``render_mode`` is None or one of ``offered``."""
+    if render_mode is not None and render_mode not in offered:
+        raise ValueError(
+            f"render_mode {render_mode!r} is not offered; accepted are {offered} or None"
+        )
+
+
+class MazeRendering:
+    """``render()`` and ``close()`` of the maze environments.
+
+    An environment mixes this in before ``gym.Env`` and supplies ``_text()`` (the
+    ``ansi`` picture) and ``_frame()`` (the ``rgb_array`` image); ``human`` shows
+    the frame in a :class:`HumanWindow` titled ``window_title``.
+    """
+
+    render_mode: str | None
+    metadata: dict[str, Any]
+    window_title = "Maze"
+    _window: HumanWindow | None = None
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def _frame(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def render(self) -> np.ndarray | str | None:
+        """Draw the maze in the ``render_mode`` chosen at construction: ``rgb_array``
+        returns an ``(H * cell_px, W * cell_px, 3)`` uint8 image, ``ansi`` a text
+        picture, ``human`` shows the image in a matplotlib window."""
+        if self.render_mode is None:
+            import gymnasium as gym
+
+            gym.logger.warn(
+                "render() was called without a render_mode; pass render_mode= to the "
+                f"constructor, one of {self.metadata['render_modes']}"
+            )
+            return None
+        if self.render_mode == "ansi":
+            return self._text()
+        frame = self._frame()
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            self._window = HumanWindow(self.window_title, self.metadata["render_fps"])
+        self._window.show(frame)
+        return None
+
+    def close(self) -> None:
+        """Close the ``human`` window, if any."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
