@@ -109,7 +109,24 @@ def _action_dim(space: spaces.Space) -> int:
     )
 
 
-class _SpikingMixin:
+class _SpikingOptions:
+    """Keeps the ``spiking`` options of an SB3 policy or network, and saves them with it.
+
+    They are set before SB3's constructor runs, because that constructor builds
+    the networks.
+    """
+
+    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self.spiking = dict(spiking or {})
+        super().__init__(*args, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["spiking"] = self.spiking
+        return data
+
+
+class _SpikingMixin(_SpikingOptions):
     """Metrics shared by every spiking policy."""
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
@@ -181,18 +198,10 @@ class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
     ``activation_fn`` are unused: the networks are set by ``spiking``).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        spiking: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.spiking = dict(spiking or {})
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # SB3's orthogonal init targets nn.Linear; NSP layers keep their own init
         kwargs.setdefault("ortho_init", False)
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        super().__init__(*args, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = SpikingActorCriticExtractor(
@@ -211,11 +220,6 @@ class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["spiking"] = self.spiking
-        return data
-
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         return {"actor": self.mlp_extractor.policy_net, "critic": self.mlp_extractor.value_net}
 
@@ -228,12 +232,11 @@ class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
         return features
 
 
-class SpikingQNetwork(QNetwork):
+class SpikingQNetwork(_SpikingOptions, QNetwork):
     """DQN's Q-network as a spiking NDI network (one Q-value per action from the readout)."""
 
-    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spiking = dict(spiking or {})
         self.q_net = build_network(
             spiking_config(
                 self.features_dim,
@@ -243,11 +246,6 @@ class SpikingQNetwork(QNetwork):
             )
         )
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["spiking"] = self.spiking
-        return data
-
 
 class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
     """DQN policy whose online and target Q-networks are spiking NDI networks.
@@ -255,25 +253,9 @@ class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        spiking: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.spiking = dict(spiking or {})
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
     def make_q_net(self) -> SpikingQNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SpikingQNetwork(spiking=self.spiking, **net_args).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["spiking"] = self.spiking
-        return data
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         return {"q_net": self.q_net.q_net, "q_net_target": self.q_net_target.q_net}  # type: ignore[dict-item]
@@ -285,13 +267,12 @@ class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
         return self.q_net.extract_features(obs, self.q_net.features_extractor)  # type: ignore[return-value]
 
 
-class SpikingSACActor(Actor):
+class SpikingSACActor(_SpikingOptions, Actor):
     """SAC actor whose latent is a spiking NDI network's readout; the Gaussian heads stay
     linear (they are SAC's squashing parameterisation, reported apart like readouts)."""
 
-    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spiking = dict(spiking or {})
         latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
         self.latent_pi = build_network(
             spiking_config(
@@ -299,24 +280,16 @@ class SpikingSACActor(Actor):
             )
         )
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["spiking"] = self.spiking
-        return data
 
-
-class SpikingContinuousCritic(ContinuousCritic):
+class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
     """SAC's Q-networks as spiking NDI networks over ``(features, action)``."""
 
-    def __init__(
-        self, *args: Any, features_dim: int, spiking: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, features_dim: int, **kwargs: Any) -> None:
         super().__init__(*args, features_dim=features_dim, **kwargs)
-        self.spiking = dict(spiking or {})
         action_dim = _action_dim(self.action_space)
+        bounds = input_bounds(self.observation_space, self.action_space)
         self.q_networks = []
         for idx in range(self.n_critics):
-            bounds = input_bounds(self.observation_space, self.action_space)
             q_net = build_network(
                 spiking_config(features_dim + action_dim, 1, self.spiking, bounds)
             )
@@ -330,17 +303,6 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every network.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        spiking: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.spiking = dict(spiking or {})
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
     def make_actor(self, features_extractor: Any = None) -> SpikingSACActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return SpikingSACActor(spiking=self.spiking, **actor_kwargs).to(self.device)
@@ -348,11 +310,6 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
     def make_critic(self, features_extractor: Any = None) -> SpikingContinuousCritic:
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return SpikingContinuousCritic(spiking=self.spiking, **critic_kwargs).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["spiking"] = self.spiking
-        return data
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         nets: dict[str, SpikingNetwork] = {"actor": self.actor.latent_pi}  # type: ignore[dict-item]
