@@ -69,6 +69,8 @@ class NSPPruningCallback(BaseCallback):
                 f"NSPPruningCallback needs a spiking policy, got {type(self.model.policy).__name__}"
             )
         self.pruner = Pruner(self.model.policy, self.schedule, include_readout=self.include_readout)
+        # on-policy algorithms update at the end of each rollout; off-policy ones every step
+        self._off_policy = not hasattr(self.model, "rollout_buffer")
         if self._pending_state is not None:
             self.pruner.load_state_dict(self._pending_state)
             if self.pruner.frozen:
@@ -95,8 +97,7 @@ class NSPPruningCallback(BaseCallback):
         return target
 
     def _on_step(self) -> bool:
-        off_policy = not hasattr(self.model, "rollout_buffer")
-        if off_policy and self.num_timesteps - self._last_update >= self.update_every:
+        if self._off_policy and self.num_timesteps - self._last_update >= self.update_every:
             self.update()
         return True
 

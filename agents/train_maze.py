@@ -22,7 +22,6 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -30,11 +29,10 @@ from stable_baselines3.common.env_util import make_vec_env
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
 from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID, load_yaml_config
-from agents.evaluation import evaluate_maze, write_summary
+from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from nspdi_rl.pruning import SCHEDULE_SHAPES, PruningSchedule
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
 PRUNING_CHOICES = ("nsp", "stds", "gradr", "magnitude", "none")
 RUN_FILE = "run.json"
 
@@ -178,12 +176,6 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 class RunCallback(BaseCallback):
     """Periodic evaluation (every free start cell) and atomic checkpoints of one run folder."""
 
@@ -237,10 +229,10 @@ class RunCallback(BaseCallback):
             "num_timesteps": self.num_timesteps,
             "pruning": None if self.pruning is None else self.pruning.state_dict(),
         }
-        write_json(tmp / "state.json", state)
+        write_summary(state, tmp / "state.json")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
-        write_json(root / "latest.json", {"checkpoint": target.name})
+        write_summary({"checkpoint": target.name}, root / "latest.json")
         for old in sorted(p for p in root.glob("step_*") if p != target)[:-1]:
             shutil.rmtree(old, ignore_errors=True)  # keep the newest two
         return target
@@ -331,9 +323,7 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
             file=sys.stderr,
         )
         return 130
-    model.save(run_dir / "model.zip")
-    if pruning is not None:
-        pruning.state_dict()  # the frozen final mask travels inside model.zip
+    model.save(run_dir / "model.zip")  # the frozen final mask travels inside it
     run_cb.checkpoint()
     final = run_cb.evaluate()
     summary = {k: v for k, v in final.items() if k != "wall_time_s"}
@@ -377,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{run_dir} already holds a run; use --resume {run_dir} or another --output"
                 )
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(run_dir / RUN_FILE, settings)
+            write_summary(settings, run_dir / RUN_FILE)
         return train(settings, run_dir, progress_bar=not args.no_progress)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -278,7 +278,7 @@ def to_nir(model: SpikingNetwork) -> Any:
                 f"layer {name!r} uses nonlinear dendritic integration (I = Wx + b + (Wx)(Vx)), "
                 "which NIR cannot express; export a network built with ndi=False"
             )
-    lif = p = model.config.lif
+    p = model.config.lif
 
     def affine(layer: NSPLinear) -> Any:
         weight = _effective(layer).numpy()
@@ -325,7 +325,7 @@ def to_nir(model: SpikingNetwork) -> Any:
     return nir.NIRGraph(
         nodes=nodes,
         edges=edges,
-        metadata={"source": "nspdi_rl", "dt": lif.dt, "time_steps": model.config.time_steps},
+        metadata={"source": "nspdi_rl", "dt": p.dt, "time_steps": model.config.time_steps},
     )
 
 

@@ -7,6 +7,7 @@ See ``METHOD.md`` sections 1-3 for the definitions.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -143,6 +144,19 @@ def nsp_weight(
             f"fixed_sign must have theta's shape {tuple(theta.shape)}, "
             f"got {tuple(fixed_sign.shape)}"
         )
+    return nsp_weight_unchecked(theta, a, d1, d2, straight_through, fixed_sign)
+
+
+def nsp_weight_unchecked(
+    theta: torch.Tensor,
+    a: torch.Tensor,
+    d1: float,
+    d2: float,
+    straight_through: bool,
+    fixed_sign: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`nsp_weight` without input checks, for callers whose values are valid by
+    construction (an :class:`~nspdi_rl.layers.NSPWeight` on every forward pass)."""
     return _NSPWeight.apply(theta, a, d1, d2, bool(straight_through), fixed_sign)
 
 
@@ -325,8 +339,15 @@ def _scalar_constants(
         if value.numel() != 1:
             return None
         values.append(float(value))
-    tau_mem_inv, tau_syn_inv, v_leak, v_th, v_reset = values
-    mem = float(torch.tensor(dt) * torch.tensor(tau_mem_inv))  # Norse's float32 product
+    return _loop_constants(float(dt), *values)
+
+
+@functools.lru_cache(maxsize=64)
+def _loop_constants(
+    dt: float, tau_mem_inv: float, tau_syn_inv: float, v_leak: float, v_th: float, v_reset: float
+) -> tuple[float, float, float, float, float]:
+    # Norse's float32 products, computed once per set of constants
+    mem = float(torch.tensor(dt) * torch.tensor(tau_mem_inv))
     keep_i = float(-torch.tensor(dt) * torch.tensor(tau_syn_inv))
     return mem, keep_i, v_leak, v_th, v_reset
 

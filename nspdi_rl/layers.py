@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nspdi_rl.functional import ndi_current, nsp_weight
+from nspdi_rl.functional import ndi_current, nsp_weight_unchecked
 
 __all__ = [
     "A_DISTRIBUTIONS",
@@ -166,13 +166,14 @@ class NSPWeight(nn.Module):
         elif method == "magnitude":
             w = self.theta * (self.theta.abs() > self.d1)
         else:
-            w = nsp_weight(
+            # a > 0, d1 >= 0, d2 >= 0 and the shapes hold by construction
+            w = nsp_weight_unchecked(
                 self.theta,
                 self.a,
                 float(self.d1),
                 float(self.d2),
-                straight_through=self.config.straight_through,
-                fixed_sign=self.fixed_sign,
+                self.config.straight_through,
+                self.fixed_sign,
             )
         if self.frozen_mask is not None:
             w = w * self.frozen_mask

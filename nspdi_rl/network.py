@@ -311,10 +311,7 @@ class LIReadout(nn.Module):
         self.state = None
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
-        if not self.stateful and all(
-            torch.as_tensor(getattr(self.p, n)).numel() == 1
-            for n in ("tau_syn_inv", "tau_mem_inv", "v_leak")
-        ):
+        if not self.stateful:  # LIFConfig's constants are scalars: the kernel applies
             return self._forward_from_rest(currents)
         v, state = li_sequence(
             currents, self.p, self.config.dt, self.state if self.stateful else None
