@@ -3,14 +3,14 @@
 PYTHON ?= python3
 ENSURE_ENV := $(PYTHON) scripts/ensure_env.py
 
-.PHONY: train test lint env
+.PHONY: train test lint env tools
 
 ## make train: run the main job, `python -m agents.train_maze`, with its defaults (ARGS="..." adds options)
 train:
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/python" -m agents.train_maze $(ARGS)
 
 ## make test: lint, type-check the core package, then the whole test suite (slow tests included)
-test: lint
+test: tools lint
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/python" -m pytest $(PYTEST_ARGS)
 
 lint:
@@ -20,3 +20,12 @@ lint:
 ## make env: only create the environment and print its path
 env:
 	@$(ENSURE_ENV)
+
+## make tools: espeak-ng and sox, which the keyword-set tests need (installed with apt-get as root)
+tools:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends espeak-ng sox >/dev/null; \
+		else \
+			echo "note: espeak-ng / sox missing and not root: the espeak-ng keyword tests will be skipped"; \
+		fi; }

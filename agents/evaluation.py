@@ -19,9 +19,7 @@ and :func:`write_summary` writes a summary as JSON atomically.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import uuid
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ import agents  # noqa: F401
 import envs
 from envs.grid_maze import GridMazeEnv
 from envs.recording import record_episode, save_gif
+from nspdi_rl.checkpoint import json_ready, write_json
 
 __all__ = [
     "ALGOS",
@@ -386,7 +385,7 @@ def _measure(model: Any, observations: list[np.ndarray]) -> dict[str, Any]:
     if measure is None:
         return {**dict.fromkeys(MEASURE_KEYS), "n_measured_observations": 0}
     result: dict[str, Any] = dict.fromkeys(MEASURE_KEYS)
-    result.update(_json_ready(dict(measure(batch))))
+    result.update(json_ready(dict(measure(batch))))
     result["n_measured_observations"] = len(batch)
     return result
 
@@ -398,39 +397,8 @@ def _single_action(model: Any, obs: np.ndarray, deterministic: bool) -> Any:
 
 # ---------------------------------------------------------------------- output
 def write_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``summary`` as indented JSON, atomically (a temporary file, then ``os.replace``).
+    """Write ``summary`` as indented JSON, atomically (see :func:`nspdi_rl.checkpoint.write_json`).
 
-    A reader (or a ``--compare`` run) never sees a half-written file, even if
-    the writer is killed. numpy scalars and arrays are converted.
-
-    :param summary: a JSON-ready mapping (numpy values allowed).
-    :param path: the output file; its directory must exist.
-    :return: ``path`` as a ``Path``.
+    A reader (or a ``--compare`` run) never sees a half-written file.
     """
-    path = Path(path)
-    text = json.dumps(_json_ready(summary), indent=2) + "\n"
-    # A unique name in the same directory (os.replace is atomic only within one
-    # file system); plain open() keeps the usual umask permissions, which
-    # tempfile.mkstemp would narrow to owner-only.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        # Leave no stray temporary file behind, then let the error through.
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.ndarray | torch.Tensor):
-        return _json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return write_json(summary, path)

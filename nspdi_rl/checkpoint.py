@@ -8,17 +8,27 @@ position and any extra JSON-like data. Files are written atomically.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 from nspdi_rl.pruning import Pruner
 
-__all__ = ["CHECKPOINT_FORMAT", "atomic_torch_save", "load_model", "save_model"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "atomic_torch_save",
+    "json_ready",
+    "load_model",
+    "save_model",
+    "write_json",
+]
 
 CHECKPOINT_FORMAT = "nspdi-rl/spiking-network"
 CHECKPOINT_VERSION = 1
@@ -42,6 +52,45 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` as indented JSON, atomically (a temporary file, then ``os.replace``).
+
+    A reader never sees a half-written file, even if the writer is killed.
+    numpy and torch scalars and arrays are converted (:func:`json_ready`).
+
+    :param data: a JSON-ready mapping (numpy / torch values allowed).
+    :param path: the output file; its directory must exist.
+    :return: ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    text = json.dumps(json_ready(data), indent=2) + "\n"
+    # A unique name in the same directory: os.replace is atomic only within one
+    # file system. Plain open() keeps the usual umask permissions, which
+    # tempfile.mkstemp would narrow to owner-only.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy / torch scalars and arrays turned into plain Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def save_model(

@@ -1,0 +1,3 @@
+from tasks.speech.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,407 @@
+"""The supervised training loop every task runner shares.
+
+:func:`train_task` builds nothing itself: it takes a network config and a
+:class:`~tasks.data.TaskData`, trains with Adam while a
+:class:`~nspdi_rl.pruning.Pruner` moves the model to the target sparsity,
+checkpoints after every epoch (and on Ctrl-C, mid-epoch), evaluates the
+validation split each epoch and the test split at the end, and writes
+``summary.json``, ``history.json`` and the plots into the run folder.
+
+Shuffling is a permutation seeded by ``(seed, epoch)``, so a resumed run sees
+the same batches in the same order as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from nspdi_rl.checkpoint import atomic_torch_save, save_model, write_json
+from nspdi_rl.metrics import (
+    SynOpsCounter,
+    connectivity_per_layer,
+    information_efficiency,
+    layer_stats,
+    sparsity,
+)
+from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES, Pruner, PruningSchedule
+from tasks.data import TaskData
+from tasks.plots import plot_training
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FREEZE_CHOICES",
+    "Interrupted",
+    "TrainConfig",
+    "evaluate",
+    "resolve_device",
+    "train_task",
+]
+
+CHECKPOINT_FILE = "checkpoint.pt"
+FREEZE_CHOICES = ("end", "reached")
+
+
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C after its state was saved; ``--resume`` continues it."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a task network is trained and pruned.
+
+    :param epochs: passes over the training split. Default 20.
+    :param batch_size: training batch size. Default 64.
+    :param lr: Adam learning rate (cosine-annealed to 0 over training). Default 2e-3.
+    :param weight_decay: Adam weight decay. Default 0.
+    :param target_sparsity: final sparsity of the pruned layers, in [0, 1); 0 turns
+        pruning off. Default 0.9.
+    :param schedule: sparsity schedule shape (``cubic``, ``linear``, ``sine``, ``constant``).
+    :param prune_end: fraction of training at which the target is reached; the rest
+        fine-tunes at the target. Default 0.8.
+    :param scope: ``global`` (one threshold over all pruned layers) or ``layer``.
+    :param freeze_mask: ``end`` (silent synapses may regrow until training ends) or
+        ``reached`` (the mask is fixed once the target is reached).
+    :param seed: seed of the weights, the shuffling and the spike draws. Default 0.
+    :param eval_batch_size: batch size of validation and test passes. Default 256.
+    :param num_workers: DataLoader worker processes. Default 0 (in-process).
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    target_sparsity: float = 0.9
+    schedule: str = "cubic"
+    prune_end: float = 0.8
+    scope: str = "layer"
+    freeze_mask: str = "end"
+    seed: int = 0
+    eval_batch_size: int = 256
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.target_sparsity < 1.0:
+            raise ValueError(f"target_sparsity must be in [0, 1), got {self.target_sparsity}")
+        if self.schedule not in SCHEDULE_SHAPES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; accepted: {SCHEDULE_SHAPES}")
+        if not 0.0 < self.prune_end <= 1.0:
+            raise ValueError(f"prune_end must be in (0, 1], got {self.prune_end}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r}; accepted: {SCOPES}")
+        if self.freeze_mask not in FREEZE_CHOICES:
+            raise ValueError(
+                f"unknown freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}"
+            )
+
+    @property
+    def pruning(self) -> bool:
+        return self.target_sparsity > 0
+
+    def pruning_schedule(self) -> PruningSchedule:
+        return PruningSchedule(
+            final=self.target_sparsity,
+            shape=self.schedule,
+            end=self.prune_end,
+            scope=self.scope,
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+        return torch.device("cuda")
+    raise ValueError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
+
+
+def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The training batches of one epoch: a permutation seeded by (seed, epoch)."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=generator).tolist()
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _to_network(x: torch.Tensor, data: TaskData, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True).float()
+    # loaders give (B, T, ...); the network runs time-first
+    return x.transpose(0, 1).contiguous() if data.sequence else x
+
+
+def _loader(dataset: Dataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: SpikingNetwork,
+    dataset: Dataset,
+    data: TaskData,
+    device: torch.device,
+    batch_size: int = 256,
+    workers: int = 0,
+    count_synops: bool = False,
+) -> dict[str, Any]:
+    """Loss, accuracy and confusion matrix of ``model`` on ``dataset``.
+
+    :param count_synops: also count SynOps and energy per sample (slower).
+    """
+    model.eval()
+    confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
+    loss_sum, n = 0.0, 0
+    counter = SynOpsCounter(model)
+    if count_synops:
+        counter.__enter__()
+    try:
+        for x, y in _loader(dataset, batch_size, workers, device):
+            y = y.to(device)
+            logits = model(_to_network(x, data, device))
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            n += len(y)
+            pred = logits.argmax(1)
+            np.add.at(confusion, (y.cpu().numpy(), pred.cpu().numpy()), 1)
+    finally:
+        if count_synops:
+            counter.__exit__(None, None, None)
+    model.train()
+    if n == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    result: dict[str, Any] = {
+        "loss": loss_sum / n,
+        "accuracy": float(np.trace(confusion)) / n,
+        "samples": n,
+        "confusion": confusion,
+    }
+    if count_synops:
+        result["synops_per_sample"] = counter.synops_per_sample
+        result["energy_per_sample_pj"] = counter.energy_per_sample_pj
+    return result
+
+
+def train_task(
+    data: TaskData,
+    net_config: SpikingNetConfig,
+    config: TrainConfig,
+    run_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = True,
+    settings: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, prune, evaluate and write the run folder; return the summary.
+
+    :param data: the task's splits.
+    :param net_config: the network (its ``input_shape`` / ``n_outputs`` must fit ``data``).
+    :param config: the training settings.
+    :param run_dir: output folder (must exist).
+    :param device: where to train.
+    :param resume: continue from ``run_dir/checkpoint.pt``.
+    :param progress: show a progress bar per epoch.
+    :param settings: the CLI settings, copied into the summary.
+    :param log: where one-line progress messages go.
+    :raises Interrupted: on Ctrl-C, after the state was saved.
+    """
+    if tuple(net_config.input_shape) != tuple(data.input_shape):
+        raise ValueError(
+            f"network input_shape {net_config.input_shape} does not match the data's "
+            f"{data.input_shape}"
+        )
+    if net_config.n_outputs != data.n_classes:
+        raise ValueError(f"network has {net_config.n_outputs} outputs for {data.n_classes} classes")
+    n_train = len(data.train)  # type: ignore[arg-type]
+    if n_train == 0:
+        raise ValueError(f"the {data.name} training split is empty")
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    model = build_network(net_config, seed=config.seed).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    pruner = Pruner(model, config.pruning_schedule()) if config.pruning else None
+    history: list[dict[str, Any]] = []
+    epoch, done_batches, elapsed = 0, 0, 0.0
+    running = [0.0, 0, 0]  # loss sum, correct, seen: the epoch so far
+
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    if resume:
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if pruner is not None:
+            pruner.load_state_dict(state["pruner"])
+        history = list(state["history"])
+        epoch, done_batches, elapsed = state["epoch"], state["batch"], state["elapsed_s"]
+        running = list(state["running"])
+        torch.set_rng_state(state["rng"])
+        log(f"resumed {run_dir} at epoch {epoch + 1}, batch {done_batches}")
+
+    def save_checkpoint(at_epoch: int, at_batch: int) -> None:
+        atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "pruner": pruner.state_dict() if pruner is not None else None,
+                "history": history,
+                "epoch": at_epoch,
+                "batch": at_batch,
+                "running": running,
+                "elapsed_s": elapsed + time.perf_counter() - start,
+                "rng": torch.get_rng_state(),
+            },
+            checkpoint_path,
+        )
+
+    model.train()
+    while epoch < config.epochs:
+        batches = _batches(n_train, config.batch_size, config.seed, epoch)
+        step = epoch * steps_per_epoch + done_batches
+        bar = tqdm(
+            total=len(batches),
+            initial=done_batches,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        loader = DataLoader(
+            Subset(data.train, [i for b in batches[done_batches:] for i in b]),
+            batch_size=config.batch_size,
+            shuffle=False,
+            num_workers=config.num_workers,
+            pin_memory=device.type == "cuda",
+        )
+        try:
+            for x, y in loader:
+                if pruner is not None and not pruner.frozen:
+                    pruner.step(min(1.0, step / total_steps))
+                    if config.freeze_mask == "reached" and step / total_steps >= config.prune_end:
+                        pruner.freeze()
+                y = y.to(device)
+                logits = model(_to_network(x, data, device))
+                loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                done_batches += 1
+                running[0] += loss.item() * len(y)
+                running[1] += int((logits.argmax(1) == y).sum())
+                running[2] += len(y)
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}"
+                )
+            bar.close()
+            val = evaluate(
+                model, data.val, data, device, config.eval_batch_size, config.num_workers
+            )
+        except KeyboardInterrupt:
+            bar.close()
+            save_checkpoint(epoch, done_batches)
+            raise Interrupted(
+                f"interrupted at epoch {epoch + 1}, batch {done_batches}; state saved in "
+                f"{checkpoint_path}"
+            ) from None
+        loss_sum, correct, seen = running
+        entry = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen if seen else float("nan"),
+            "train_accuracy": correct / seen if seen else float("nan"),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "sparsity": sparsity(model),
+            "target_sparsity": pruner.schedule.value(pruner.progress) if pruner else 0.0,
+            "lr": scheduler.get_last_lr()[0],
+            "wall_time_s": elapsed + time.perf_counter() - start,
+        }
+        history.append(entry)
+        log(
+            f"epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f} "
+            f"train acc {entry['train_accuracy']:.4f} val acc {val['accuracy']:.4f} "
+            f"sparsity {entry['sparsity']:.4f}"
+        )
+        epoch, done_batches, running = epoch + 1, 0, [0.0, 0, 0]
+        save_checkpoint(epoch, 0)
+        write_json({"history": history}, run_dir / "history.json")
+
+    if pruner is not None and not pruner.frozen:
+        # a run too short to reach prune_end still ends at its target sparsity
+        pruner.step(1.0)
+        pruner.freeze()
+    test = evaluate(
+        model,
+        data.test,
+        data,
+        device,
+        config.eval_batch_size,
+        config.num_workers,
+        count_synops=True,
+    )
+    nonzero = sum(s.nonzero for s in layer_stats(model))
+    efficiency = information_efficiency(test["confusion"], test["synops_per_sample"], nonzero)
+    save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})
+    summary: dict[str, Any] = {
+        "dataset": data.name,
+        "accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_samples": test["samples"],
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "sparsity": sparsity(model),
+        "sparsity_with_readout": sparsity(model, include_readout=True),
+        "connectivity_per_layer": connectivity_per_layer(model),
+        "nonzero_synapses": nonzero,
+        "synops_per_sample": test["synops_per_sample"],
+        "energy_per_sample_pj": test["energy_per_sample_pj"],
+        "mutual_information_bits": efficiency["mutual_information_bits"],
+        "bits_per_ksynop": efficiency["bits_per_ksynop"],
+        "bits_per_synapse": efficiency["bits_per_synapse"],
+        "confusion": test["confusion"],
+        "classes": list(data.classes),
+        "wall_time_s": elapsed + time.perf_counter() - start,
+        "device": str(device),
+        "epochs": config.epochs,
+        "train": asdict(config),
+        "network": net_config.to_dict(),
+        "data": data.info,
+        "settings": settings or {},
+    }
+    write_json(summary, run_dir / "summary.json")
+    plot_training(history, run_dir)
+    return summary

@@ -1,0 +1,187 @@
+"""The speech runner end to end: run folder, summary, resume, errors, espeak-ng set."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch.utils.data import TensorDataset
+
+from nspdi_rl.network import SpikingNetConfig
+from tasks.data import TaskData
+from tasks.speech import make_espeak_kws
+from tasks.speech.cli import main
+from tasks.training import Interrupted, TrainConfig, train_task
+from tests.tasks.conftest import write_real_speechcommands
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY_KEYS = {
+    "accuracy",
+    "sparsity",
+    "connectivity_per_layer",
+    "synops_per_sample",
+    "energy_per_sample_pj",
+    "bits_per_ksynop",
+    "wall_time_s",
+}
+HAVE_ESPEAK = shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tasks.speech", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = write_real_speechcommands(tmp_path / "sc")
+    out = tmp_path / "run"
+    argv = ["--dataset", "speechcommands", "--data-dir", str(data), "--output", str(out)]
+    assert main([*argv, "--epochs", "2", "--hidden", "32", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["test_samples"] == 3 and len(summary["classes"]) == 12
+    assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
+    assert set(summary["connectivity_per_layer"]) == {"layers.0", "readout"}
+    assert summary["synops_per_sample"] > 0 and summary["energy_per_sample_pj"] > 0
+    for name in ("learning_curves.png", "accuracy_vs_sparsity.png", "model.pt", "run.json"):
+        assert (out / name).is_file()
+    assert "test accuracy" in capsys.readouterr().out
+    # the same folder again without --resume would overwrite a run: refused
+    assert main([*argv, "--epochs", "2", "--hidden", "32", "--no-progress"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    # --resume with other options: refused, naming the option
+    assert main([*argv, "--epochs", "3", "--hidden", "32", "--resume"]) == 2
+    assert "epochs: 2 -> 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "timit"], "unknown --dataset 'timit'"),
+        (["--dataset", "speechcommands", "--classes", "20"], "unknown class setup 20"),
+        (["--dataset", "speechcommands", "--features", "wavelet"], "unknown features"),
+        (["--dataset", "speechcommands", "--target-sparsity", "1.5"], "target_sparsity"),
+        (["--dataset", "speechcommands", "--method", "lottery"], "unknown pruning method"),
+        (["--dataset", "speechcommands", "--device", "tpu"], "unknown device 'tpu'"),
+        (["--dataset", "shd"], "SHD files missing"),
+        (["--dataset", "speechcommands", "--resume"], "--resume needs --output"),
+    ],
+)
+def test_bad_command_lines_give_one_line(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    data = write_real_speechcommands(tmp_path / "sc")
+    assert main(["--data-dir", str(data), "--no-progress", *args]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], captured.err
+
+
+def test_missing_folder_names_the_expected_layout(tmp_path: Path) -> None:
+    """Through the real entry point: one line, the layout and how to get it, no traceback."""
+    result = run_cli("--dataset", "speechcommands", "--data-dir", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "validation_list.txt" in result.stderr and "make_espeak_kws" in result.stderr
+
+
+class _StopAt(TensorDataset):
+    """A dataset that raises KeyboardInterrupt on its n-th item (a Ctrl-C mid-epoch)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, stop_at: int | None) -> None:
+        super().__init__(x, y)
+        self.calls, self.stop_at = 0, stop_at
+
+    def __getitem__(self, index: int):  # noqa: ANN204
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return super().__getitem__(index)
+
+
+def _toy_task(stop_at: int | None) -> TaskData:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 6, 5, generator=g)
+    y = (x[:, :, 0].mean(1) > 0.5).long()
+    return TaskData(
+        name="toy",
+        train=_StopAt(x[:64], y[:64], stop_at),
+        val=TensorDataset(x[64:80], y[64:80]),
+        test=TensorDataset(x[80:], y[80:]),
+        input_shape=(5,),
+        classes=["low", "high"],
+    )
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
+    config = SpikingNetConfig((5,), 2, hidden=(16,), encoder="events")
+    train = TrainConfig(epochs=3, batch_size=8, target_sparsity=0.8)
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    reference = train_task(
+        _toy_task(None), config, train, whole, torch.device("cpu"), progress=False
+    )
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    with pytest.raises(Interrupted, match="epoch 2, batch 2"):
+        train_task(_toy_task(64 + 20), config, train, cut, torch.device("cpu"), progress=False)
+    resumed = train_task(
+        _toy_task(None), config, train, cut, torch.device("cpu"), resume=True, progress=False
+    )
+    assert resumed["accuracy"] == reference["accuracy"]
+    assert resumed["sparsity"] == reference["sparsity"]
+    a = torch.load(whole / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(cut / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history = json.loads((cut / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_generator_names_missing_tools(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    monkeypatch.setattr(make_espeak_kws.shutil, "which", lambda tool: None)
+    assert make_espeak_kws.main([str(tmp_path / "kws")]) == 2
+    err = capsys.readouterr().err
+    assert "espeak-ng and sox not found" in err and "apt-get install espeak-ng sox" in err
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng and sox (.ci/run installs them)")
+def test_generator_writes_the_speech_commands_layout(tmp_path: Path) -> None:
+    root = tmp_path / "kws"
+    assert make_espeak_kws.main([str(root), "--speakers", "10", "--utterances", "1",
+                                 "--unknown-words", "2", "--no-progress"]) == 0  # fmt: skip
+    clips = sorted(root.glob("*/*_nohash_*.wav"))
+    assert len(clips) == 10 * 12
+    for clip in clips[::17]:
+        audio, rate = sf.read(clip)
+        assert rate == 16_000 and len(audio) == 16_000 and np.abs(audio).max() > 0.05
+    noise = sorted(p.name for p in (root / "_background_noise_").glob("*.wav"))
+    assert noise == ["brown_noise.wav", "pink_noise.wav", "white_noise.wav"]
+    speakers = {}
+    for split in ("validation", "testing"):
+        lines = (root / f"{split}_list.txt").read_text().split()
+        assert lines and all((root / line).is_file() for line in lines)
+        speakers[split] = {Path(line).name.split("_nohash_")[0] for line in lines}
+    train = (
+        {p.name.split("_nohash_")[0] for p in clips} - speakers["validation"] - speakers["testing"]
+    )
+    assert speakers["validation"].isdisjoint(speakers["testing"])
+    assert train and len(speakers["testing"]) == 1 and len(speakers["validation"]) == 1
+    # an interrupted generation continues: existing clips are kept as they are
+    before = clips[0].stat().st_mtime_ns
+    assert make_espeak_kws.main([str(root), "--speakers", "10", "--utterances", "1",
+                                 "--unknown-words", "2", "--no-progress"]) == 0  # fmt: skip
+    assert clips[0].stat().st_mtime_ns == before
