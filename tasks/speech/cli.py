@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     kws.add_argument("--hop-ms", type=float, default=20.0, help="frame step, ms")
     kws.add_argument("--encoding", default="direct", help=f"one of {ENCODINGS}")
     kws.add_argument(
-        "--context", type=int, default=1, help="frames stacked into each time step (delay line)"
+        "--context", type=int, default=8, help="frames stacked into each time step (delay line)"
     )
     kws.add_argument(
         "--delta-threshold", type=float, default=0.5, help="delta encoding step, in std units"

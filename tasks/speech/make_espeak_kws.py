@@ -162,7 +162,8 @@ def synthesise(clip: Clip, root: Path) -> None:
         raise ToolError(f"espeak-ng failed for {clip.voice} {clip.word!r}: {speech.stderr!r}")
     # trim leading / trailing silence, place at the offset, cut to 1 s, set the peak level
     sox = subprocess.run(
-        ["sox", "-q", "-t", "wav", "-", "-r", "16000", "-c", "1", "-b", "16", str(partial),
+        ["sox", "-q", "-D", "-R", "-t", "wav", "-",
+         "-r", "16000", "-c", "1", "-b", "16", str(partial),
          "silence", "1", "0.01", "0.5%", "reverse", "silence", "1", "0.01", "0.5%", "reverse",
          "pad", f"{clip.offset_s:.3f}", "1", "trim", "0", "1", "gain", "-n", f"{clip.peak_db:.1f}"],
         input=speech.stdout,
@@ -180,7 +181,7 @@ def _noise(root: Path, seconds: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for colour in ("white", "pink", "brown"):
         subprocess.run(
-            ["sox", "-q", "-n", "-r", "16000", "-c", "1", "-b", "16",
+            ["sox", "-q", "-D", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16",
              str(folder / f"{colour}_noise.wav"), "synth", str(seconds), f"{colour}noise",
              "gain", "-n", "-12"],
             check=True,

@@ -185,3 +185,22 @@ def test_generator_writes_the_speech_commands_layout(tmp_path: Path) -> None:
     assert make_espeak_kws.main([str(root), "--speakers", "10", "--utterances", "1",
                                  "--unknown-words", "2", "--no-progress"]) == 0  # fmt: skip
     assert clips[0].stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng and sox (.ci/run installs them)")
+def test_espeak_keywords_are_learned_at_90_percent_sparsity(tmp_path: Path) -> None:
+    """A short version of the acceptance run: 60 speakers, speaker-disjoint test split.
+
+    Chance is 1/12; a network that does not learn, or that pruning breaks, stays
+    near it.
+    """
+    root = tmp_path / "kws"
+    make_espeak_kws.make_dataset(root, speakers=60, utterances=2, unknown_words=5, progress=False)
+    out = tmp_path / "run"
+    argv = ["--dataset", "speechcommands", "--data-dir", str(root), "--output", str(out)]
+    assert main([*argv, "--epochs", "15", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sparsity"] >= 0.9
+    print(f"espeak-ng keyword test accuracy {summary['accuracy']:.4f}")
+    assert summary["accuracy"] >= 0.6, summary["accuracy"]
