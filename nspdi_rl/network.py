@@ -229,10 +229,13 @@ class Encoder(nn.Module):
         self.register_buffer("centres", centres, persistent=False)
 
     def _check_range(self, x: torch.Tensor) -> None:
-        if x.numel() and (float(x.min()) < self.low or float(x.max()) > self.high):
+        if not x.numel():
+            return
+        low, high = float(x.detach().min()), float(x.detach().max())
+        if low < self.low or high > self.high:
             raise ValueError(
                 f"{self.kind} encoder expects inputs in [{self.low}, {self.high}], "
-                f"got values in [{float(x.min()):.4g}, {float(x.max()):.4g}]"
+                f"got values in [{low:.4g}, {high:.4g}]"
             )
 
     @property
