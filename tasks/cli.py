@@ -46,9 +46,12 @@ class UsageError(Exception):
 
 
 def make_parser(
-    prog: str, description: str, hidden: Sequence[int] = (256,)
+    prog: str, description: str, hidden: Sequence[int] | None = (256,)
 ) -> argparse.ArgumentParser:
-    """A parser with the options every task runner has; the runner adds its dataset's."""
+    """A parser with the options every task runner has; the runner adds its dataset's.
+
+    :param hidden: default hidden widths; None leaves them to the runner's ``arch``.
+    """
     train = TrainConfig()
     p = argparse.ArgumentParser(
         prog=prog,
@@ -91,7 +94,13 @@ def make_parser(
         "(constant = homogeneous)",
     )
     p.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
-    p.add_argument("--hidden", type=int, nargs="+", default=list(hidden), help="hidden widths")
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=list(hidden) if hidden else None,
+        help="hidden widths" + ("" if hidden else " (default: per dataset)"),
+    )
     p.add_argument("--readout", default="mean", help=f"one of {READOUTS}")
     p.add_argument("--alpha", type=float, default=20.0, help="surrogate gradient sharpness")
     p.add_argument("--seed", type=int, default=train.seed)
@@ -129,7 +138,7 @@ def _neuron_configs(args: argparse.Namespace) -> tuple[NSPConfig, LIFConfig]:
     """The synapse and neuron settings, checked before any data is read."""
     if args.readout not in READOUTS:
         raise UsageError(f"unknown --readout {args.readout!r}; accepted: {READOUTS}")
-    if not args.hidden or any(h <= 0 for h in args.hidden):
+    if args.hidden is not None and (not args.hidden or any(h <= 0 for h in args.hidden)):
         raise UsageError(f"--hidden widths must be positive, got {args.hidden}")
     return NSPConfig(method=args.method, a_dist=args.a_dist), LIFConfig(alpha=args.alpha)
 
@@ -137,10 +146,11 @@ def _neuron_configs(args: argparse.Namespace) -> tuple[NSPConfig, LIFConfig]:
 def network_config(args: argparse.Namespace, data: TaskData, **arch: Any) -> SpikingNetConfig:
     """The network for ``data`` from the common options; ``arch`` adds conv settings etc."""
     nsp, lif = _neuron_configs(args)
+    default_hidden = arch.pop("hidden", (256,))
     return SpikingNetConfig(
         input_shape=data.input_shape,
         n_outputs=data.n_classes,
-        hidden=tuple(args.hidden),
+        hidden=tuple(args.hidden) if args.hidden else tuple(default_hidden),
         encoder="events" if data.sequence else "direct",
         ndi=not args.no_ndi,
         nsp=nsp,

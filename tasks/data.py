@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["DataError", "TaskData", "settings_key", "split_indices"]
+__all__ = ["DataError", "SpikeFrames", "TaskData", "settings_key", "split_indices", "subset"]
 
 
 class DataError(Exception):
@@ -76,3 +77,24 @@ def settings_key(settings: dict[str, Any]) -> str:
     """A short stable hash of JSON-able settings: names a cache folder for them."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+class SpikeFrames(Dataset):
+    """tonic frames ``(T, ...)`` of event counts as float tensors of binary spikes.
+
+    :param frames: a dataset of ``(frames, label)`` (e.g. a ``tonic.DiskCachedDataset``).
+    :param flatten: flatten each frame to one vector (``(T, features)``), as the dense
+        speech networks take it; otherwise keep ``(T, channels, height, width)``.
+    """
+
+    def __init__(self, frames: Dataset, flatten: bool) -> None:
+        self.frames = frames
+        self.flatten = flatten
+
+    def __len__(self) -> int:
+        return len(self.frames)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        frames, label = self.frames[index]
+        x = torch.as_tensor(np.asarray(frames), dtype=torch.float32).clamp_(max=1.0)
+        return (x.reshape(x.shape[0], -1) if self.flatten else x), int(label)

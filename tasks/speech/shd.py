@@ -18,10 +18,8 @@ from typing import Any
 import h5py
 import numpy as np
 import tonic
-import torch
-from torch.utils.data import Dataset
 
-from tasks.data import DataError, TaskData, settings_key, split_indices, subset
+from tasks.data import DataError, SpikeFrames, TaskData, settings_key, split_indices, subset
 
 __all__ = ["SHD_CHANNELS", "CheckEvents", "load_shd"]
 
@@ -50,21 +48,6 @@ class CheckEvents:
             if not np.isfinite(t).all() or t.min() < 0:
                 raise DataError("SHD event times must be finite and >= 0")
         return events
-
-
-class _Binary(Dataset):
-    """The cached frames as float tensors ``(T, channels)`` with values 0 or 1."""
-
-    def __init__(self, frames: Dataset) -> None:
-        self.frames = frames
-
-    def __len__(self) -> int:
-        return len(self.frames)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        frames, label = self.frames[index]
-        x = torch.as_tensor(np.asarray(frames), dtype=torch.float32)
-        return x.reshape(x.shape[0], -1).clamp_(max=1.0), int(label)
 
 
 def _check_files(folder: Path) -> None:
@@ -148,7 +131,7 @@ def load_shd(
         dataset = tonic.datasets.SHD(str(data_dir), train=train, transform=transform)
         name = "train" if train else "test"
         cached = tonic.DiskCachedDataset(dataset, cache_path=str(cache / f"shd-{key}" / name))
-        splits[name] = _Binary(cached)
+        splits[name] = SpikeFrames(cached, flatten=True)
         if train:
             classes = [k.decode() if isinstance(k, bytes) else str(k) for k in dataset.classes]
     rest, held = split_indices(len(splits["train"]), 0.1, seed)

@@ -1,0 +1,3 @@
+from tasks.vision.cli import main
+
+raise SystemExit(main())
