@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
         hidden=None,
     )
     # one threshold over all layers: per-layer 90 % silences the small first conv
-    # (18 inputs per filter on synthetic-dvs: test 0.09 vs 0.56 after 6 epochs)
+    # (18 inputs per filter on synthetic-dvs: test 0.09 vs 0.59 after 6 epochs)
     p.set_defaults(scope="global")
     p.add_argument("--dataset", required=True, help=f"one of {DATASETS}")
     p.add_argument("--size", type=int, default=None, help="frame side (default: per dataset)")
