@@ -13,6 +13,7 @@ the same batches in the same order as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -182,9 +183,7 @@ def evaluate(
     confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
     loss_sum, n = 0.0, 0
     counter = SynOpsCounter(model)
-    if count_synops:
-        counter.__enter__()
-    try:
+    with counter if count_synops else contextlib.nullcontext():
         for x, y in _loader(dataset, batch_size, workers, device):
             y = y.to(device)
             logits = model(_to_network(x, data, device))
@@ -192,9 +191,6 @@ def evaluate(
             n += len(y)
             pred = logits.argmax(1)
             np.add.at(confusion, (y.cpu().numpy(), pred.cpu().numpy()), 1)
-    finally:
-        if count_synops:
-            counter.__exit__(None, None, None)
     model.train()
     if n == 0:
         raise ValueError("cannot evaluate on an empty split")
@@ -299,12 +295,11 @@ def train_task(
             leave=False,
             dynamic_ncols=True,
         )
-        loader = DataLoader(
+        loader = _loader(
             Subset(data.train, [i for b in batches[done_batches:] for i in b]),
-            batch_size=config.batch_size,
-            shuffle=False,
-            num_workers=config.num_workers,
-            pin_memory=device.type == "cuda",
+            config.batch_size,
+            config.num_workers,
+            device,
         )
         try:
             for x, y in loader:

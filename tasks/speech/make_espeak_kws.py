@@ -180,9 +180,12 @@ def _noise(root: Path, seconds: int) -> None:
     folder = root / NOISE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     for colour in ("white", "pink", "brown"):
+        target = folder / f"{colour}_noise.wav"
+        if target.is_file():  # repeatable synthesis: a kept file is the same file
+            continue
         subprocess.run(
             ["sox", "-q", "-D", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16",
-             str(folder / f"{colour}_noise.wav"), "synth", str(seconds), f"{colour}noise",
+             str(target), "synth", str(seconds), f"{colour}noise",
              "gain", "-n", "-12"],
             check=True,
             capture_output=True,

@@ -194,12 +194,6 @@ def _compute_split(
     }
 
 
-def _cache_dir(cache_dir: str | Path | None, folder: Path) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    return folder / ".nspdi_cache"
-
-
 def load_speechcommands(
     data_dir: str | Path,
     classes: int = 12,
@@ -246,7 +240,7 @@ def load_speechcommands(
             **asdict(features),
         }
     )
-    cache = _cache_dir(cache_dir, folder)
+    cache = Path(cache_dir) if cache_dir is not None else folder / ".nspdi_cache"
     splits: dict[str, dict[str, torch.Tensor]] = {}
     for subset in SUBSETS:
         path = cache / f"speechcommands-{key}-{subset}.pt"

@@ -153,10 +153,8 @@ def _load_cifar10dvs(
     dataset = tonic.datasets.CIFAR10DVS(str(data_dir), transform=transform)
     frames = _cached(dataset, cache, "all")
     train, test = split_indices(len(frames), 0.1, seed)  # the documented seeded 9:1 split
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))
-    held = max(1, len(train) // 10)
-    val_idx = sorted(train[i] for i in order[:held].tolist())
-    train_idx = sorted(train[i] for i in order[held:].tolist())
+    fit, held = split_indices(len(train), 0.1, seed + 1)
+    train_idx, val_idx = [train[i] for i in fit], [train[i] for i in held]
     classes = sorted(tonic.datasets.CIFAR10DVS.classes, key=tonic.datasets.CIFAR10DVS.classes.get)
     return TaskData(
         "cifar10dvs",
