@@ -215,7 +215,8 @@ def mutual_information_bits(confusion: np.ndarray | torch.Tensor) -> float:
     p_true = joint.sum(axis=1, keepdims=True)
     p_pred = joint.sum(axis=0, keepdims=True)
     nz = joint > 0
-    return float((joint[nz] * np.log2(joint[nz] / (p_true @ p_pred)[nz])).sum())
+    # >= 0 in exact arithmetic; rounding leaves -1e-17 where prediction ignores the label
+    return max(0.0, float((joint[nz] * np.log2(joint[nz] / (p_true @ p_pred)[nz])).sum()))
 
 
 def information_efficiency(

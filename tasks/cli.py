@@ -4,6 +4,10 @@ folder (``run.json``, ``--resume``), one-line errors and the final report.
 A runner (``tasks.speech``, ``tasks.vision``) adds its dataset options to the
 parser from :func:`make_parser`, and passes :func:`run` a function that loads
 its :class:`~tasks.data.TaskData` from the parsed options.
+
+Started by ``torchrun --nproc_per_node N``, the same command trains
+data-parallel (:mod:`tasks.distributed`): rank 0 checks the run folder and
+fills the data caches first, the others follow, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from nspdi_rl.checkpoint import write_json
 from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
 from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES
 from tasks.data import DataError, TaskData
+from tasks.distributed import SINGLE, from_environment
 from tasks.training import (
     CHECKPOINT_FILE,
     FREEZE_CHOICES,
@@ -193,6 +199,7 @@ def run(
 ) -> int:
     """Parse, load the data, train, report. Returns the exit status (2: bad input)."""
     args = parser.parse_args(argv)
+    workers = SINGLE
     try:
         settings = _settings(args)
         train_config = _train_config(args)
@@ -201,19 +208,29 @@ def run(
             if args.threads <= 0:
                 raise UsageError(f"--threads must be > 0, got {args.threads}")
             torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        run_dir = _prepare_run_dir(args, args.dataset, settings)
+        workers, device = from_environment(resolve_device(args.device))
+        if workers.distributed and args.output is None:
+            raise UsageError("under torchrun, give --output: every process must use one folder")
+        # rank 0 checks the folder and fills the caches before the others read them
+        if not workers.main:
+            workers.barrier()
+        run_dir = (
+            _prepare_run_dir(args, args.dataset, settings) if workers.main else Path(args.output)
+        )
         data = load(args)
         net_config = network_config(args, data, **(arch(args, data) if arch else {}))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not args.resume:
-            write_json(settings, run_dir / RUN_FILE)
-        print(
-            f"{data.name}: {len(data.train)} train / {len(data.val)} val / "  # type: ignore[arg-type]
-            f"{len(data.test)} test samples, {data.n_classes} classes; "  # type: ignore[arg-type]
-            f"run folder {run_dir}, device {device}",
-            flush=True,
-        )
+        if workers.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not args.resume:
+                write_json(settings, run_dir / RUN_FILE)
+            print(
+                f"{data.name}: {len(data.train)} train / {len(data.val)} val / "  # type: ignore[arg-type]
+                f"{len(data.test)} test samples, {data.n_classes} classes; "  # type: ignore[arg-type]
+                f"run folder {run_dir}, device {device}"
+                + (f", {workers.world_size} processes" if workers.distributed else ""),
+                flush=True,
+            )
+            workers.barrier()
         summary = train_task(
             data,
             net_config,
@@ -223,6 +240,7 @@ def run(
             resume=args.resume,
             progress=not args.no_progress,
             settings=settings,
+            workers=workers,
         )
     except (UsageError, DataError, ValueError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
@@ -230,11 +248,15 @@ def run(
     except Interrupted as stop:
         print(f"{prog}: {stop}; continue with --resume", file=sys.stderr)
         return 130
-    print(
-        f"test accuracy {summary['accuracy']:.4f} at sparsity {summary['sparsity']:.4f}; "
-        f"{summary['synops_per_sample']:.0f} SynOps and "
-        f"{summary['energy_per_sample_pj'] / 1e6:.3f} uJ per sample; "
-        f"{summary['bits_per_ksynop']:.4f} bits/kSynOp; "
-        f"{summary['wall_time_s']:.0f} s; wrote {run_dir / 'summary.json'}"
-    )
+    finally:
+        if workers.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+    if workers.main:
+        print(
+            f"test accuracy {summary['accuracy']:.4f} at sparsity {summary['sparsity']:.4f}; "
+            f"{summary['synops_per_sample']:.0f} SynOps and "
+            f"{summary['energy_per_sample_pj'] / 1e6:.3f} uJ per sample; "
+            f"{summary['bits_per_ksynop']:.4f} bits/kSynOp; "
+            f"{summary['wall_time_s']:.0f} s; wrote {run_dir / 'summary.json'}"
+        )
     return 0

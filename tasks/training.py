@@ -7,8 +7,15 @@ checkpoints after every epoch (and on Ctrl-C, mid-epoch), evaluates the
 validation split each epoch and the test split at the end, and writes
 ``summary.json``, ``history.json`` and the plots into the run folder.
 
-Shuffling is a permutation seeded by ``(seed, epoch)``, so a resumed run sees
-the same batches in the same order as an uninterrupted one.
+Shuffling is a permutation seeded by ``(seed, epoch)``, and spike draws are
+seeded per step, so a resumed run sees the same batches in the same order, and
+draws the same spikes, as an uninterrupted one.
+
+Under ``torchrun`` (see :mod:`tasks.distributed`) every process draws the same
+global batch, trains on its slice through ``DistributedDataParallel``, and
+evaluates its slice of each split; losses, counts, confusion matrices and
+SynOps are summed over the processes, so the numbers are those of the whole
+split, and only rank 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -24,13 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from nspdi_rl.checkpoint import atomic_torch_save, save_model, write_json
 from nspdi_rl.metrics import (
     SynOpsCounter,
     connectivity_per_layer,
+    energy_pj,
     information_efficiency,
     layer_stats,
     sparsity,
@@ -38,6 +47,7 @@ from nspdi_rl.metrics import (
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES, Pruner, PruningSchedule
 from tasks.data import TaskData
+from tasks.distributed import SINGLE, Workers, derived_seed
 from tasks.plots import plot_training
 
 __all__ = [
@@ -155,13 +165,11 @@ def _to_network(x: torch.Tensor, data: TaskData, device: torch.device) -> torch.
     return x.transpose(0, 1).contiguous() if data.sequence else x
 
 
-def _loader(dataset: Dataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
+def _loader(
+    dataset: Dataset, batches: list[list[int]], workers: int, device: torch.device
+) -> DataLoader:
     return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
+        dataset, batch_sampler=batches, num_workers=workers, pin_memory=device.type == "cuda"
     )
 
 
@@ -172,19 +180,26 @@ def evaluate(
     data: TaskData,
     device: torch.device,
     batch_size: int = 256,
-    workers: int = 0,
+    num_workers: int = 0,
     count_synops: bool = False,
+    workers: Workers = SINGLE,
 ) -> dict[str, Any]:
     """Loss, accuracy and confusion matrix of ``model`` on ``dataset``.
 
+    :param num_workers: DataLoader worker processes.
     :param count_synops: also count SynOps and energy per sample (slower).
+    :param workers: under ``torchrun``, each process evaluates its slice and the
+        results are summed; every process returns the whole split's figures.
     """
     model.eval()
-    confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
+    k = data.n_classes
+    confusion = np.zeros((k, k), dtype=np.int64)
     loss_sum, n = 0.0, 0
+    mine = list(range(workers.rank, len(dataset), workers.world_size))  # type: ignore[arg-type]
+    batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
     counter = SynOpsCounter(model)
     with counter if count_synops else contextlib.nullcontext():
-        for x, y in _loader(dataset, batch_size, workers, device):
+        for x, y in _loader(dataset, batches, num_workers, device):
             y = y.to(device)
             logits = model(_to_network(x, data, device))
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -192,6 +207,11 @@ def evaluate(
             pred = logits.argmax(1)
             np.add.at(confusion, (y.cpu().numpy(), pred.cpu().numpy()), 1)
     model.train()
+    totals = workers.sum(
+        [loss_sum, n, counter.acs, counter.macs, counter.samples, *confusion.ravel()], device
+    )
+    loss_sum, n, acs, macs, samples = totals[0], int(totals[1]), *totals[2:5]
+    confusion = np.rint(totals[5:]).astype(np.int64).reshape(k, k)
     if n == 0:
         raise ValueError("cannot evaluate on an empty split")
     result: dict[str, Any] = {
@@ -201,8 +221,8 @@ def evaluate(
         "confusion": confusion,
     }
     if count_synops:
-        result["synops_per_sample"] = counter.synops_per_sample
-        result["energy_per_sample_pj"] = counter.energy_per_sample_pj
+        result["synops_per_sample"] = (acs + macs) / samples
+        result["energy_per_sample_pj"] = energy_pj(acs, macs) / samples
     return result
 
 
@@ -216,6 +236,7 @@ def train_task(
     progress: bool = True,
     settings: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    workers: Workers = SINGLE,
 ) -> dict[str, Any]:
     """Train, prune, evaluate and write the run folder; return the summary.
 
@@ -227,7 +248,9 @@ def train_task(
     :param resume: continue from ``run_dir/checkpoint.pt``.
     :param progress: show a progress bar per epoch.
     :param settings: the CLI settings, copied into the summary.
-    :param log: where one-line progress messages go.
+    :param log: where one-line progress messages go (rank 0 only).
+    :param workers: this process's place under ``torchrun``; ``config.batch_size``
+        stays the global batch, split over the processes.
     :raises Interrupted: on Ctrl-C, after the state was saved.
     """
     if tuple(net_config.input_shape) != tuple(data.input_shape):
@@ -241,8 +264,14 @@ def train_task(
     if n_train == 0:
         raise ValueError(f"the {data.name} training split is empty")
     start = time.perf_counter()
-    torch.manual_seed(config.seed)
     model = build_network(net_config, seed=config.seed).to(device)
+    net: torch.nn.Module = model
+    if workers.distributed:
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if not workers.main:
+        log, progress = (lambda _message: None), False
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -263,10 +292,11 @@ def train_task(
         history = list(state["history"])
         epoch, done_batches, elapsed = state["epoch"], state["batch"], state["elapsed_s"]
         running = list(state["running"])
-        torch.set_rng_state(state["rng"])
         log(f"resumed {run_dir} at epoch {epoch + 1}, batch {done_batches}")
 
     def save_checkpoint(at_epoch: int, at_batch: int) -> None:
+        if not workers.main:
+            return
         atomic_torch_save(
             {
                 "model": model.state_dict(),
@@ -278,7 +308,6 @@ def train_task(
                 "batch": at_batch,
                 "running": running,
                 "elapsed_s": elapsed + time.perf_counter() - start,
-                "rng": torch.get_rng_state(),
             },
             checkpoint_path,
         )
@@ -295,37 +324,50 @@ def train_task(
             leave=False,
             dynamic_ncols=True,
         )
-        loader = _loader(
-            Subset(data.train, [i for b in batches[done_batches:] for i in b]),
-            config.batch_size,
-            config.num_workers,
-            device,
-        )
+        todo = batches[done_batches:]
+        shards = [workers.shard(b) for b in todo]
+        loader = _loader(data.train, [part for part, _ in shards], config.num_workers, device)
         try:
-            for x, y in loader:
+            for (x, y), (_, real), batch in zip(loader, shards, todo, strict=True):
                 if pruner is not None and not pruner.frozen:
                     pruner.step(min(1.0, step / total_steps))
                     if config.freeze_mask == "reached" and step / total_steps >= config.prune_end:
                         pruner.freeze()
+                torch.manual_seed(derived_seed(config.seed, step, workers.rank))
                 y = y.to(device)
-                logits = model(_to_network(x, data, device))
-                loss = F.cross_entropy(logits, y)
+                logits = net(_to_network(x, data, device))
+                losses = F.cross_entropy(logits, y, reduction="none")
+                if not real:
+                    losses = losses * 0.0
+                # the mean over the global batch once DDP averages over the processes
+                loss = losses.sum() * (workers.world_size / len(batch))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
                 step += 1
                 done_batches += 1
-                running[0] += loss.item() * len(y)
-                running[1] += int((logits.argmax(1) == y).sum())
-                running[2] += len(y)
+                correct = (logits.argmax(1) == y).sum() if real else 0
+                for i, value in enumerate(
+                    workers.sum(
+                        [float(losses.detach().sum()), int(correct), len(y) if real else 0], device
+                    )
+                ):
+                    running[i] += value
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}"
                 )
             bar.close()
+            torch.manual_seed(derived_seed(config.seed, step, workers.rank, 1))
             val = evaluate(
-                model, data.val, data, device, config.eval_batch_size, config.num_workers
+                model,
+                data.val,
+                data,
+                device,
+                config.eval_batch_size,
+                config.num_workers,
+                workers=workers,
             )
         except KeyboardInterrupt:
             bar.close()
@@ -354,12 +396,14 @@ def train_task(
         )
         epoch, done_batches, running = epoch + 1, 0, [0.0, 0, 0]
         save_checkpoint(epoch, 0)
-        write_json({"history": history}, run_dir / "history.json")
+        if workers.main:
+            write_json({"history": history}, run_dir / "history.json")
 
     if pruner is not None and not pruner.frozen:
         # a run too short to reach prune_end still ends at its target sparsity
         pruner.step(1.0)
         pruner.freeze()
+    torch.manual_seed(derived_seed(config.seed, total_steps, workers.rank, 2))
     test = evaluate(
         model,
         data.test,
@@ -368,10 +412,10 @@ def train_task(
         config.eval_batch_size,
         config.num_workers,
         count_synops=True,
+        workers=workers,
     )
     nonzero = sum(s.nonzero for s in layer_stats(model))
     efficiency = information_efficiency(test["confusion"], test["synops_per_sample"], nonzero)
-    save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})
     summary: dict[str, Any] = {
         "dataset": data.name,
         "accuracy": test["accuracy"],
@@ -391,12 +435,15 @@ def train_task(
         "classes": list(data.classes),
         "wall_time_s": elapsed + time.perf_counter() - start,
         "device": str(device),
+        "processes": workers.world_size,
         "epochs": config.epochs,
         "train": asdict(config),
         "network": net_config.to_dict(),
         "data": data.info,
         "settings": settings or {},
     }
-    write_json(summary, run_dir / "summary.json")
-    plot_training(history, run_dir)
+    if workers.main:
+        save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})
+        write_json(summary, run_dir / "summary.json")
+        plot_training(history, run_dir)
     return summary

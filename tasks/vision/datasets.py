@@ -2,7 +2,8 @@
 
 - ``dvsgesture``: tonic's ``DVSGesture`` (128x128, 11 classes) from
   ``DIR/DVSGesture/ibmGesture{Train,Test}/userNN_<lighting>/<label>.npy`` with the
-  ``.tar.gz`` archives beside them; ``Denoise``, ``Downsample`` to ``size`` and
+  ``.tar.gz`` archives beside them; ``Denoise`` (tonic's filter, vectorised in
+  :mod:`tasks.vision.transforms`), ``Downsample`` to ``size`` and
   ``ToFrame(n_time_bins=T)``; 10 % of the training recordings (seeded) validate.
 - ``cifar10dvs``: tonic's ``CIFAR10DVS`` (128x128, 10 classes) from
   ``DIR/CIFAR10DVS/<class>/*.aedat4`` with ``CIFAR10DVS.zip`` beside them; the same
@@ -33,6 +34,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from tasks.data import DataError, SpikeFrames, TaskData, settings_key, split_indices, subset
 from tasks.vision.synthetic import SyntheticDVS
+from tasks.vision.transforms import Denoise
 
 __all__ = ["ARCHITECTURES", "DATASETS", "CheckEvents2D", "load_vision"]
 
@@ -88,11 +90,37 @@ def _event_transform(
 ) -> Any:
     steps: list[Any] = [CheckEvents2D(sensor_size)]
     if denoise:
-        steps.append(tonic.transforms.Denoise(filter_time=10_000))
+        steps.append(Denoise(filter_time=10_000))  # tonic's filter, vectorised
     if size != sensor_size[0]:
         steps.append(tonic.transforms.Downsample(spatial_factor=size / sensor_size[0]))
     steps.append(tonic.transforms.ToFrame(sensor_size=(size, size, 2), n_time_bins=time_steps))
     return tonic.transforms.Compose(steps)
+
+
+class _Recordings(Dataset):
+    """A tonic dataset whose unreadable recordings raise :class:`DataError` naming the file."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except DataError as err:
+            raise DataError(f"{self.dataset.data[index]}: {err}") from None
+        except (OSError, ValueError, EOFError) as err:  # numpy / aedat on a damaged file
+            raise DataError(
+                f"cannot read {self.dataset.data[index]} (empty or damaged recording?): {err}"
+            ) from None
+        except Exception as err:
+            # tonic's readers raise plain Exception ("there are no events in the AEDAT
+            # file"); anything more specific is a bug and keeps its traceback
+            if type(err) is not Exception:
+                raise
+            raise DataError(f"cannot read {self.dataset.data[index]}: {err}") from None
 
 
 def _cached(dataset: Dataset, cache: Path, name: str) -> Dataset:
@@ -121,8 +149,8 @@ def _load_dvsgesture(
             )
     sensor = tonic.datasets.DVSGesture.sensor_size
     transform = _event_transform(sensor, size, time_steps, denoise=True)
-    train = tonic.datasets.DVSGesture(str(data_dir), train=True, transform=transform)
-    test = tonic.datasets.DVSGesture(str(data_dir), train=False, transform=transform)
+    train = _Recordings(tonic.datasets.DVSGesture(str(data_dir), train=True, transform=transform))
+    test = _Recordings(tonic.datasets.DVSGesture(str(data_dir), train=False, transform=transform))
     train_frames = _cached(train, cache, "train")
     rest, held = split_indices(len(train_frames), 0.1, seed)
     return TaskData(
@@ -150,7 +178,7 @@ def _load_cifar10dvs(
         )
     sensor = tonic.datasets.CIFAR10DVS.sensor_size
     transform = _event_transform(sensor, size, time_steps, denoise=True)
-    dataset = tonic.datasets.CIFAR10DVS(str(data_dir), transform=transform)
+    dataset = _Recordings(tonic.datasets.CIFAR10DVS(str(data_dir), transform=transform))
     frames = _cached(dataset, cache, "all")
     train, test = split_indices(len(frames), 0.1, seed)  # the documented seeded 9:1 split
     fit, held = split_indices(len(train), 0.1, seed + 1)

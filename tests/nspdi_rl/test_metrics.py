@@ -99,6 +99,9 @@ def test_network_counter_reports_per_sample_figures():
 def test_mutual_information():
     assert mutual_information_bits(np.eye(4) * 10) == pytest.approx(2.0)
     assert mutual_information_bits(np.ones((4, 4))) == pytest.approx(0.0)
+    # a constant prediction carries nothing: exactly 0, never a rounding -0.0
+    assert mutual_information_bits([[0, 30, 0], [0, 40, 0], [0, 21, 0]]) == 0.0
+    assert str(mutual_information_bits([[0, 30, 0], [0, 40, 0], [0, 21, 0]])) == "0.0"
     # a binary channel with 10 % errors: 1 - H(0.1)
     h = -(0.1 * math.log2(0.1) + 0.9 * math.log2(0.9))
     assert mutual_information_bits([[90, 10], [10, 90]]) == pytest.approx(1 - h)

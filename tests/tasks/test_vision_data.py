@@ -14,6 +14,7 @@ from tasks.data import DataError
 from tasks.vision.cli import main
 from tasks.vision.datasets import CheckEvents2D, load_vision
 from tasks.vision.synthetic import EVENT_DTYPE, SyntheticDVS, dvs_events
+from tasks.vision.transforms import Denoise
 
 
 def write_cifar10(root: Path, per_batch: int = 20) -> Path:
@@ -54,6 +55,36 @@ def write_dvsgesture(root: Path, per_part: int = 110) -> Path:
             np.save(user / f"{i % 11}.npy", events)
         with tarfile.open(folder / f"{part}.tar.gz", "w:gz"):
             pass  # tonic checks that the archive is there, not what it holds
+    return root
+
+
+def write_cifar10dvs(root: Path, per_class: int = 100, empty: str | None = None) -> Path:
+    """tonic's CIFAR10DVS layout: <class>/cifar10_<class>_<i>.aedat4 beside CIFAR10DVS.zip,
+    the recordings written by iniVation's dv-processing (AEDAT 4.0, 128x128 DVS).
+
+    :param empty: the class whose first recording has no events.
+    """
+    dv = pytest.importorskip("dv_processing")
+    import tonic
+
+    folder = root / "CIFAR10DVS"
+    rng = np.random.default_rng(2)
+    config = dv.io.MonoCameraWriter.EventOnlyConfig("DVS128_test", (128, 128))
+    for name in tonic.datasets.CIFAR10DVS.classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            store = dv.EventStore()
+            n = 0 if (name == empty and i == 0) else 200
+            # a small bright patch, so tonic's denoise filter keeps most events
+            t = np.sort(rng.integers(0, 100_000, n))
+            xs, ys = 60 + rng.integers(0, 6, n), 60 + rng.integers(0, 6, n)
+            for ti, x, y, p in zip(t, xs, ys, rng.integers(0, 2, n), strict=True):
+                store.push_back(int(ti), int(x), int(y), bool(p))
+            path = folder / name / f"cifar10_{name}_{i}.aedat4"
+            writer = dv.io.MonoCameraWriter(str(path), config)
+            writer.writeEvents(store)
+            del writer  # closes the file
+    (folder / "CIFAR10DVS.zip").touch()  # tonic checks that the archive is there
     return root
 
 
@@ -98,6 +129,32 @@ def test_dvsgesture_through_tonic(tmp_path: Path) -> None:
     assert any((tmp_path / "cache").rglob("*.hdf5"))
 
 
+def test_cifar10dvs_aedat4_through_tonic(tmp_path: Path) -> None:
+    root = write_cifar10dvs(tmp_path / "data")
+    data = load_vision("cifar10dvs", root, cache_dir=tmp_path / "cache", seed=3)
+    assert data.n_classes == 10 and data.classes[0] == "airplane"
+    assert data.input_shape == (2, 48, 48)
+    # the documented seeded 9:1 split, then 10 % of train validates
+    assert len(data.test) == 100 and len(data.train) + len(data.val) == 900
+    assert len(data.val) == 90
+    x, y = data.test[0]
+    assert x.shape == (10, 2, 48, 48) and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert x.sum() > 0 and 0 <= y < 10
+    again = load_vision("cifar10dvs", root, cache_dir=tmp_path / "cache", seed=3)
+    assert torch.equal(again.test[0][0], x)
+    assert any((tmp_path / "cache").rglob("*.hdf5"))
+
+
+def test_empty_aedat4_recording_is_named(tmp_path: Path) -> None:
+    root = write_cifar10dvs(tmp_path / "data", empty="airplane")
+    data = load_vision("cifar10dvs", root, cache_dir=tmp_path / "cache")
+    frames = [data.train, data.val, data.test]
+    with pytest.raises(DataError, match=r"cifar10_airplane_0\.aedat4 \(empty or damaged"):
+        for split in frames:
+            for i in range(len(split)):
+                split[i]
+
+
 def test_dvsgesture_missing_files_say_where(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="ibmGestureTrain.tar.gz and at least 100 recordings"):
         load_vision("dvsgesture", tmp_path)
@@ -114,6 +171,26 @@ def test_event_checks() -> None:
         CheckEvents2D((128, 128, 2))(np.zeros(0, dtype=EVENT_DTYPE))
     with pytest.raises(DataError, match="need fields x, y, p, t"):
         CheckEvents2D((128, 128, 2))(np.zeros(3, dtype=[("a", float)]))
+
+
+@pytest.mark.parametrize(
+    ("n", "side", "span_us"),
+    [(3000, 16, 100_000), (4000, 6, 40_000), (500, 128, 2_000_000), (1, 4, 10)],
+)
+def test_denoise_keeps_what_tonic_keeps(n: int, side: int, span_us: int) -> None:
+    import tonic
+
+    rng = np.random.default_rng(n)
+    events = np.zeros(n, dtype=EVENT_DTYPE)
+    events["x"], events["y"] = rng.integers(0, side, n), rng.integers(0, side, n)
+    events["t"] = np.sort(rng.integers(0, span_us, n))
+    events["p"] = rng.integers(0, 2, n)
+    expected = tonic.transforms.Denoise(filter_time=10_000)(events)
+    kept = Denoise(filter_time=10_000)(events)
+    assert kept.dtype == events.dtype and np.array_equal(kept, expected)
+    assert 0 < len(expected) or n == 1
+    with pytest.raises(ValueError, match="filter_time must be > 0"):
+        Denoise(filter_time=0)
 
 
 def test_dvs_events_follow_log_intensity() -> None:
