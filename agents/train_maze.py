@@ -31,6 +31,7 @@ from agents.callbacks import NSPPruningCallback
 from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID, load_yaml_config
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
+from nspdi_rl.layers import A_DISTRIBUTIONS, NSPConfig
 from nspdi_rl.pruning import SCHEDULE_SHAPES, PruningSchedule
 
 PRUNING_CHOICES = ("nsp", "stds", "gradr", "magnitude", "none")
@@ -68,6 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "dqn and sac, whose value estimates suffer from a changing mask, 'end' otherwise",
     )
     p.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
+    p.add_argument(
+        "--a-dist",
+        default=NSPConfig.a_dist,
+        help=f"distribution of NSP's transition ratio a, one of {A_DISTRIBUTIONS} "
+        "(constant = homogeneous)",
+    )
     p.add_argument("--time-steps", type=int, default=8, help="spiking steps T per environment step")
     p.add_argument("--hidden", type=int, nargs="+", default=[128], help="hidden layer widths")
     p.add_argument(
@@ -101,6 +108,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"unknown --env {args.env!r}; accepted: {ids}")
     if args.pruning not in PRUNING_CHOICES:
         raise UsageError(f"unknown --pruning {args.pruning!r}; accepted: {PRUNING_CHOICES}")
+    if args.a_dist not in A_DISTRIBUTIONS:
+        raise UsageError(f"unknown --a-dist {args.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
     if args.freeze_mask not in (None, "end", "reached"):
         raise UsageError(
             f"unknown --freeze-mask {args.freeze_mask!r}; accepted: ('end', 'reached')"
@@ -152,7 +161,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     spiking.setdefault("hidden", tuple(args.hidden))
     spiking["ndi"] = not args.no_ndi
     method = "dense" if args.pruning == "none" else args.pruning
-    spiking["nsp"] = {**spiking.get("nsp", {}), "method": method}
+    spiking["nsp"] = {**spiking.get("nsp", {}), "method": method, "a_dist": args.a_dist}
     policy_kwargs["spiking"] = spiking
     return {
         "algo": args.algo,

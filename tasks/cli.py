@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,21 @@ from tasks.training import (
 __all__ = ["RUN_FILE", "UsageError", "make_parser", "run"]
 
 RUN_FILE = "run.json"
+# options whose default a runner may leave to the dataset
+PER_DATASET = frozenset({"epochs", "batch_size", "hidden"})
 # options that may change between a run and its resumption
 RUNTIME_OPTIONS = frozenset(
     {"output", "resume", "device", "num_workers", "no_progress", "threads", "cache_dir"}
 )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except None (the help text says what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class UsageError(Exception):
@@ -52,17 +63,28 @@ class UsageError(Exception):
 
 
 def make_parser(
-    prog: str, description: str, hidden: Sequence[int] | None = (256,)
+    prog: str, description: str, per_dataset: Collection[str] = ()
 ) -> argparse.ArgumentParser:
     """A parser with the options every task runner has; the runner adds its dataset's.
 
-    :param hidden: default hidden widths; None leaves them to the runner's ``arch``.
+    :param per_dataset: options among ``epochs``, ``batch_size`` and ``hidden`` whose
+        default depends on the dataset: they default to None, which the runner's
+        ``fill_defaults`` (see :func:`run`) replaces.
     """
+    unknown = set(per_dataset) - PER_DATASET
+    if unknown:
+        raise ValueError(f"per_dataset options must be among {sorted(PER_DATASET)}: {unknown}")
     train = TrainConfig()
+
+    def default(name: str, value: Any, help: str) -> dict[str, Any]:
+        if name in per_dataset:
+            return {"default": None, "help": f"{help} (default: per dataset, see above)"}
+        return {"default": value, "help": help}
+
     p = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--data-dir", required=True, help="dataset folder")
     p.add_argument("--output", default=None, help="run folder (default: runs/<dataset>-<time>)")
@@ -71,8 +93,14 @@ def make_parser(
         action="store_true",
         help="continue the run in --output (same options as the run that started it)",
     )
-    p.add_argument("--epochs", type=int, default=train.epochs)
-    p.add_argument("--batch-size", type=int, default=train.batch_size)
+    p.add_argument(
+        "--epochs", type=int, **default("epochs", train.epochs, "passes over the training split")
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        **default("batch_size", train.batch_size, "training batch (all processes together)"),
+    )
     p.add_argument("--lr", type=float, default=train.lr, help="Adam learning rate (cosine decay)")
     p.add_argument("--weight-decay", type=float, default=train.weight_decay)
     p.add_argument(
@@ -100,13 +128,7 @@ def make_parser(
         "(constant = homogeneous)",
     )
     p.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=list(hidden) if hidden else None,
-        help="hidden widths" + ("" if hidden else " (default: per dataset)"),
-    )
+    p.add_argument("--hidden", type=int, nargs="+", **default("hidden", [256], "hidden widths"))
     p.add_argument("--readout", default="mean", help=f"one of {READOUTS}")
     p.add_argument("--alpha", type=float, default=20.0, help="surrogate gradient sharpness")
     p.add_argument("--seed", type=int, default=train.seed)
@@ -152,11 +174,10 @@ def _neuron_configs(args: argparse.Namespace) -> tuple[NSPConfig, LIFConfig]:
 def network_config(args: argparse.Namespace, data: TaskData, **arch: Any) -> SpikingNetConfig:
     """The network for ``data`` from the common options; ``arch`` adds conv settings etc."""
     nsp, lif = _neuron_configs(args)
-    default_hidden = arch.pop("hidden", (256,))
     return SpikingNetConfig(
         input_shape=data.input_shape,
         n_outputs=data.n_classes,
-        hidden=tuple(args.hidden) if args.hidden else tuple(default_hidden),
+        hidden=tuple(args.hidden),
         encoder="events" if data.sequence else "direct",
         ndi=not args.no_ndi,
         nsp=nsp,
@@ -196,11 +217,20 @@ def run(
     argv: Sequence[str] | None,
     load: Callable[[argparse.Namespace], TaskData],
     arch: Callable[[argparse.Namespace, TaskData], dict[str, Any]] | None = None,
+    fill_defaults: Callable[[argparse.Namespace], None] | None = None,
 ) -> int:
-    """Parse, load the data, train, report. Returns the exit status (2: bad input)."""
+    """Parse, load the data, train, report. Returns the exit status (2: bad input).
+
+    :param load: the runner's data loader.
+    :param arch: extra network settings (conv layers, ...) for the loaded data.
+    :param fill_defaults: replaces the per-dataset defaults (None) in the parsed
+        options before anything else reads them, so ``run.json`` holds real values.
+    """
     args = parser.parse_args(argv)
     workers = SINGLE
     try:
+        if fill_defaults is not None:
+            fill_defaults(args)
         settings = _settings(args)
         train_config = _train_config(args)
         _neuron_configs(args)

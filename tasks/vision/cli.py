@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.cli import make_parser, run
+from tasks.cli import UsageError, make_parser, run
 from tasks.data import TaskData
 from tasks.vision.datasets import ARCHITECTURES, DATASETS, load_vision
 
@@ -25,13 +25,14 @@ def parser() -> argparse.ArgumentParser:
     p = make_parser(
         PROG,
         "Train an NDI convolutional spiking network on event vision (or CIFAR10) while "
-        "NSP prunes it online. Default networks per dataset: "
+        "NSP prunes it online. Defaults per dataset: "
         + "; ".join(
             f"{name}: {arch['size']}x{arch['size']} frames, T={arch['time_steps']}, "
-            f"conv {list(arch['conv_channels'])}, hidden {list(arch['hidden'])}"
+            f"conv {list(arch['conv_channels'])}, hidden {list(arch['hidden'])}, "
+            f"batch {arch['batch_size']}, {arch['epochs']} epochs"
             for name, arch in ARCHITECTURES.items()
         ),
-        hidden=None,
+        per_dataset=("epochs", "batch_size", "hidden"),
     )
     # one threshold over all layers: per-layer 90 % silences the small first conv
     # (18 inputs per filter on synthetic-dvs: test 0.09 vs 0.59 after 6 epochs)
@@ -51,6 +52,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def fill_defaults(args: argparse.Namespace) -> None:
+    """Replace the options left at None by the dataset's defaults."""
+    if args.dataset not in DATASETS:
+        raise UsageError(f"unknown --dataset {args.dataset!r}; accepted: {DATASETS}")
+    defaults = ARCHITECTURES[args.dataset]
+    for name in ("size", "time_steps", "conv_channels", "hidden", "batch_size", "epochs"):
+        if getattr(args, name) is None:
+            value = defaults[name]
+            setattr(args, name, list(value) if isinstance(value, tuple) else value)
+    if not args.conv_channels or any(c <= 0 for c in args.conv_channels):
+        raise UsageError(f"--conv-channels must be positive, got {args.conv_channels}")
+
+
 def load(args: argparse.Namespace) -> TaskData:
     return load_vision(
         args.dataset,
@@ -63,14 +77,12 @@ def load(args: argparse.Namespace) -> TaskData:
 
 
 def arch(args: argparse.Namespace, data: TaskData) -> dict[str, Any]:
-    defaults = ARCHITECTURES[data.name]
     return {
-        "conv_channels": tuple(args.conv_channels or defaults["conv_channels"]),
-        "hidden": defaults["hidden"],
-        "weight_scale": defaults["weight_scale"],
+        "conv_channels": tuple(args.conv_channels),
+        "weight_scale": ARCHITECTURES[data.name]["weight_scale"],
         "time_steps": data.info["time_steps"],
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, parser(), argv, load, arch)
+    return run(PROG, parser(), argv, load, arch, fill_defaults)

@@ -2,17 +2,35 @@
 
 :class:`Denoise` keeps exactly the events ``tonic.transforms.Denoise`` keeps,
 but finds them with sorted-array look-ups instead of a Python loop over the
-events: on a 400,000-event DVS Gesture recording that is the difference
-between seconds and tens of milliseconds per sample.
+events: on a 450,000-event DVS Gesture recording, about 0.3 s instead of 3 s.
+:class:`ToFrames` is tonic's ``ToFrame(n_time_bins=T)`` that also bins a
+recording the denoiser emptied (to blank frames, where tonic returns the empty
+event array unchanged), and :class:`Chain` runs it: tonic's ``Compose`` stops
+at the first empty result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import tonic
 
-__all__ = ["Denoise"]
+__all__ = ["Chain", "Denoise", "ToFrames"]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Apply ``steps`` in order, also to an empty event array (unlike tonic's ``Compose``)."""
+
+    steps: tuple[Callable[[Any], Any], ...]
+
+    def __call__(self, events: Any) -> Any:
+        for step in self.steps:
+            events = step(events)
+        return events
 
 
 @dataclass(frozen=True)
@@ -60,3 +78,23 @@ class Denoise:
         keep = np.empty(n, dtype=bool)
         keep[sort] = kept
         return events[keep]
+
+
+@dataclass(frozen=True)
+class ToFrames:
+    """Event counts in ``n_time_bins`` equal slices of the recording: ``(T, P, H, W)``.
+
+    :param sensor_size: ``(width, height, polarities)`` of the (downsampled) events.
+    :param n_time_bins: number of frames T.
+    """
+
+    sensor_size: tuple[int, int, int]
+    n_time_bins: int
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        if len(events) == 0:
+            width, height, polarities = self.sensor_size
+            return np.zeros((self.n_time_bins, polarities, height, width), dtype=np.int16)
+        return tonic.transforms.ToFrame(sensor_size=self.sensor_size, n_time_bins=self.n_time_bins)(
+            events
+        )

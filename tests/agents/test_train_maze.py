@@ -25,6 +25,7 @@ DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progr
         (["--total-timesteps", "-5"], "--total-timesteps must be > 0, got -5"),
         (["--target-sparsity", "1.0"], r"--target-sparsity must be in [0, 1), got 1.0"),
         (["--pruning", "lottery"], "unknown --pruning 'lottery'"),
+        (["--a-dist", "gamma"], "unknown --a-dist 'gamma'"),
         (["--schedule", "zigzag"], "unknown --schedule 'zigzag'"),
         (["--freeze-mask", "never"], "unknown --freeze-mask 'never'"),
         (["--algo", "sac"], "--algo sac needs a continuous action space"),
@@ -37,6 +38,15 @@ def test_bad_cli_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_dist_reaches_the_policy_synapses():
+    from agents.train_maze import parse_args, settings_from_args
+
+    nsp = settings_from_args(parse_args(["--a-dist", "constant"]))["policy_kwargs"]["spiking"]
+    assert nsp["nsp"] == {"method": "nsp", "a_dist": "constant"}
+    default = settings_from_args(parse_args([]))["policy_kwargs"]["spiking"]["nsp"]
+    assert default["a_dist"] == "lognormal"
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path, capsys):

@@ -14,7 +14,7 @@ from tasks.data import DataError
 from tasks.vision.cli import main
 from tasks.vision.datasets import CheckEvents2D, load_vision
 from tasks.vision.synthetic import EVENT_DTYPE, SyntheticDVS, dvs_events
-from tasks.vision.transforms import Denoise
+from tasks.vision.transforms import Denoise, ToFrames
 
 
 def write_cifar10(root: Path, per_batch: int = 20) -> Path:
@@ -191,6 +191,18 @@ def test_denoise_keeps_what_tonic_keeps(n: int, side: int, span_us: int) -> None
     assert 0 < len(expected) or n == 1
     with pytest.raises(ValueError, match="filter_time must be > 0"):
         Denoise(filter_time=0)
+
+
+def test_a_recording_the_denoiser_empties_bins_to_blank_frames() -> None:
+    import tonic
+
+    events = np.zeros(40, dtype=EVENT_DTYPE)
+    events["x"], events["t"] = np.arange(40) % 16, np.arange(40) * 100
+    frames = ToFrames(sensor_size=(16, 12, 2), n_time_bins=4)
+    expected = tonic.transforms.ToFrame(sensor_size=(16, 12, 2), n_time_bins=4)(events)
+    assert np.array_equal(frames(events), expected)
+    blank = frames(events[:0])
+    assert blank.shape == (4, 2, 12, 16) and blank.dtype == expected.dtype and not blank.any()
 
 
 def test_dvs_events_follow_log_intensity() -> None:

@@ -1,0 +1,43 @@
+"""The vision runner end to end: a recorded-format set, and learning on synthetic-dvs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.vision.cli import main
+from tests.tasks.test_vision_data import write_dvsgesture
+
+
+def test_dvsgesture_run_writes_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = write_dvsgesture(tmp_path / "data")
+    out = tmp_path / "run"
+    argv = ["--dataset", "dvsgesture", "--data-dir", str(root), "--output", str(out),
+            "--epochs", "1", "--size", "16", "--time-steps", "4", "--conv-channels", "4",
+            "--hidden", "16", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"] == "dvsgesture" and summary["test_samples"] == 110
+    assert set(summary["connectivity_per_layer"]) == {"convs.0", "layers.0", "readout"}
+    assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
+    assert summary["network"]["conv_channels"] == [4] and summary["data"]["time_steps"] == 4
+    assert summary["synops_per_sample"] > 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_synthetic_dvs_is_learned_at_90_percent_sparsity(tmp_path: Path) -> None:
+    """The documented synthetic-dvs command, 6 epochs instead of 30 (README: 0.98).
+
+    Here it reached 0.911 in about 100 s; the bar leaves room for other platforms.
+    """
+    out = tmp_path / "run"
+    argv = ["--dataset", "synthetic-dvs", "--data-dir", str(tmp_path / "data"),
+            "--output", str(out), "--epochs", "6", "--threads", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
+    # chance is 0.1; a model whose spikes die under pruning stays near it
+    assert summary["accuracy"] >= 0.8
