@@ -315,14 +315,15 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
     )
     start = time.time()
     try:
-        if total > done:
-            model.learn(
-                total - done,
-                callback=callbacks,
-                reset_num_timesteps=done == 0,
-                tb_log_name="run",
-                progress_bar=progress_bar,
-            )
+        # also when nothing is left (a run killed after its last checkpoint): learn(0)
+        # sets up the callbacks and the logger that the final evaluation uses
+        model.learn(
+            max(0, total - done),
+            callback=callbacks,
+            reset_num_timesteps=done == 0,
+            tb_log_name="run",
+            progress_bar=progress_bar,
+        )
     except KeyboardInterrupt:
         run_cb.model = model
         path = run_cb.checkpoint()

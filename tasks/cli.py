@@ -38,7 +38,7 @@ from tasks.training import (
     train_task,
 )
 
-__all__ = ["RUN_FILE", "UsageError", "make_parser", "run"]
+__all__ = ["RUN_FILE", "UsageError", "check_options", "make_parser", "run"]
 
 RUN_FILE = "run.json"
 # options whose default a runner may leave to the dataset
@@ -211,6 +211,23 @@ def _prepare_run_dir(args: argparse.Namespace, dataset: str, settings: dict[str,
     return run_dir
 
 
+def check_options(
+    args: argparse.Namespace,
+    fill_defaults: Callable[[argparse.Namespace], None] | None = None,
+) -> TrainConfig:
+    """Fill the per-dataset defaults and check every option that needs no data.
+
+    :raises UsageError, ValueError: naming the bad option.
+    """
+    if fill_defaults is not None:
+        fill_defaults(args)
+    train_config = _train_config(args)
+    _neuron_configs(args)
+    if args.threads is not None and args.threads <= 0:
+        raise UsageError(f"--threads must be > 0, got {args.threads}")
+    return train_config
+
+
 def run(
     prog: str,
     parser: argparse.ArgumentParser,
@@ -229,14 +246,9 @@ def run(
     args = parser.parse_args(argv)
     workers = SINGLE
     try:
-        if fill_defaults is not None:
-            fill_defaults(args)
+        train_config = check_options(args, fill_defaults)
         settings = _settings(args)
-        train_config = _train_config(args)
-        _neuron_configs(args)
         if args.threads is not None:
-            if args.threads <= 0:
-                raise UsageError(f"--threads must be > 0, got {args.threads}")
             torch.set_num_threads(args.threads)
         workers, device = from_environment(resolve_device(args.device))
         if workers.distributed and args.output is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tasks.cli import make_parser, run
+from tasks.cli import UsageError, make_parser, run
 from tasks.data import TaskData
 from tasks.speech.features import ENCODINGS, FEATURE_KINDS, AudioFeatures
 from tasks.speech.shd import SHD_CHANNELS, load_shd
@@ -84,5 +84,11 @@ def load(args: argparse.Namespace) -> TaskData:
     raise ValueError(f"unknown --dataset {args.dataset!r}; accepted: {DATASETS}")
 
 
+def check_dataset(args: argparse.Namespace) -> None:
+    """Refuse an unknown ``--dataset`` before anything else is read."""
+    if args.dataset not in DATASETS:
+        raise UsageError(f"unknown --dataset {args.dataset!r}; accepted: {DATASETS}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, parser(), argv, load)
+    return run(PROG, parser(), argv, load, fill_defaults=check_dataset)

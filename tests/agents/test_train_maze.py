@@ -49,6 +49,18 @@ def test_a_dist_reaches_the_policy_synapses():
     assert default["a_dist"] == "lognormal"
 
 
+def test_resuming_a_run_killed_after_its_last_checkpoint_finishes_it(tmp_path):
+    run = tmp_path / "run"
+    argv = ["--total-timesteps", "64", "--hidden", "8", "--time-steps", "2", "--no-progress"]
+    assert main([*argv, "--output", str(run)]) == 0
+    first = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").unlink()  # as if killed before the summary was written
+    assert main(["--resume", str(run), "--no-progress"]) == 0
+    again = json.loads((run / "summary.json").read_text())
+    assert again["total_timesteps"] == first["total_timesteps"]
+    assert again["sparsity"] == first["sparsity"]
+
+
 def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
     run = tmp_path / "run"
     assert (

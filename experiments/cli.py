@@ -1,0 +1,153 @@
+"""``python -m experiments``: run experiment grids and report on them.
+
+Examples::
+
+    python -m experiments run experiments/grids/maze.yaml --run-dir results/study
+    python -m experiments run experiments/grids/*.yaml --backend ray --address auto
+    python -m experiments report results/study --output docs/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from experiments.execute import BACKENDS, Outcome, check_ray_address, pending, run_trials
+from experiments.grid import GridError, load_grid
+from experiments.report import RUNS_FILE, ReportError, write_report
+
+__all__ = ["main"]
+
+PROG = "python -m experiments"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Experiment grids over the maze and task runners, and the study report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the trials of grid files (finished ones are skipped)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("grids", nargs="+", help="grid YAML files")
+    run.add_argument("--run-dir", default="results/study", help="where the trials go")
+    run.add_argument("--backend", default="local", help=f"one of {BACKENDS}")
+    run.add_argument(
+        "--jobs", type=int, default=None, help="local trials at once (default: the CPU count)"
+    )
+    run.add_argument("--retries", type=int, default=1, help="restarts of a failed trial")
+    run.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster: 'auto' or HOST:PORT of the head (default: a local Ray instance)",
+    )
+    run.add_argument("--dry-run", action="store_true", help="list the trials, run nothing")
+    report = sub.add_parser(
+        "report",
+        help="write the Markdown report from the trials' JSON files",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("run_dir", help="the --run-dir of the runs")
+    report.add_argument("--output", default="docs/results.md", help="the report (PNGs beside it)")
+    return p
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.summary is None:
+        return f"FAILED after {outcome.attempts} attempt(s): {outcome.error}"
+    s = outcome.summary
+    score = s.get("accuracy", s.get("success_rate"))
+    return f"score {score:.3f} at sparsity {s['sparsity']:.3f} in {outcome.wall_s:.0f} s"
+
+
+def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
+    if args.backend not in BACKENDS:
+        raise GridError(f"unknown --backend {args.backend!r}; accepted: {BACKENDS}")
+    if args.backend == "ray":
+        check_ray_address(args.address)
+    elif args.address is not None:
+        raise GridError("--address is for --backend ray")
+    grid = load_grid(args.grids)
+    run_dir = Path(args.run_dir)
+    todo = pending(grid.trials, run_dir)
+    print(
+        f"{len(grid.trials)} trials in {', '.join(grid.names)}: "
+        f"{len(grid.trials) - len(todo)} finished, {len(todo)} to run ({args.backend})",
+        flush=True,
+    )
+    if args.dry_run:
+        for trial in todo:
+            print(f"  {trial.name}: {shlex.join(trial.argv())}")
+        return 0
+    if not todo:
+        return 0
+    count = [0]
+
+    def report(outcome: Outcome) -> None:
+        count[0] += 1
+        print(f"[{count[0]}/{len(todo)}] {outcome.trial.name}: {_describe(outcome)}", flush=True)
+
+    start = time.perf_counter()
+    interrupted = False
+    outcomes: list[Outcome] = []
+    try:
+        outcomes = run_trials(
+            grid.trials,
+            run_dir,
+            backend=args.backend,
+            jobs=args.jobs,
+            retries=args.retries,
+            address=args.address,
+            report=report,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        entry = {
+            "command": shlex.join(["python", "-m", "experiments", *command]),
+            "backend": args.backend,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_s": round(time.perf_counter() - start, 1),
+            "trials": len(grid.trials),
+            "ran": len(outcomes),
+            "failed": sum(o.summary is None for o in outcomes),
+            "interrupted": interrupted,
+        }
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / RUNS_FILE, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+    if interrupted:
+        print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+    failed = [o for o in outcomes if o.summary is None]
+    if failed:
+        print(
+            f"{PROG}: {len(failed)} trial(s) failed; logs: "
+            + ", ".join(str(run_dir / o.trial.name / "log.txt") for o in failed[:3]),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, argv)
+        path = write_report(Path(args.run_dir), Path(args.output))
+        print(f"wrote {path}")
+        return 0
+    except (GridError, ReportError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2

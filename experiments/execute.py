@@ -1,0 +1,266 @@
+"""Running trials: one subprocess per trial, on a local process pool or on Ray.
+
+A trial runs its runner's command line (``python -m agents.train_maze``,
+``tasks.speech`` or ``tasks.vision``) with one torch thread, its run folder at
+``RUN_DIR/<trial name>/run``. When it ends well, its ``summary.json`` is copied
+to ``RUN_DIR/<trial name>/summary.json`` beside ``trial.json`` (what was run):
+those two small files are the trial's result, and a trial that has them is
+skipped on the next run. A trial that fails or is killed is retried from its
+last checkpoint (the runners' ``--resume``), up to ``retries`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments.grid import GridError, Trial
+from nspdi_rl.checkpoint import write_json
+
+__all__ = ["BACKENDS", "Outcome", "pending", "run_trials"]
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("local", "ray")
+MODULES = {"maze": "agents.train_maze", "speech": "tasks.speech", "vision": "tasks.vision"}
+USAGE_EXIT = 2  # the runners' exit status for bad input: retrying cannot help
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended: ``summary`` when it finished, else ``error``."""
+
+    trial: Trial
+    summary: dict[str, Any] | None
+    error: str | None
+    wall_s: float
+    attempts: int
+
+
+def trial_dir(run_dir: Path, trial: Trial) -> Path:
+    return run_dir / trial.name
+
+
+def pending(trials: Sequence[Trial], run_dir: Path) -> list[Trial]:
+    """The trials without a ``summary.json`` in ``run_dir``."""
+    return [t for t in trials if not (trial_dir(run_dir, t) / "summary.json").is_file()]
+
+
+def _command(trial: Trial, out: Path) -> list[str]:
+    base = [sys.executable, "-m", MODULES[trial.task]]
+    started = (out / "run.json").is_file()
+    if trial.task == "maze":
+        if started:  # the maze runner resumes from the folder's own run.json
+            return [*base, "--resume", str(out), "--no-progress"]
+        return [*base, *trial.argv(), "--output", str(out), "--no-progress"]
+    argv = [*base, *trial.argv(), "--output", str(out), "--threads", "1", "--no-progress"]
+    has_checkpoint = (out / "checkpoint.pt").is_file()
+    if started and not has_checkpoint:
+        # killed before its first checkpoint: nothing to resume, start again
+        shutil.rmtree(out)
+    return [*argv, "--resume"] if started and has_checkpoint else argv
+
+
+def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
+    """Run one trial in ``folder`` (its run folder is ``folder/run``); retry from its
+    checkpoint when it fails, up to ``retries`` times.
+
+    :param cwd: where the runner starts, which relative paths in the grid (``data-dir``)
+        are relative to.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(trial.to_dict(), folder / "trial.json")
+    folder, out = folder.resolve(), folder.resolve() / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    error = None
+    if (out / "summary.json").is_file():  # finished, but its result was not copied out
+        summary = json.loads((out / "summary.json").read_text())
+        write_json(summary, folder / "summary.json")
+        return Outcome(trial, summary, None, 0.0, 0)
+    for attempt in range(1, retries + 2):
+        with open(folder / "log.txt", "a") as log:
+            log.write(f"--- attempt {attempt}\n")
+            log.flush()
+            done = subprocess.run(
+                _command(trial, out), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        if done.returncode == 0 and (out / "summary.json").is_file():
+            summary = json.loads((out / "summary.json").read_text())
+            write_json(summary, folder / "summary.json")
+            return Outcome(trial, summary, None, time.perf_counter() - start, attempt)
+        lines = (folder / "log.txt").read_text().strip().splitlines()
+        error = f"exit status {done.returncode}: {lines[-1] if lines else 'no output'}"
+        if done.returncode in (USAGE_EXIT, -2, 130):  # bad input, or stopped by Ctrl-C
+            return Outcome(trial, None, error, time.perf_counter() - start, attempt)
+    return Outcome(trial, None, error, time.perf_counter() - start, retries + 1)
+
+
+def _run_local(
+    trials: Sequence[Trial],
+    run_dir: Path,
+    jobs: int,
+    retries: int,
+    report: Callable[[Outcome], None],
+) -> list[Outcome]:
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures: set[Future[Outcome]] = {
+            pool.submit(execute, t, trial_dir(run_dir, t), retries, Path.cwd()) for t in trials
+        }
+        try:
+            while futures:
+                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcomes.append(future.result())
+                    report(outcomes[-1])
+        except KeyboardInterrupt:
+            # the trials got the same Ctrl-C and save their checkpoints; drop the queue
+            for future in futures:
+                future.cancel()
+            raise
+    return outcomes
+
+
+def _ray_trial(spec: dict[str, Any], folder: str, cwd: str) -> dict[str, Any]:
+    """Runs on a Ray worker: the trial in ``folder`` when the worker can write there
+    (this machine, a shared file system), else in a scratch folder."""
+    trial = Trial(**{**spec, "args": tuple(tuple(a) for a in spec["args"]),
+                     "experiments": tuple(spec["experiments"])})  # fmt: skip
+    target = Path(folder)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        target = Path(tempfile.mkdtemp(prefix="nspdi-trial-"))
+    # Ray's max_retries does the retrying; a relative data folder must sit at the same
+    # path on the worker (a shared file system) or below its working directory
+    where = Path(cwd) if Path(cwd).is_dir() else Path.cwd()
+    outcome = execute(trial, target, retries=0, cwd=where)
+    if outcome.summary is None:
+        raise RuntimeError(f"{trial.name} failed: {outcome.error}")
+    return {"summary": outcome.summary, "wall_s": outcome.wall_s}
+
+
+def check_ray_address(address: str | None) -> None:
+    """Fail in one line, before anything runs, when a Ray head cannot be reached."""
+    if address in (None, "auto", "local"):
+        return
+    assert address is not None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise GridError(f"--address {address!r} is not HOST:PORT (or 'auto')")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as err:
+        raise GridError(f"cannot reach the Ray head at {address}: {err}") from None
+
+
+def _run_ray(
+    trials: Sequence[Trial],
+    run_dir: Path,
+    address: str | None,
+    retries: int,
+    report: Callable[[Outcome], None],
+) -> list[Outcome]:
+    try:
+        import ray
+    except ImportError:
+        raise GridError(
+            "the ray backend needs Ray: pip install 'nspdi-rl[ray]' (or pip install ray)"
+        ) from None
+    check_ray_address(address)
+    try:
+        if address in (None, "local"):
+            ray.init(include_dashboard=False, logging_level="ERROR")
+        else:
+            ray.init(address=address, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise GridError(f"cannot connect to Ray at {address}: {err}") from None
+    remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_ray_trial)
+    outcomes = []
+    try:
+        futures = {
+            remote.remote(asdict_trial(t), str(trial_dir(run_dir, t).resolve()), str(Path.cwd())): t
+            for t in trials
+        }
+        start = {ref: time.perf_counter() for ref in futures}
+        while futures:
+            ready, _ = ray.wait(list(futures), num_returns=1)
+            ref = ready[0]
+            trial = futures.pop(ref)
+            folder = trial_dir(run_dir, trial)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(trial.to_dict(), folder / "trial.json")
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError as err:
+                message = str(err).strip().splitlines()[-1]
+                outcome = Outcome(
+                    trial, None, message, time.perf_counter() - start[ref], retries + 1
+                )
+            else:
+                write_json(result["summary"], folder / "summary.json")
+                outcome = Outcome(trial, result["summary"], None, result["wall_s"], 1)
+            outcomes.append(outcome)
+            report(outcome)
+    finally:
+        ray.shutdown()
+    return outcomes
+
+
+def asdict_trial(trial: Trial) -> dict[str, Any]:
+    return {
+        "task": trial.task,
+        "args": [list(a) for a in trial.args],
+        "method": trial.method,
+        "target_sparsity": trial.target_sparsity,
+        "ndi": trial.ndi,
+        "a_dist": trial.a_dist,
+        "seed": trial.seed,
+        "experiments": list(trial.experiments),
+    }
+
+
+def run_trials(
+    trials: Sequence[Trial],
+    run_dir: Path,
+    backend: str = "local",
+    jobs: int | None = None,
+    retries: int = 1,
+    address: str | None = None,
+    report: Callable[[Outcome], None] = lambda _outcome: None,
+) -> list[Outcome]:
+    """Run ``trials`` (those not finished in ``run_dir``) and return their outcomes.
+
+    :param backend: ``local`` (a pool of ``jobs`` processes, default: the CPU count)
+        or ``ray`` (one CPU per trial, on the cluster at ``address``, or a local Ray
+        instance when it is None).
+    :param retries: how often a failed or killed trial is started again.
+    :param report: called with each outcome as it comes.
+    """
+    if backend not in BACKENDS:
+        raise GridError(f"unknown --backend {backend!r}; accepted: {BACKENDS}")
+    if retries < 0:
+        raise GridError(f"--retries must be >= 0, got {retries}")
+    jobs = jobs or os.cpu_count() or 1
+    if jobs <= 0:
+        raise GridError(f"--jobs must be > 0, got {jobs}")
+    todo = pending(trials, run_dir)
+    if not todo:
+        return []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if backend == "ray":
+        return _run_ray(todo, run_dir, address, retries, report)
+    return _run_local(todo, run_dir, jobs, retries, report)

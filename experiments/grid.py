@@ -1,0 +1,294 @@
+"""Experiment grids: a YAML file names a task, its fixed options and named
+sub-grids; every combination of a sub-grid's lists, for every seed, is a trial.
+
+A grid file::
+
+    name: speech                      # names the study section in the report
+    task: speech                      # maze, speech or vision
+    args:                             # the runner's options, fixed for every trial
+      dataset: speechcommands
+      data-dir: data/kws
+      epochs: 10
+    seeds: [0, 1, 2]
+    experiments:                      # named sub-grids
+      sparsity:
+        target_sparsity: [0, 0.5, 0.8, 0.9, 0.95, 0.98]
+      ndi:
+        target_sparsity: [0.9]
+        ndi: [true, false]
+
+A sub-grid may list ``method`` (dense, magnitude, gradr, stds, nsp),
+``target_sparsity``, ``ndi`` and ``a_dist`` (lognormal, uniform, constant); what it
+leaves out takes the method's defaults (nsp, 0.9, NDI on, lognormal). Trials
+that several sub-grids share (NSP at 0.9 appears in most claims) run once.
+Every trial's command line is checked by its runner's own parser and option
+checks before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS
+
+__all__ = ["AXES", "TASKS", "Grid", "GridError", "Trial", "load_grid"]
+
+TASKS = ("maze", "speech", "vision")
+#: sub-grid keys and their defaults
+AXES: dict[str, Any] = {"method": "nsp", "target_sparsity": 0.9, "ndi": True, "a_dist": "lognormal"}
+TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
+# options the experiment runner sets itself
+RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
+                      "method", "pruning", "no-ndi", "a-dist"})  # fmt: skip
+
+
+class GridError(Exception):
+    """A grid file that cannot run: reported as one line before any trial starts."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a task runner.
+
+    :param task: ``maze``, ``speech`` or ``vision``.
+    :param args: the runner's fixed options (option name without dashes -> value).
+    :param method: synapse parameterisation (``dense`` runs unpruned).
+    :param target_sparsity: final sparsity (0 for ``dense``).
+    :param ndi: NDI on.
+    :param a_dist: distribution of NSP's ``a`` (only meaningful for ``nsp``).
+    :param seed: the runner's ``--seed``.
+    :param experiments: the sub-grids that contain this trial (``grid/sub-grid``).
+    """
+
+    task: str
+    args: tuple[tuple[str, Any], ...]
+    method: str
+    target_sparsity: float
+    ndi: bool
+    a_dist: str
+    seed: int
+    experiments: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> str:
+        """Everything that makes the trial's result, hashed: names its folder."""
+        spec = {k: v for k, v in asdict(self).items() if k != "experiments"}
+        text = json.dumps(spec, sort_keys=True, default=list)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    @property
+    def name(self) -> str:
+        ndi = "ndi" if self.ndi else "nondi"
+        return (
+            f"{self.task}-{self.method}-{self.target_sparsity:g}-{ndi}-{self.a_dist}"
+            f"-seed{self.seed}-{self.key}"
+        )
+
+    def argv(self) -> list[str]:
+        """The runner's command line, without ``--output`` and the run-time options."""
+        argv: list[str] = []
+        for name, value in self.args:
+            if value is True:
+                argv.append(f"--{name}")
+            elif value is not False and value is not None:
+                values = value if isinstance(value, (list, tuple)) else [value]
+                argv += [f"--{name}", *(str(v) for v in values)]
+        argv += ["--seed", str(self.seed), "--target-sparsity", str(self.target_sparsity)]
+        if self.task == "maze":
+            argv += ["--pruning", "none" if self.method == "dense" else self.method]
+        else:
+            argv += ["--method", self.method]
+        argv += ["--a-dist", self.a_dist]
+        if not self.ndi:
+            argv.append("--no-ndi")
+        return argv
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "args": dict(self.args), "name": self.name, "argv": self.argv()}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The trials of one or more grid files, each trial once."""
+
+    names: tuple[str, ...]
+    trials: tuple[Trial, ...]
+
+
+def _check_value(where: str, key: str, value: Any) -> Any:
+    if key == "method" and value not in PRUNING_METHODS:
+        raise GridError(f"{where}: unknown method {value!r}; accepted: {PRUNING_METHODS}")
+    if key == "a_dist" and value not in A_DISTRIBUTIONS:
+        raise GridError(f"{where}: unknown a_dist {value!r}; accepted: {A_DISTRIBUTIONS}")
+    if key == "ndi" and not isinstance(value, bool):
+        raise GridError(f"{where}: ndi takes true or false, got {value!r}")
+    if key == "target_sparsity":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise GridError(f"{where}: target_sparsity must be in [0, 1), got {value!r}")
+        return float(value)
+    return value
+
+
+def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
+    if not isinstance(spec, dict) or not spec:
+        raise GridError(f"{where}: a sub-grid maps keys among {sorted(AXES)} to lists")
+    unknown = sorted(set(spec) - set(AXES))
+    if unknown:
+        raise GridError(f"{where}: unknown key {unknown[0]!r}; accepted: {sorted(AXES)}")
+    axes = {}
+    for key, values in spec.items():
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise GridError(f"{where}: {key} lists no values (an empty grid)")
+        axes[key] = [_check_value(where, key, v) for v in values]
+    combos = []
+    for values in itertools.product(*axes.values()):
+        point = {**AXES, **dict(zip(axes, values, strict=True))}
+        if point["method"] == "dense":
+            point["target_sparsity"] = 0.0  # an unpruned run is the same at every target
+        combos.append(point)
+    return combos
+
+
+def _parse_quietly(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; an argparse error becomes a :class:`GridError` with its message."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return parser.parse_args(argv)
+    except SystemExit:
+        lines = err.getvalue().strip().splitlines()
+        raise GridError(lines[-1] if lines else f"bad options {argv}") from None
+
+
+def check_trial(trial: Trial) -> None:
+    """Run the runner's own parser and option checks on the trial's command line."""
+    argv = trial.argv()
+    if trial.task == "maze":
+        from agents.train_maze import UsageError, parse_args, settings_from_args
+
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                args = parse_args(argv)
+        except SystemExit:
+            lines = err.getvalue().strip().splitlines()
+            raise GridError(lines[-1] if lines else f"bad options {argv}") from None
+        try:
+            settings_from_args(args)
+        except UsageError as error:
+            raise GridError(f"maze trial: {error}") from None
+        return
+    data_dir = dict(trial.args).get("data-dir")
+    if trial.task == "speech" and data_dir and not Path(str(data_dir)).exists():
+        raise GridError(
+            f"speech trial: --data-dir {data_dir} does not exist (the espeak-ng keyword set: "
+            f"python -m tasks.speech.make_espeak_kws {data_dir})"
+        )
+    from tasks.cli import UsageError as TaskUsageError
+    from tasks.cli import check_options
+
+    fill: Callable[[argparse.Namespace], None]
+    if trial.task == "speech":
+        from tasks.speech import cli as speech
+
+        parser, fill = speech.parser(), speech.check_dataset
+    else:
+        from tasks.vision import cli as vision
+
+        parser, fill = vision.parser(), vision.fill_defaults
+    args = _parse_quietly(parser, argv)
+    try:
+        check_options(args, fill)
+    except (TaskUsageError, ValueError) as error:
+        raise GridError(f"{trial.task} trial: {error}") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise GridError(f"grid file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise GridError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(spec, dict):
+        raise GridError(f"{path}: a grid file is a mapping with keys {sorted(TOP_KEYS)}")
+    unknown = sorted(set(spec) - TOP_KEYS)
+    if unknown:
+        raise GridError(f"{path}: unknown key {unknown[0]!r}; accepted: {sorted(TOP_KEYS)}")
+    return spec
+
+
+def load_grid(paths: Sequence[str | Path], check: bool = True) -> Grid:
+    """Read grid files into their trials (shared trials once), checked.
+
+    :param check: also run every trial's command line through its runner's checks.
+    :raises GridError: naming the file, the sub-grid and the bad value.
+    """
+    if not paths:
+        raise GridError("no grid file given")
+    names: list[str] = []
+    trials: dict[Trial, list[str]] = {}
+    for raw in paths:
+        path = Path(raw)
+        spec = _read(path)
+        name = str(spec.get("name", path.stem))
+        if name in names:
+            raise GridError(f"{path}: grid name {name!r} is used twice")
+        names.append(name)
+        task = spec.get("task")
+        if task not in TASKS:
+            raise GridError(f"{path}: unknown task {task!r}; accepted: {TASKS}")
+        args = spec.get("args") or {}
+        if not isinstance(args, dict):
+            raise GridError(f"{path}: args maps runner options to values")
+        reserved = sorted(RESERVED & set(args))
+        if reserved:
+            raise GridError(
+                f"{path}: args may not set {reserved[0]!r}: the grid and the runner set it"
+            )
+        seeds = spec.get("seeds", [0])
+        seeds = seeds if isinstance(seeds, list) else [seeds]
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+            raise GridError(f"{path}: seeds must be a non-empty list of integers, got {seeds!r}")
+        experiments = spec.get("experiments")
+        if not isinstance(experiments, dict) or not experiments:
+            raise GridError(f"{path}: no experiments (an empty grid)")
+        fixed = tuple(
+            sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in args.items())
+        )
+        for sub, sub_spec in experiments.items():
+            for point in _sub_grid(f"{path}: experiments.{sub}", sub_spec):
+                for seed in seeds:
+                    trial = Trial(task=task, args=fixed, seed=seed, **point)
+                    trials.setdefault(trial, []).append(f"{name}/{sub}")
+    # seed-major: a study stopped half-way has every setting at the first seeds
+    built = tuple(
+        sorted(
+            (
+                Trial(**{**asdict(t), "args": t.args, "experiments": tuple(subs)})
+                for t, subs in trials.items()
+            ),
+            key=lambda t: t.seed,
+        )
+    )
+    if check:
+        checked: set[tuple[Any, ...]] = set()
+        for trial in built:
+            # seeds share a command line up to --seed: check each shape once
+            shape = (trial.task, trial.args, trial.method, trial.ndi, trial.a_dist)
+            if shape not in checked:
+                check_trial(trial)
+                checked.add(shape)
+    return Grid(tuple(names), built)

@@ -1,0 +1,171 @@
+"""Experiment grids end to end: checking, running (locally and on a local Ray
+instance), skipping finished trials, and the report from the JSON files."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.grid import GridError, load_grid
+from experiments.report import load_records
+
+# a maze trial of a few seconds: 64 PPO steps of a tiny spiking policy
+TINY = """
+name: tiny
+task: maze
+args:
+  total-timesteps: 64
+  hidden: [8]
+  time-steps: 2
+  n-envs: 1
+  eval-freq: 64
+  checkpoint-freq: 64
+seeds: [0, 1]
+experiments:
+  sparsity:
+    target_sparsity: [0, 0.5]
+  methods:
+    target_sparsity: [0.5]
+    method: [dense, nsp]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_grid_expands_sub_grids_and_runs_shared_trials_once(tmp_path: Path) -> None:
+    grid = load_grid([write(tmp_path, TINY)])
+    # sparsity: 2 targets x 2 seeds; methods: dense (target 0, as nsp at 0) and nsp at
+    # 0.5, both already in the sweep: 4 distinct trials, one of them dense
+    assert len(grid.trials) == 6
+    nsp_half = [t for t in grid.trials if t.method == "nsp" and t.target_sparsity == 0.5]
+    assert all(t.experiments == ("tiny/sparsity", "tiny/methods") for t in nsp_half)
+    dense = [t for t in grid.trials if t.method == "dense"]
+    assert {t.target_sparsity for t in dense} == {0.0} and len(dense) == 2
+    argv = nsp_half[0].argv()
+    assert argv[:2] == ["--checkpoint-freq", "64"] and "--pruning" in argv
+    assert len({t.name for t in grid.trials}) == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (TINY.replace("method: [dense, nsp]", "method: [lottery]"), "unknown method 'lottery'"),
+        (
+            TINY.replace("    target_sparsity: [0, 0.5]\n", "    sparsity: [0.5]\n"),
+            "unknown key 'sparsity'",
+        ),  # fmt: skip
+        (TINY.replace("seeds: [0, 1]", "seed: [0, 1]"), "unknown key 'seed'"),
+        (TINY.replace("task: maze", "task: chess"), "unknown task 'chess'"),
+        ("name: x\ntask: maze\nexperiments: {}\n", "no experiments (an empty grid)"),
+        (TINY.replace("[0, 0.5]", "[]"), "lists no values (an empty grid)"),
+        (TINY.replace("[0, 0.5]", "[0, 1.5]"), "target_sparsity must be in [0, 1), got 1.5"),
+        (TINY.replace("time-steps: 2", "time-steps: -2"), "--time-steps must be > 0"),
+        (TINY.replace("n-envs: 1", "workers: 1"), "unrecognized arguments: --workers"),
+        (TINY.replace("n-envs: 1", "output: somewhere"), "args may not set 'output'"),
+        ("task: [", "is not valid YAML"),
+    ],
+)
+def test_bad_grids_fail_in_one_line_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str, message: str
+) -> None:
+    run_dir = tmp_path / "runs"
+    assert main(["run", str(write(tmp_path, text)), "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not run_dir.exists()
+
+
+def test_missing_grid_file_and_speech_data(tmp_path: Path) -> None:
+    with pytest.raises(GridError, match="does not exist"):
+        load_grid([tmp_path / "nope.yaml"])
+    speech = "task: speech\nargs: {dataset: speechcommands, data-dir: %s}\n" % (tmp_path / "kws")
+    speech += "experiments: {a: {ndi: [true]}}\n"
+    with pytest.raises(GridError, match="make_espeak_kws"):
+        load_grid([write(tmp_path, speech)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_ray_head_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    grid = str(write(tmp_path, TINY))
+    argv = ["run", grid, "--run-dir", str(tmp_path / "r"), "--backend", "ray"]
+    assert main([*argv, "--address", f"127.0.0.1:{_free_port()}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach the Ray head at 127.0.0.1" in err and len(err.splitlines()) == 1
+    assert main(["run", grid, "--backend", "slurm"]) == 2
+    assert "unknown --backend 'slurm'" in capsys.readouterr().err
+
+
+def _check_run(run_dir: Path) -> None:
+    summaries = sorted(run_dir.glob("*/summary.json"))
+    assert len(summaries) == 6
+    for path in summaries:
+        trial = json.loads((path.parent / "trial.json").read_text())
+        summary = json.loads(path.read_text())
+        expected = 0.0 if trial["method"] == "dense" else trial["target_sparsity"]
+        assert summary["sparsity"] == pytest.approx(expected, abs=0.02)
+        assert summary["total_timesteps"] >= 64
+
+
+@pytest.mark.slow
+def test_local_run_skips_finished_trials_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    grid, run_dir = str(write(tmp_path, TINY)), tmp_path / "runs"
+    assert main(["run", grid, "--run-dir", str(run_dir), "--jobs", "2"]) == 0
+    _check_run(run_dir)
+    out = capsys.readouterr().out
+    assert "6 trials in tiny: 0 finished, 6 to run (local)" in out and "[6/6]" in out
+    # a lost result is the only thing run again (the runner's own summary is lost too:
+    # the maze runner resumes from its last checkpoint and evaluates again)
+    victim = next(run_dir.glob("*nsp-0.5*seed1*"))
+    (victim / "summary.json").unlink()
+    (victim / "run" / "summary.json").unlink()
+    assert main(["run", grid, "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "5 finished, 1 to run" in out and f"[1/1] {victim.name}" in out
+    assert main(["run", grid, "--run-dir", str(run_dir)]) == 0
+    assert "6 finished, 0 to run" in capsys.readouterr().out
+    runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
+    assert [r["ran"] for r in runs] == [6, 1]
+
+    report = tmp_path / "docs" / "results.md"
+    assert main(["report", str(run_dir), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert "| 1. high sparsity with minimal loss |" in text
+    assert "from 6 trial summaries" in text and "Trials finished: 6 of 6" in text
+    assert "**Sparsity sweep**" in text and "| 0.5 |" in text
+    pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
+    assert pngs == ["tiny-efficiency-vs-sparsity.png", "tiny-ndi-and-a.png",
+                    "tiny-score-vs-connectivity.png"]  # fmt: skip
+    records = load_records(run_dir)
+    assert sorted({(r.method, r.target) for r in records}) == [
+        ("dense", 0.0),
+        ("nsp", 0.0),
+        ("nsp", 0.5),
+    ]
+
+
+@pytest.mark.slow
+def test_local_ray_instance_runs_the_grid(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    grid, run_dir = str(write(tmp_path, TINY)), tmp_path / "runs"
+    assert main(["run", grid, "--run-dir", str(run_dir), "--backend", "ray"]) == 0
+    _check_run(run_dir)
+
+
+def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no finished trials" in capsys.readouterr().err
