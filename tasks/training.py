@@ -347,13 +347,11 @@ def train_task(
                 scheduler.step()
                 step += 1
                 done_batches += 1
-                correct = (logits.argmax(1) == y).sum() if real else 0
-                for i, value in enumerate(
-                    workers.sum(
-                        [float(losses.detach().sum()), int(correct), len(y) if real else 0], device
-                    )
-                ):
-                    running[i] += value
+                correct = int((logits.argmax(1) == y).sum()) if real else 0
+                seen = len(y) if real else 0
+                # every process keeps the whole batch's figures, so a checkpoint holds them
+                totals = workers.sum([float(losses.detach().sum()), correct, seen], device)
+                running = [r + t for r, t in zip(running, totals, strict=True)]
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}"
