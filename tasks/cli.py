@@ -45,7 +45,16 @@ RUN_FILE = "run.json"
 PER_DATASET = frozenset({"epochs", "batch_size", "hidden"})
 # options that may change between a run and its resumption
 RUNTIME_OPTIONS = frozenset(
-    {"output", "resume", "device", "num_workers", "no_progress", "threads", "cache_dir"}
+    {
+        "output",
+        "resume",
+        "device",
+        "num_workers",
+        "no_progress",
+        "threads",
+        "cache_dir",
+        "eval_batch_size",
+    }
 )
 
 
@@ -134,6 +143,12 @@ def make_parser(
     p.add_argument("--seed", type=int, default=train.seed)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=train.eval_batch_size,
+        help="batch of the validation and test passes (their activations set peak memory)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument(
         "--cache-dir", default=None, help="feature / frame cache (default: inside the data folder)"
@@ -158,6 +173,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         scope=args.scope,
         freeze_mask=args.freeze_mask,
         seed=args.seed,
+        eval_batch_size=args.eval_batch_size,
         num_workers=args.num_workers,
     )
 

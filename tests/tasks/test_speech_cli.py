@@ -75,6 +75,7 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
         (["--dataset", "speechcommands", "--target-sparsity", "1.5"], "target_sparsity"),
         (["--dataset", "speechcommands", "--method", "lottery"], "unknown pruning method"),
         (["--dataset", "speechcommands", "--device", "tpu"], "unknown device 'tpu'"),
+        (["--dataset", "speechcommands", "--eval-batch-size", "0"], "eval_batch_size must be"),
         (["--dataset", "shd"], "SHD files missing"),
         (["--dataset", "speechcommands", "--resume"], "--resume needs --output"),
     ],
