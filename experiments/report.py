@@ -100,6 +100,11 @@ class Stat:
     def __str__(self) -> str:
         return f"{self.mean:.3f} ± {self.std:.3f} ({self.n})"
 
+    @property
+    def short(self) -> str:
+        """The mean and the number of seeds behind it."""
+        return f"{self.mean:.3f} (n={self.n})"
+
     def minus(self, other: Stat) -> tuple[float, float]:
         """Difference of means and its standard error."""
         se = math.sqrt(self.std**2 / self.n + other.std**2 / other.n)
@@ -257,7 +262,7 @@ class _Section:
             )
             self.verdicts[1] = (
                 verdict,
-                f"{self.metric} {reference.mean:.3f} unpruned, {at[0.9].mean:.3f} at 0.9 "  # type: ignore[union-attr]
+                f"{self.metric} {reference.short} unpruned, {at[0.9].short} at 0.9 "  # type: ignore[union-attr]
                 f"(loss {drop:+.3f}; held if <= {MINIMAL_LOSS}, not held if > {CLEAR_LOSS})"
                 + (f"; loss at {more}" if more else ""),
             )
@@ -271,7 +276,7 @@ class _Section:
             verdict = {"better": "held", "worse": "not held", "same": "inconclusive"}[outcome]
             self.verdicts[2] = (
                 verdict,
-                f"NDI on {on.mean:.3f}, off {off.mean:.3f} at 0.9 (difference {diff:+.3f} "
+                f"NDI on {on.short}, off {off.short} at 0.9 (difference {diff:+.3f} "
                 f"± {se:.3f} s.e.)",
             )
         results, notes = [], []
@@ -283,7 +288,7 @@ class _Section:
             if het and hom:
                 results.append(_compare(het, hom))
                 diff, se = het.minus(hom)
-                notes.append(f"at {t:g}: heterogeneous {het.mean:.3f}, homogeneous {hom.mean:.3f} "
+                notes.append(f"at {t:g}: heterogeneous {het.short}, homogeneous {hom.short} "
                              f"({diff:+.3f} ± {se:.3f})")  # fmt: skip
         if results:
             verdict = ("not held" if "worse" in results
@@ -311,8 +316,8 @@ class _Section:
                 continue
             comparisons += [_compare(nsp, o) for _, o in others]  # type: ignore[arg-type]
             notes.append(
-                f"at {t:g}: NSP {nsp.mean:.3f} vs "
-                + ", ".join(f"{METHOD_NAMES[m]} {o.mean:.3f}" for m, o in others)  # type: ignore[union-attr]
+                f"at {t:g}: NSP {nsp.short} vs "
+                + ", ".join(f"{METHOD_NAMES[m]} {o.short}" for m, o in others)  # type: ignore[union-attr]
             )
         if comparisons:
             verdict = ("not held" if "worse" in comparisons
