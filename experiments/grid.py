@@ -161,12 +161,14 @@ def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
     return combos
 
 
-def _parse_quietly(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Parse ``argv``; an argparse error becomes a :class:`GridError` with its message."""
+def _parse_quietly(
+    parse: Callable[[list[str]], argparse.Namespace], argv: list[str]
+) -> argparse.Namespace:
+    """``parse(argv)``; an argparse error becomes a :class:`GridError` with its message."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv)
+            return parse(argv)
     except SystemExit:
         lines = err.getvalue().strip().splitlines()
         raise GridError(lines[-1] if lines else f"bad options {argv}") from None
@@ -178,13 +180,7 @@ def check_trial(trial: Trial) -> None:
     if trial.task == "maze":
         from agents.train_maze import UsageError, parse_args, settings_from_args
 
-        err = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(err):
-                args = parse_args(argv)
-        except SystemExit:
-            lines = err.getvalue().strip().splitlines()
-            raise GridError(lines[-1] if lines else f"bad options {argv}") from None
+        args = _parse_quietly(parse_args, argv)
         try:
             settings_from_args(args)
         except UsageError as error:
@@ -208,7 +204,7 @@ def check_trial(trial: Trial) -> None:
         from tasks.vision import cli as vision
 
         parser, fill = vision.parser(), vision.fill_defaults
-    args = _parse_quietly(parser, argv)
+    args = _parse_quietly(parser.parse_args, argv)
     try:
         check_options(args, fill)
     except (TaskUsageError, ValueError) as error:
