@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
         count[0] += 1
         print(f"[{count[0]}/{len(todo)}] {outcome.trial.name}: {_describe(outcome)}", flush=True)
 
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     interrupted = False
     outcomes: list[Outcome] = []
     try:
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
         entry = {
             "command": shlex.join(["python", "-m", "experiments", *command]),
             "backend": args.backend,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "started": started,
             "wall_s": round(time.perf_counter() - start, 1),
             "trials": len(grid.trials),
             "ran": len(outcomes),
