@@ -114,6 +114,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     finally:
         entry = {
             "command": shlex.join(["python", "-m", "experiments", *command]),
+            "grids": [str(Path(g)) for g in args.grids],
             "backend": args.backend,
             "started": started,
             "wall_s": round(time.perf_counter() - start, 1),

@@ -440,11 +440,14 @@ def write_report(run_dir: Path, output: Path) -> Path:
         lines.append(f"- Wall time of the runs: {wall / 3600:.2f} h over {len(runs)} invocations:")
         commands = sorted({r["command"] for r in runs})
         lines += [f"  - `{c}`" for c in commands]
-        last = runs[-1]
-        if "trials" in last:
+        # the latest count of each command (a grid may be run several times)
+        planned = sum(
+            {str(r.get("grids", r["command"])): r.get("trials", 0) for r in runs}.values()
+        )
+        if planned:
             lines.append(
-                f"- Trials finished: {len(records)} of {last['trials']} in the grids "
-                "(re-running the command above runs the rest)."
+                f"- Trials finished: {len(records)} of {planned} in the grids "
+                "(re-running the commands above runs the rest)."
             )
     lines += [
         "- Score: test accuracy (speech, vision), success rate from every start cell (maze); "
