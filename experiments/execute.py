@@ -71,6 +71,15 @@ def _command(trial: Trial, out: Path) -> list[str]:
     return [*argv, "--resume"] if started and has_checkpoint else argv
 
 
+def _collect(out: Path, folder: Path) -> dict[str, Any] | None:
+    """Copy a finished run's ``summary.json`` beside ``trial.json``; None if unfinished."""
+    if not (out / "summary.json").is_file():
+        return None
+    summary = json.loads((out / "summary.json").read_text())
+    write_json(summary, folder / "summary.json")
+    return summary
+
+
 def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
     """Run one trial in ``folder`` (its run folder is ``folder/run``); retry from its
     checkpoint when it fails, up to ``retries`` times.
@@ -85,9 +94,8 @@ def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     start = time.perf_counter()
     error = None
-    if (out / "summary.json").is_file():  # finished, but its result was not copied out
-        summary = json.loads((out / "summary.json").read_text())
-        write_json(summary, folder / "summary.json")
+    summary = _collect(out, folder)  # finished, but its result was not copied out
+    if summary is not None:
         return Outcome(trial, summary, None, 0.0, 0)
     for attempt in range(1, retries + 2):
         with open(folder / "log.txt", "a") as log:
@@ -96,9 +104,8 @@ def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
             done = subprocess.run(
                 _command(trial, out), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        if done.returncode == 0 and (out / "summary.json").is_file():
-            summary = json.loads((out / "summary.json").read_text())
-            write_json(summary, folder / "summary.json")
+        summary = _collect(out, folder) if done.returncode == 0 else None
+        if summary is not None:
             return Outcome(trial, summary, None, time.perf_counter() - start, attempt)
         lines = (folder / "log.txt").read_text().strip().splitlines()
         error = f"exit status {done.returncode}: {lines[-1] if lines else 'no output'}"
@@ -133,11 +140,9 @@ def _run_local(
     return outcomes
 
 
-def _ray_trial(spec: dict[str, Any], folder: str, cwd: str) -> dict[str, Any]:
+def _ray_trial(trial: Trial, folder: str, cwd: str) -> dict[str, Any]:
     """Runs on a Ray worker: the trial in ``folder`` when the worker can write there
     (this machine, a shared file system), else in a scratch folder."""
-    trial = Trial(**{**spec, "args": tuple(tuple(a) for a in spec["args"]),
-                     "experiments": tuple(spec["experiments"])})  # fmt: skip
     target = Path(folder)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -191,11 +196,11 @@ def _run_ray(
     remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_ray_trial)
     outcomes = []
     try:
+        start = time.perf_counter()
         futures = {
-            remote.remote(asdict_trial(t), str(trial_dir(run_dir, t).resolve()), str(Path.cwd())): t
+            remote.remote(t, str(trial_dir(run_dir, t).resolve()), str(Path.cwd())): t
             for t in trials
         }
-        start = {ref: time.perf_counter() for ref in futures}
         while futures:
             ready, _ = ray.wait(list(futures), num_returns=1)
             ref = ready[0]
@@ -207,9 +212,7 @@ def _run_ray(
                 result = ray.get(ref)
             except ray.exceptions.RayError as err:
                 message = str(err).strip().splitlines()[-1]
-                outcome = Outcome(
-                    trial, None, message, time.perf_counter() - start[ref], retries + 1
-                )
+                outcome = Outcome(trial, None, message, time.perf_counter() - start, retries + 1)
             else:
                 write_json(result["summary"], folder / "summary.json")
                 outcome = Outcome(trial, result["summary"], None, result["wall_s"], 1)
@@ -218,19 +221,6 @@ def _run_ray(
     finally:
         ray.shutdown()
     return outcomes
-
-
-def asdict_trial(trial: Trial) -> dict[str, Any]:
-    return {
-        "task": trial.task,
-        "args": [list(a) for a in trial.args],
-        "method": trial.method,
-        "target_sparsity": trial.target_sparsity,
-        "ndi": trial.ndi,
-        "a_dist": trial.a_dist,
-        "seed": trial.seed,
-        "experiments": list(trial.experiments),
-    }
 
 
 def run_trials(

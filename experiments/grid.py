@@ -34,7 +34,7 @@ import io
 import itertools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -272,10 +272,7 @@ def load_grid(paths: Sequence[str | Path], check: bool = True) -> Grid:
     # seed-major: a study stopped half-way has every setting at the first seeds
     built = tuple(
         sorted(
-            (
-                Trial(**{**asdict(t), "args": t.args, "experiments": tuple(subs)})
-                for t, subs in trials.items()
-            ),
+            (replace(t, experiments=tuple(subs)) for t, subs in trials.items()),
             key=lambda t: t.seed,
         )
     )
