@@ -4,7 +4,7 @@ With no arguments: spiking PPO (NDI on, NSP with heterogeneous ``a``) on the
 default grid maze, pruned to 90 % sparsity, evaluated from every free start
 cell. The run folder holds ``run.json`` (every setting), ``evaluations.jsonl``,
 ``checkpoints/`` (atomic, resumable), ``model.zip``, ``summary.json`` and
-``learning_curves.png``. Ctrl-C saves a checkpoint and exits; ``--resume DIR``
+``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits; ``--resume DIR``
 continues from the last checkpoint with the same schedule position (and the
 replay buffer for DQN / SAC).
 """
@@ -33,6 +33,7 @@ from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from nspdi_rl.layers import A_DISTRIBUTIONS, NSPConfig
 from nspdi_rl.pruning import SCHEDULE_SHAPES, PruningSchedule
+from nspdi_rl.stopping import interrupt_on_sigterm
 
 PRUNING_CHOICES = ("nsp", "stds", "gradr", "magnitude", "none")
 RUN_FILE = "run.json"
@@ -378,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             run_dir.mkdir(parents=True, exist_ok=True)
             write_summary(settings, run_dir / RUN_FILE)
-        return train(settings, run_dir, progress_bar=not args.no_progress)
+        with interrupt_on_sigterm():  # a kill saves the checkpoint, as Ctrl-C does
+            return train(settings, run_dir, progress_bar=not args.no_progress)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from experiments.execute import BACKENDS, Outcome, check_ray_address, pending, run_trials
 from experiments.grid import GridError, load_grid
 from experiments.report import RUNS_FILE, ReportError, write_report
+from nspdi_rl.stopping import interrupt_on_sigterm
 
 __all__ = ["main"]
 
@@ -100,15 +101,16 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     interrupted = False
     outcomes: list[Outcome] = []
     try:
-        outcomes = run_trials(
-            grid.trials,
-            run_dir,
-            backend=args.backend,
-            jobs=args.jobs,
-            retries=args.retries,
-            address=args.address,
-            report=report,
-        )
+        with interrupt_on_sigterm():  # kill, or a batch scheduler, stops it like Ctrl-C
+            outcomes = run_trials(
+                grid.trials,
+                run_dir,
+                backend=args.backend,
+                jobs=args.jobs,
+                retries=args.retries,
+                address=args.address,
+                report=report,
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:

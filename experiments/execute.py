@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -27,6 +29,7 @@ from typing import Any
 
 from experiments.grid import GridError, Trial
 from nspdi_rl.checkpoint import write_json
+from nspdi_rl.stopping import interrupt_on_sigterm
 
 __all__ = ["BACKENDS", "Outcome", "pending", "run_trials"]
 
@@ -34,6 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
 MODULES = {"maze": "agents.train_maze", "speech": "tasks.speech", "vision": "tasks.vision"}
 USAGE_EXIT = 2  # the runners' exit status for bad input: retrying cannot help
+# a runner stopped by Ctrl-C or SIGTERM (exit 130 once it saved its checkpoint), or
+# killed by one of them before it could
+STOPPED = (130, -signal.SIGINT, -signal.SIGTERM)
+STOP_TIMEOUT_S = 120  # how long a stopping trial may take to save its checkpoint
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,60 @@ class Outcome:
     error: str | None
     wall_s: float
     attempts: int
+
+
+class Children:
+    """The trial subprocesses running now, so that a driver can stop them all cleanly.
+
+    :meth:`stop` sends each SIGTERM (the runners save their checkpoint and exit) and
+    keeps new ones from starting. Safe to use from several threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self.stopping = False
+
+    def run(self, command: list[str], **popen: Any) -> int:
+        """Run ``command`` to its end and return its exit status (``-SIGTERM`` if
+        :meth:`stop` came first). A :class:`KeyboardInterrupt` here (Ctrl-C in the
+        main thread, or Ray cancelling the task) stops the child cleanly, then goes on.
+        """
+        with self._lock:
+            if self.stopping:
+                return -signal.SIGTERM
+            process = subprocess.Popen(command, **popen)
+            self._running.add(process)
+        try:
+            while True:  # short waits: Ray's cancel is an exception raised between them
+                try:
+                    return process.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    continue
+        except KeyboardInterrupt:
+            _terminate(process)
+            raise
+        finally:
+            with self._lock:
+                self._running.discard(process)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping = True
+            running = list(self._running)
+        for process in running:
+            _terminate(process)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then wait for the checkpoint to be saved; SIGKILL past the timeout."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def trial_dir(run_dir: Path, trial: Trial) -> Path:
@@ -80,13 +141,18 @@ def _collect(out: Path, folder: Path) -> dict[str, Any] | None:
     return summary
 
 
-def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
+def execute(
+    trial: Trial, folder: Path, retries: int, cwd: Path, children: Children | None = None
+) -> Outcome:
     """Run one trial in ``folder`` (its run folder is ``folder/run``); retry from its
     checkpoint when it fails, up to ``retries`` times.
 
     :param cwd: where the runner starts, which relative paths in the grid (``data-dir``)
         are relative to.
+    :param children: where the running subprocess is registered, so that a driver
+        stopping from another thread can stop it (it saves its checkpoint first).
     """
+    children = children or Children()
     folder.mkdir(parents=True, exist_ok=True)
     write_json(trial.to_dict(), folder / "trial.json")
     folder, out = folder.resolve(), folder.resolve() / "run"
@@ -101,15 +167,16 @@ def execute(trial: Trial, folder: Path, retries: int, cwd: Path) -> Outcome:
         with open(folder / "log.txt", "a") as log:
             log.write(f"--- attempt {attempt}\n")
             log.flush()
-            done = subprocess.run(
+            code = children.run(
                 _command(trial, out), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        summary = _collect(out, folder) if done.returncode == 0 else None
+        summary = _collect(out, folder) if code == 0 else None
         if summary is not None:
             return Outcome(trial, summary, None, time.perf_counter() - start, attempt)
         lines = (folder / "log.txt").read_text().strip().splitlines()
-        error = f"exit status {done.returncode}: {lines[-1] if lines else 'no output'}"
-        if done.returncode in (USAGE_EXIT, -2, 130):  # bad input, or stopped by Ctrl-C
+        error = f"exit status {code}: {lines[-1] if lines else 'no output'}"
+        if code == USAGE_EXIT or code in STOPPED or children.stopping:
+            # bad input (retrying cannot help), or stopped on purpose
             return Outcome(trial, None, error, time.perf_counter() - start, attempt)
     return Outcome(trial, None, error, time.perf_counter() - start, retries + 1)
 
@@ -122,9 +189,11 @@ def _run_local(
     report: Callable[[Outcome], None],
 ) -> list[Outcome]:
     outcomes = []
+    children = Children()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures: set[Future[Outcome]] = {
-            pool.submit(execute, t, trial_dir(run_dir, t), retries, Path.cwd()) for t in trials
+            pool.submit(execute, t, trial_dir(run_dir, t), retries, Path.cwd(), children)
+            for t in trials
         }
         try:
             while futures:
@@ -133,9 +202,11 @@ def _run_local(
                     outcomes.append(future.result())
                     report(outcomes[-1])
         except KeyboardInterrupt:
-            # the trials got the same Ctrl-C and save their checkpoints; drop the queue
+            # drop the queue; the running trials save their checkpoints and stop (a
+            # Ctrl-C in a terminal reached them already: they ignore the SIGTERM)
             for future in futures:
                 future.cancel()
+            children.stop()
             raise
     return outcomes
 
@@ -151,7 +222,13 @@ def _ray_trial(trial: Trial, folder: str, cwd: str) -> dict[str, Any]:
     # Ray's max_retries does the retrying; a relative data folder must sit at the same
     # path on the worker (a shared file system) or below its working directory
     where = Path(cwd) if Path(cwd).is_dir() else Path.cwd()
-    outcome = execute(trial, target, retries=0, cwd=where)
+    # ray.cancel interrupts the main thread as a SIGINT would, which does nothing while
+    # Python's own SIGINT handler is not in place (Ray's workers ignore SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        outcome = execute(trial, target, retries=0, cwd=where)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if outcome.summary is None:
         raise RuntimeError(f"{trial.name} failed: {outcome.error}")
     return {"summary": outcome.summary, "wall_s": outcome.wall_s}
@@ -195,31 +272,43 @@ def _run_ray(
         raise GridError(f"cannot connect to Ray at {address}: {err}") from None
     remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_ray_trial)
     outcomes = []
-    try:
-        start = time.perf_counter()
-        futures = {
-            remote.remote(t, str(trial_dir(run_dir, t).resolve()), str(Path.cwd())): t
-            for t in trials
-        }
-        while futures:
-            ready, _ = ray.wait(list(futures), num_returns=1)
-            ref = ready[0]
-            trial = futures.pop(ref)
-            folder = trial_dir(run_dir, trial)
-            folder.mkdir(parents=True, exist_ok=True)
-            write_json(trial.to_dict(), folder / "trial.json")
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayError as err:
-                message = str(err).strip().splitlines()[-1]
-                outcome = Outcome(trial, None, message, time.perf_counter() - start, retries + 1)
-            else:
-                write_json(result["summary"], folder / "summary.json")
-                outcome = Outcome(trial, result["summary"], None, result["wall_s"], 1)
-            outcomes.append(outcome)
-            report(outcome)
-    finally:
-        ray.shutdown()
+    start = time.perf_counter()
+    futures: dict[Any, Trial] = {}
+    # ray.init put in its own SIGTERM handler (it exits at once): a kill must stop the
+    # trials cleanly, as Ctrl-C does
+    with interrupt_on_sigterm():
+        try:
+            for t in trials:
+                futures[remote.remote(t, str(trial_dir(run_dir, t).resolve()), str(Path.cwd()))] = t
+            while futures:
+                # short waits: a signal's Python handler runs only between them
+                ready, _ = ray.wait(list(futures), num_returns=1, timeout=1.0)
+                if not ready:
+                    continue
+                ref = ready[0]
+                trial = futures.pop(ref)
+                folder = trial_dir(run_dir, trial)
+                folder.mkdir(parents=True, exist_ok=True)
+                write_json(trial.to_dict(), folder / "trial.json")
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as err:
+                    message = str(err).strip().splitlines()[-1]
+                    wall = time.perf_counter() - start
+                    outcome = Outcome(trial, None, message, wall, retries + 1)
+                else:
+                    write_json(result["summary"], folder / "summary.json")
+                    outcome = Outcome(trial, result["summary"], None, result["wall_s"], 1)
+                outcomes.append(outcome)
+                report(outcome)
+        except KeyboardInterrupt:
+            # a running trial's task gets a KeyboardInterrupt: its runner saves and stops
+            for ref in futures:
+                ray.cancel(ref)
+            ray.wait(list(futures), num_returns=len(futures), timeout=STOP_TIMEOUT_S)
+            raise
+        finally:
+            ray.shutdown()
     return outcomes
 
 

@@ -27,6 +27,7 @@ from nspdi_rl.checkpoint import write_json
 from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
 from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES
+from nspdi_rl.stopping import interrupt_on_sigterm
 from tasks.data import DataError, TaskData
 from tasks.distributed import SINGLE, from_environment
 from tasks.training import (
@@ -289,17 +290,18 @@ def run(
                 flush=True,
             )
             workers.barrier()
-        summary = train_task(
-            data,
-            net_config,
-            train_config,
-            run_dir,
-            device,
-            resume=args.resume,
-            progress=not args.no_progress,
-            settings=settings,
-            workers=workers,
-        )
+        with interrupt_on_sigterm():  # a kill saves the checkpoint, as Ctrl-C does
+            summary = train_task(
+                data,
+                net_config,
+                train_config,
+                run_dir,
+                device,
+                resume=args.resume,
+                progress=not args.no_progress,
+                settings=settings,
+                workers=workers,
+            )
     except (UsageError, DataError, ValueError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2

@@ -3,8 +3,8 @@
 :func:`train_task` builds nothing itself: it takes a network config and a
 :class:`~tasks.data.TaskData`, trains with Adam while a
 :class:`~nspdi_rl.pruning.Pruner` moves the model to the target sparsity,
-checkpoints after every epoch (and on Ctrl-C, mid-epoch), evaluates the
-validation split each epoch and the test split at the end, and writes
+checkpoints after every epoch (and on Ctrl-C or SIGTERM, mid-epoch), evaluates
+the validation split each epoch and the test split at the end, and writes
 ``summary.json``, ``history.json`` and the plots into the run folder.
 
 Shuffling is a permutation seeded by ``(seed, epoch)``, and spike draws are
@@ -65,7 +65,8 @@ FREEZE_CHOICES = ("end", "reached")
 
 
 class Interrupted(Exception):
-    """Training stopped by Ctrl-C after its state was saved; ``--resume`` continues it."""
+    """Training stopped by Ctrl-C or SIGTERM after its state was saved; ``--resume``
+    continues it."""
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,18 @@ instance), skipping finished trials, and the report from the JSON files."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from experiments.cli import main
+from experiments.execute import ROOT
 from experiments.grid import GridError, load_grid
 from experiments.report import load_records
 
@@ -164,6 +170,95 @@ def test_local_ray_instance_runs_the_grid(tmp_path: Path) -> None:
     grid, run_dir = str(write(tmp_path, TINY)), tmp_path / "runs"
     assert main(["run", grid, "--run-dir", str(run_dir), "--backend", "ray"]) == 0
     _check_run(run_dir)
+
+
+# one maze trial far too long to finish within the test
+LONG = """
+name: long
+task: maze
+args: {total-timesteps: 1000000, hidden: [8], time-steps: 2, n-envs: 1, checkpoint-freq: 256}
+seeds: [0]
+experiments:
+  a:
+    target_sparsity: [0.5]
+"""
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """The pids of live processes whose command line names ``path``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(path) in (entry / "cmdline").read_text():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _trial(run_dir: Path) -> Path:
+    """The folder of the grid's one trial (its name ends in a hash of its options)."""
+    found = list(run_dir.glob("maze-nsp-0.5-*"))
+    return found[0] if found else run_dir / "not-yet"
+
+
+def _latest_steps(run_dir: Path) -> int:
+    """The step count of the trial's newest checkpoint (0 if none yet)."""
+    root = _trial(run_dir) / "run" / "checkpoints"
+    try:
+        name = json.loads((root / "latest.json").read_text())["checkpoint"]
+        return json.loads((root / name / "state.json").read_text())["num_timesteps"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _start_and_terminate(grid: Path, run_dir: Path, backend: str) -> tuple[int, str]:
+    """Start the driver and SIGTERM it once its trial has written a new checkpoint;
+    return the driver's exit status and the trial's log."""
+    before = _latest_steps(run_dir)
+    command = ["run", str(grid), "--run-dir", str(run_dir), "--backend", backend]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "experiments", *command],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and driver.poll() is None and _latest_steps(run_dir) <= before:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=180)
+    assert "interrupted; run the same command again to continue" in err, err
+    return driver.returncode, (_trial(run_dir) / "log.txt").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_sigterm_stops_the_driver_and_its_trials_cleanly_and_they_resume(
+    tmp_path: Path, backend: str
+) -> None:
+    """kill (or a batch scheduler) does what Ctrl-C does: every running trial saves its
+    checkpoint, no process is left behind, and the next run resumes from there."""
+    if backend == "ray":
+        pytest.importorskip("ray")
+    grid, run_dir = write(tmp_path, LONG), tmp_path / "runs"
+    code, log = _start_and_terminate(grid, run_dir, backend)
+    assert code == 130
+    assert "interrupted at" in log, log
+    assert _processes_naming(run_dir) == []
+    saved = _latest_steps(run_dir)
+    assert saved > 0 and f"interrupted at {saved} steps" in log
+    code, log = _start_and_terminate(grid, run_dir, backend)
+    assert code == 130
+    second = log.split("--- attempt")[-1]
+    assert f"resuming at {saved}" in second and "interrupted at" in second, log
+    assert _latest_steps(run_dir) > saved
+    assert _processes_naming(run_dir) == []
+    runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
+    assert [r["interrupted"] for r in runs] == [True, True]
+    assert not (_trial(run_dir) / "summary.json").exists()
 
 
 def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

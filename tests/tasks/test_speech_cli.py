@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +207,27 @@ def test_espeak_keywords_are_learned_at_90_percent_sparsity(tmp_path: Path) -> N
     assert summary["sparsity"] >= 0.9
     print(f"espeak-ng keyword test accuracy {summary['accuracy']:.4f}")
     assert summary["accuracy"] >= 0.6, summary["accuracy"]
+
+
+def test_sigterm_saves_the_checkpoint_like_ctrl_c(tmp_path: Path) -> None:
+    """kill (or a batch scheduler) stops the runner as Ctrl-C does: state saved, exit 130."""
+    data = write_real_speechcommands(tmp_path / "sc")
+    out = tmp_path / "run"
+    argv = ["--dataset", "speechcommands", "--data-dir", str(data), "--output", str(out)]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tasks.speech", *argv, "--epochs", "100000", "--no-progress"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").is_file() and time.time() < deadline:
+        assert runner.poll() is None, runner.communicate()[1]
+        time.sleep(0.1)
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=120)
+    assert runner.returncode == 130, err
+    assert "interrupted at epoch" in err and "continue with --resume" in err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] >= 1

@@ -1,0 +1,52 @@
+"""SIGTERM as Ctrl-C: raised once, then ignored, and the old handlers restored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from nspdi_rl.stopping import interrupt_on_sigterm
+
+
+def test_sigterm_raises_keyboard_interrupt_once_and_handlers_come_back() -> None:
+    before_term, before_int = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    saved = False
+    with pytest.raises(KeyboardInterrupt), interrupt_on_sigterm():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pause()  # not reached: the handler raises first
+        except KeyboardInterrupt:
+            # the "checkpoint" code: a forwarded second SIGTERM must not cut it
+            os.kill(os.getpid(), signal.SIGTERM)
+            saved = True
+            raise
+    assert saved
+    assert signal.getsignal(signal.SIGTERM) is before_term
+    assert signal.getsignal(signal.SIGINT) is before_int
+
+
+def test_sigterm_after_ctrl_c_is_ignored_but_a_second_ctrl_c_is_not() -> None:
+    with interrupt_on_sigterm():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.pause()
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: already stopping
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.pause()
+
+
+def test_outside_the_main_thread_it_changes_nothing() -> None:
+    seen = []
+
+    def body() -> None:
+        with interrupt_on_sigterm():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen == [signal.getsignal(signal.SIGTERM)]
