@@ -93,19 +93,22 @@ class Children:
         with self._lock:
             self.stopping = True
             running = list(self._running)
-        for process in running:
-            _terminate(process)
+        _terminate(*running)
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then wait for the checkpoint to be saved; SIGKILL past the timeout."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _terminate(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each, then wait for their checkpoints to be saved; SIGKILL to any
+    still running after :data:`STOP_TIMEOUT_S`."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def trial_dir(run_dir: Path, trial: Trial) -> Path:

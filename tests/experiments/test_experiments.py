@@ -173,11 +173,12 @@ def test_local_ray_instance_runs_the_grid(tmp_path: Path) -> None:
 
 
 # one maze trial far too long to finish within the test
+# two maze trials, each far too long to finish within the test
 LONG = """
 name: long
 task: maze
 args: {total-timesteps: 1000000, hidden: [8], time-steps: 2, n-envs: 1, checkpoint-freq: 256}
-seeds: [0]
+seeds: [0, 1]
 experiments:
   a:
     target_sparsity: [0.5]
@@ -196,15 +197,9 @@ def _processes_naming(path: Path) -> list[int]:
     return pids
 
 
-def _trial(run_dir: Path) -> Path:
-    """The folder of the grid's one trial (its name ends in a hash of its options)."""
-    found = list(run_dir.glob("maze-nsp-0.5-*"))
-    return found[0] if found else run_dir / "not-yet"
-
-
-def _latest_steps(run_dir: Path) -> int:
-    """The step count of the trial's newest checkpoint (0 if none yet)."""
-    root = _trial(run_dir) / "run" / "checkpoints"
+def _latest_steps(trial: Path) -> int:
+    """The step count of a trial's newest checkpoint (0 if none yet)."""
+    root = trial / "run" / "checkpoints"
     try:
         name = json.loads((root / "latest.json").read_text())["checkpoint"]
         return json.loads((root / name / "state.json").read_text())["num_timesteps"]
@@ -212,10 +207,10 @@ def _latest_steps(run_dir: Path) -> int:
         return 0
 
 
-def _start_and_terminate(grid: Path, run_dir: Path, backend: str) -> tuple[int, str]:
-    """Start the driver and SIGTERM it once its trial has written a new checkpoint;
-    return the driver's exit status and the trial's log."""
-    before = _latest_steps(run_dir)
+def _start_and_terminate(grid: Path, run_dir: Path, backend: str) -> tuple[int, dict[str, str]]:
+    """Start the driver and SIGTERM it once both trials have written a new checkpoint;
+    return the driver's exit status and each trial's log (by seed)."""
+    before = {t: _latest_steps(t) for t in run_dir.glob("maze-*")}
     command = ["run", str(grid), "--run-dir", str(run_dir), "--backend", backend]
     driver = subprocess.Popen(
         [sys.executable, "-m", "experiments", *command],
@@ -225,13 +220,19 @@ def _start_and_terminate(grid: Path, run_dir: Path, backend: str) -> tuple[int, 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and driver.poll() is None and _latest_steps(run_dir) <= before:
+
+    def checkpointed() -> bool:
+        trials = list(run_dir.glob("maze-*"))
+        return len(trials) == 2 and all(_latest_steps(t) > before.get(t, 0) for t in trials)
+
+    deadline = time.time() + 180
+    while time.time() < deadline and driver.poll() is None and not checkpointed():
         time.sleep(0.2)
     driver.send_signal(signal.SIGTERM)
     _, err = driver.communicate(timeout=180)
     assert "interrupted; run the same command again to continue" in err, err
-    return driver.returncode, (_trial(run_dir) / "log.txt").read_text()
+    logs = {t.name.split("-")[-2]: (t / "log.txt").read_text() for t in run_dir.glob("maze-*")}
+    return driver.returncode, logs
 
 
 @pytest.mark.slow
@@ -244,21 +245,22 @@ def test_sigterm_stops_the_driver_and_its_trials_cleanly_and_they_resume(
     if backend == "ray":
         pytest.importorskip("ray")
     grid, run_dir = write(tmp_path, LONG), tmp_path / "runs"
-    code, log = _start_and_terminate(grid, run_dir, backend)
-    assert code == 130
-    assert "interrupted at" in log, log
+    code, logs = _start_and_terminate(grid, run_dir, backend)
+    assert code == 130 and sorted(logs) == ["seed0", "seed1"]
     assert _processes_naming(run_dir) == []
-    saved = _latest_steps(run_dir)
-    assert saved > 0 and f"interrupted at {saved} steps" in log
-    code, log = _start_and_terminate(grid, run_dir, backend)
+    saved = {t.name.split("-")[-2]: _latest_steps(t) for t in run_dir.glob("maze-*")}
+    for seed, log in logs.items():
+        assert saved[seed] > 0 and f"interrupted at {saved[seed]} steps" in log, log
+    code, logs = _start_and_terminate(grid, run_dir, backend)
     assert code == 130
-    second = log.split("--- attempt")[-1]
-    assert f"resuming at {saved}" in second and "interrupted at" in second, log
-    assert _latest_steps(run_dir) > saved
+    for seed, log in logs.items():
+        second = log.split("--- attempt")[-1]
+        assert f"resuming at {saved[seed]}" in second and "interrupted at" in second, log
+    assert all(_latest_steps(t) > saved[t.name.split("-")[-2]] for t in run_dir.glob("maze-*"))
     assert _processes_naming(run_dir) == []
     runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
     assert [r["interrupted"] for r in runs] == [True, True]
-    assert not (_trial(run_dir) / "summary.json").exists()
+    assert not list(run_dir.glob("*/summary.json"))
 
 
 def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
