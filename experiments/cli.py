@@ -5,6 +5,7 @@ Examples::
     python -m experiments run experiments/grids/maze.yaml --run-dir results/study
     python -m experiments run experiments/grids/*.yaml --backend ray --address auto
     python -m experiments report results/study --output docs/results.md
+    python -m experiments survivors results/study --match 'maze-*-0.98-*'
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from experiments.execute import BACKENDS, Outcome, check_ray_address, pending, run_trials
 from experiments.grid import GridError, load_grid
 from experiments.report import RUNS_FILE, ReportError, write_report
+from experiments.survivors import survivors_table
 from nspdi_rl.stopping import interrupt_on_sigterm
 
 __all__ = ["main"]
@@ -59,6 +61,15 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", help="the --run-dir of the runs")
     report.add_argument("--output", default="docs/results.md", help="the report (PNGs beside it)")
+    survivors = sub.add_parser(
+        "survivors",
+        help="what pruning left in the finished trials' models (their run folders)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    survivors.add_argument("run_dir", help="the --run-dir of the runs")
+    survivors.add_argument(
+        "--match", default="*", help="trial folders to read, as a glob, e.g. 'maze-*-0.98-*'"
+    )
     return p
 
 
@@ -148,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, argv)
+        if args.command == "survivors":
+            print(survivors_table(Path(args.run_dir), args.match))
+            return 0
         path = write_report(Path(args.run_dir), Path(args.output))
         print(f"wrote {path}")
         return 0

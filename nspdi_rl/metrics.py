@@ -8,6 +8,10 @@
   input is binary, a multiply-accumulate (MAC) per non-zero input per non-zero
   synapse otherwise, and one MAC per output element for the NDI product.
 - Energy (45 nm, Horowitz 2014): 0.9 pJ per AC, 4.6 pJ per MAC.
+- Survivors: for each weight tensor, how many synapses live, how many output
+  neurons still get input, and how strong the live weights are (mean ``|w|``
+  beside mean ``|theta|``: NSP and STDS subtract ``d1`` from every survivor, so
+  the gap is what the shift took) and on which channels' ``a`` they sit.
 - Information transfer: mutual information between true and predicted label, in
   bits, from the confusion matrix; per kilo-SynOp and per non-zero synapse.
 """
@@ -28,6 +32,7 @@ __all__ = [
     "ENERGY_PER_AC_PJ",
     "ENERGY_PER_MAC_PJ",
     "LayerStats",
+    "SurvivorStats",
     "SynOpsCounter",
     "connectivity_per_layer",
     "energy_pj",
@@ -35,6 +40,7 @@ __all__ = [
     "layer_stats",
     "mutual_information_bits",
     "sparsity",
+    "survivor_stats",
 ]
 
 ENERGY_PER_AC_PJ = 0.9
@@ -97,6 +103,67 @@ def sparsity(model: nn.Module, include_readout: bool = False) -> float:
     if total == 0:
         raise ValueError(f"model {type(model).__name__} has no NSP layers to measure")
     return 1.0 - sum(s.nonzero for s in stats) / total
+
+
+@dataclass(frozen=True)
+class SurvivorStats:
+    """What pruning left of one weight tensor (``layer.w`` or an NDI layer's ``layer.v``).
+
+    :param fed: output channels (neurons) with at least one live synapse.
+    :param mean_abs_weight: mean effective ``|w|`` over the live synapses.
+    :param mean_abs_theta: mean ``|theta|`` over the live synapses.
+    :param a_live: mean ``a`` of the live synapses' output channels.
+    :param a_all: mean ``a`` over all output channels.
+
+    The means are NaN when no synapse lives.
+    """
+
+    name: str
+    method: str
+    live: int
+    total: int
+    fed: int
+    outputs: int
+    d1: float
+    mean_abs_weight: float
+    mean_abs_theta: float
+    a_live: float
+    a_all: float
+
+
+@torch.no_grad()
+def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[SurvivorStats]:
+    """:class:`SurvivorStats` of every NSP weight tensor of ``model``.
+
+    :param include_readout: the readout's weights too (not pruned by default).
+    """
+    stats = []
+    for name, layer in _nsp_layers(model):
+        if getattr(layer, "role", "hidden") == "readout" and not include_readout:
+            continue
+        for tag, weight in zip(("w", "v"), layer.nsp_weights(), strict=False):
+            w = weight().flatten(1)
+            theta = weight.theta.detach().flatten(1)
+            live = w != 0
+            a = weight.a.detach().reshape(-1, 1).expand_as(w)
+            n = int(live.sum())
+            nan = float("nan")
+            stats.append(
+                SurvivorStats(
+                    name=f"{name}.{tag}",
+                    method=weight.config.method,
+                    live=n,
+                    total=w.numel(),
+                    fed=int(live.any(1).sum()),
+                    outputs=w.shape[0],
+                    d1=float(weight.d1),
+                    mean_abs_weight=float(w[live].abs().mean()) if n else nan,
+                    mean_abs_theta=float(theta[live].abs().mean()) if n else nan,
+                    a_live=float(a[live].mean()) if n else nan,
+                    a_all=float(weight.a.mean()),
+                )
+            )
+    return stats
 
 
 def energy_pj(

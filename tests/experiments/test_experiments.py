@@ -156,6 +156,10 @@ def test_local_run_skips_finished_trials_and_reports(
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
     assert pngs == ["tiny-efficiency-vs-sparsity.png", "tiny-ndi-and-a.png",
                     "tiny-score-vs-connectivity.png"]  # fmt: skip
+    # what pruning left: a row per weight tensor (W and V of the policy and value nets)
+    assert main(["survivors", str(run_dir), "--match", "*-nsp-0.5-*"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| maze-nsp-0.5")]
+    assert len(rows) == 2 * 4 and all("| nsp | 192 / 384 |" in r for r in rows), rows
     records = load_records(run_dir)
     assert sorted({(r.method, r.target) for r in records}) == [
         ("dense", 0.0),
@@ -266,3 +270,10 @@ def test_sigterm_stops_the_driver_and_its_trials_cleanly_and_they_resume(
 def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "no finished trials" in capsys.readouterr().err
+    assert main(["survivors", str(tmp_path / "nope")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "trial.json").write_text('{"task": "speech"}')
+    assert main(["survivors", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no finished trial" in err and "1 without a model" in err and len(err.splitlines()) == 1

@@ -16,6 +16,7 @@ from nspdi_rl.metrics import (
     layer_stats,
     mutual_information_bits,
     sparsity,
+    survivor_stats,
 )
 from nspdi_rl.network import SpikingNetConfig, build_network
 
@@ -48,6 +49,26 @@ def test_sparsity_of_known_zeros_is_exact():
     assert sparsity(m) == 1 - 5 / 12
     assert sparsity(m, include_readout=True) == 1 - 6 / 14
     assert connectivity_per_layer(m) == {"hidden": 5 / 12, "out": 0.5}
+
+
+def test_survivor_stats_against_a_hand_count():
+    layer = NDILinear(3, 3, nsp=NSPConfig(method="nsp", a_dist="constant"))
+    with torch.no_grad():
+        layer.w.log_a.copy_(torch.tensor([1.0, 2.0, 4.0]).log())
+    set_weights(layer.w, [[0.5, -3.0, 0.0], [2.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    set_weights(layer.v, torch.full((3, 3), 0.1))
+    layer.w.set_d1(1.0)
+    layer.v.set_d1(1.0)
+    w, v = survivor_stats(nn.Sequential(layer))
+    # live: -3 (a = 1: |w| = 2) and 2 (a = 2: |w| = 2); the third neuron gets no input
+    assert (w.name, w.method, w.live, w.total, w.fed, w.outputs) == ("0.w", "nsp", 2, 9, 2, 3)
+    assert (w.d1, w.mean_abs_theta, w.mean_abs_weight) == (1.0, 2.5, 2.0)
+    assert w.a_live == 1.5 and w.a_all == pytest.approx(7 / 3)
+    assert (v.name, v.live, v.fed) == ("0.v", 0, 0) and math.isnan(v.mean_abs_weight)
+    # the readout is left out unless asked for
+    m = Tiny()
+    assert [s.name for s in survivor_stats(m)] == ["hidden.w", "hidden.v"]
+    assert [s.name for s in survivor_stats(m, include_readout=True)][-1] == "out.w"
 
 
 def test_synops_equal_a_hand_count_on_known_spikes():
