@@ -445,10 +445,10 @@ def write_report(run_dir: Path, output: Path) -> Path:
             {str(r.get("grids", r["command"])): r.get("trials", 0) for r in runs}.values()
         )
         if planned:
-            lines.append(
-                f"- Trials finished: {len(records)} of {planned} in the grids "
-                "(re-running the commands above runs the rest)."
+            rest = (
+                " (re-running the commands above runs the rest)" if len(records) < planned else ""
             )
+            lines.append(f"- Trials finished: {len(records)} of {planned} in the grids{rest}.")
     lines += [
         "- Score: test accuracy (speech, vision), success rate from every start cell (maze); "
         "mean ± standard deviation over seeds, the number of seeds in brackets.",
