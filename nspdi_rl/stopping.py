@@ -8,17 +8,22 @@ on Ctrl-C runs for it too.
 Once one interrupt (SIGINT or SIGTERM) has been raised, later SIGTERMs are ignored:
 a driver that forwards SIGTERM to a run already stopping by Ctrl-C must not cut the
 checkpoint it is writing. A second Ctrl-C still stops at once, as usual.
+
+:func:`interrupts_held` guards a section that must not be cut (writing a
+checkpoint between epochs): a Ctrl-C or SIGTERM that arrives inside it takes
+effect when it ends.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
-__all__ = ["interrupt_on_sigterm"]
+__all__ = ["interrupt_on_sigterm", "interrupts_held"]
 
 
 @contextmanager
@@ -57,3 +62,32 @@ def interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous_term)
         if own_int:
             signal.signal(signal.SIGINT, previous_int)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then act on the first one.
+
+    Only signals that Python code handles are held (a default or ignored SIGTERM
+    keeps its behaviour). At the end the held signal goes to the handler that was
+    in place before, which raises :class:`KeyboardInterrupt` (or, under
+    :func:`interrupt_on_sigterm`, ignores a repeat). Outside the main thread it does
+    nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = handler
+            signal.signal(signum, lambda received, _frame: held.append(received))
+    try:
+        yield
+    finally:
+        for number, saved in previous.items():
+            signal.signal(number, saved)
+    if held:
+        previous[held[0]](held[0], None)

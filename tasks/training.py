@@ -46,6 +46,7 @@ from nspdi_rl.metrics import (
 )
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES, Pruner, PruningSchedule
+from nspdi_rl.stopping import interrupts_held
 from tasks.data import TaskData
 from tasks.distributed import SINGLE, Workers, derived_seed
 from tasks.plots import plot_training
@@ -375,74 +376,86 @@ def train_task(
                 f"interrupted at epoch {epoch + 1}, batch {done_batches}; state saved in "
                 f"{checkpoint_path}"
             ) from None
-        loss_sum, correct, seen = running
-        entry = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / seen if seen else float("nan"),
-            "train_accuracy": correct / seen if seen else float("nan"),
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "sparsity": sparsity(model),
-            "target_sparsity": pruner.schedule.value(pruner.progress) if pruner else 0.0,
-            "lr": scheduler.get_last_lr()[0],
-            "wall_time_s": elapsed + time.perf_counter() - start,
-        }
-        history.append(entry)
-        log(
-            f"epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f} "
-            f"train acc {entry['train_accuracy']:.4f} val acc {val['accuracy']:.4f} "
-            f"sparsity {entry['sparsity']:.4f}"
-        )
-        epoch, done_batches, running = epoch + 1, 0, [0.0, 0, 0]
-        save_checkpoint(epoch, 0)
-        if workers.main:
-            write_json({"history": history}, run_dir / "history.json")
+        try:
+            # the epoch's checkpoint is written whole: a stop here takes effect after it
+            with interrupts_held():
+                loss_sum, correct, seen = running
+                entry = {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / seen if seen else float("nan"),
+                    "train_accuracy": correct / seen if seen else float("nan"),
+                    "val_loss": val["loss"],
+                    "val_accuracy": val["accuracy"],
+                    "sparsity": sparsity(model),
+                    "target_sparsity": pruner.schedule.value(pruner.progress) if pruner else 0.0,
+                    "lr": scheduler.get_last_lr()[0],
+                    "wall_time_s": elapsed + time.perf_counter() - start,
+                }
+                history.append(entry)
+                log(
+                    f"epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f} "
+                    f"train acc {entry['train_accuracy']:.4f} val acc {val['accuracy']:.4f} "
+                    f"sparsity {entry['sparsity']:.4f}"
+                )
+                epoch, done_batches, running = epoch + 1, 0, [0.0, 0, 0]
+                save_checkpoint(epoch, 0)
+                if workers.main:
+                    write_json({"history": history}, run_dir / "history.json")
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted after epoch {epoch}; state saved in {checkpoint_path}"
+            ) from None
 
-    if pruner is not None and not pruner.frozen:
-        # a run too short to reach prune_end still ends at its target sparsity
-        pruner.step(1.0)
-        pruner.freeze()
-    torch.manual_seed(derived_seed(config.seed, total_steps, workers.rank, 2))
-    test = evaluate(
-        model,
-        data.test,
-        data,
-        device,
-        config.eval_batch_size,
-        config.num_workers,
-        count_synops=True,
-        workers=workers,
-    )
-    nonzero = sum(s.nonzero for s in layer_stats(model))
-    efficiency = information_efficiency(test["confusion"], test["synops_per_sample"], nonzero)
-    summary: dict[str, Any] = {
-        "dataset": data.name,
-        "accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "test_samples": test["samples"],
-        "val_accuracy": history[-1]["val_accuracy"] if history else None,
-        "sparsity": sparsity(model),
-        "sparsity_with_readout": sparsity(model, include_readout=True),
-        "connectivity_per_layer": connectivity_per_layer(model),
-        "nonzero_synapses": nonzero,
-        "synops_per_sample": test["synops_per_sample"],
-        "energy_per_sample_pj": test["energy_per_sample_pj"],
-        "mutual_information_bits": efficiency["mutual_information_bits"],
-        "bits_per_ksynop": efficiency["bits_per_ksynop"],
-        "bits_per_synapse": efficiency["bits_per_synapse"],
-        "confusion": test["confusion"],
-        "classes": list(data.classes),
-        "wall_time_s": elapsed + time.perf_counter() - start,
-        "device": str(device),
-        "processes": workers.world_size,
-        "epochs": config.epochs,
-        "train": asdict(config),
-        "network": net_config.to_dict(),
-        "data": data.info,
-        "settings": settings or {},
-    }
-    if workers.main:
-        save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})
-        write_json(summary, run_dir / "summary.json")
-        plot_training(history, run_dir)
+    try:
+        if pruner is not None and not pruner.frozen:
+            # a run too short to reach prune_end still ends at its target sparsity
+            pruner.step(1.0)
+            pruner.freeze()
+        torch.manual_seed(derived_seed(config.seed, total_steps, workers.rank, 2))
+        test = evaluate(
+            model,
+            data.test,
+            data,
+            device,
+            config.eval_batch_size,
+            config.num_workers,
+            count_synops=True,
+            workers=workers,
+        )
+        nonzero = sum(s.nonzero for s in layer_stats(model))
+        efficiency = information_efficiency(test["confusion"], test["synops_per_sample"], nonzero)
+        summary: dict[str, Any] = {
+            "dataset": data.name,
+            "accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "test_samples": test["samples"],
+            "val_accuracy": history[-1]["val_accuracy"] if history else None,
+            "sparsity": sparsity(model),
+            "sparsity_with_readout": sparsity(model, include_readout=True),
+            "connectivity_per_layer": connectivity_per_layer(model),
+            "nonzero_synapses": nonzero,
+            "synops_per_sample": test["synops_per_sample"],
+            "energy_per_sample_pj": test["energy_per_sample_pj"],
+            "mutual_information_bits": efficiency["mutual_information_bits"],
+            "bits_per_ksynop": efficiency["bits_per_ksynop"],
+            "bits_per_synapse": efficiency["bits_per_synapse"],
+            "confusion": test["confusion"],
+            "classes": list(data.classes),
+            "wall_time_s": elapsed + time.perf_counter() - start,
+            "device": str(device),
+            "processes": workers.world_size,
+            "epochs": config.epochs,
+            "train": asdict(config),
+            "network": net_config.to_dict(),
+            "data": data.info,
+            "settings": settings or {},
+        }
+        if workers.main:
+            save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})
+            write_json(summary, run_dir / "summary.json")
+            plot_training(history, run_dir)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted in the final evaluation; the trained state is in {checkpoint_path}"
+        ) from None
     return summary

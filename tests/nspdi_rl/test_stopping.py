@@ -1,14 +1,16 @@
-"""SIGTERM as Ctrl-C: raised once, then ignored, and the old handlers restored."""
+"""SIGTERM as Ctrl-C: raised once, then ignored, and the old handlers restored; held
+signals take effect after the guarded section."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
+import time
 
 import pytest
 
-from nspdi_rl.stopping import interrupt_on_sigterm
+from nspdi_rl.stopping import interrupt_on_sigterm, interrupts_held
 
 
 def test_sigterm_raises_keyboard_interrupt_once_and_handlers_come_back() -> None:
@@ -50,3 +52,23 @@ def test_outside_the_main_thread_it_changes_nothing() -> None:
     thread.start()
     thread.join()
     assert seen == [signal.getsignal(signal.SIGTERM)]
+
+
+def test_held_signals_take_effect_when_the_block_ends() -> None:
+    with interrupt_on_sigterm():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            done = False
+            with pytest.raises(KeyboardInterrupt), interrupts_held():
+                os.kill(os.getpid(), signum)
+                time.sleep(0.01)  # a handler would have run by now
+                done = True
+            assert done  # the held section ran to its end first
+    with interrupts_held():
+        pass  # no signal: nothing raised
+
+
+def test_a_default_sigterm_is_not_held() -> None:
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("the test runner handles SIGTERM itself")
+    with interrupts_held():
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

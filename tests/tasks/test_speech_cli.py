@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from nspdi_rl.network import SpikingNetConfig
+from nspdi_rl.stopping import interrupt_on_sigterm
+from tasks import training
 from tasks.data import TaskData
 from tasks.speech import make_espeak_kws
 from tasks.speech.cli import main
@@ -231,3 +234,35 @@ def test_sigterm_saves_the_checkpoint_like_ctrl_c(tmp_path: Path) -> None:
     assert "interrupted at epoch" in err and "continue with --resume" in err
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["epoch"] >= 1
+
+
+def test_a_stop_during_the_epoch_checkpoint_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while the end-of-epoch checkpoint is written: the file is completed,
+    then the run stops, and --resume ends where an uninterrupted run ends."""
+    config = SpikingNetConfig((5,), 2, hidden=(16,), encoder="events")
+    train = TrainConfig(epochs=2, batch_size=8, target_sparsity=0.8)
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    reference = train_task(
+        _toy_task(None), config, train, whole, torch.device("cpu"), progress=False
+    )
+    real_save = training.atomic_torch_save
+
+    def save_while_signalled(obj, path):  # noqa: ANN001, ANN202
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_save(obj, path)
+
+    monkeypatch.setattr(training, "atomic_torch_save", save_while_signalled)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    with interrupt_on_sigterm(), pytest.raises(Interrupted, match="after epoch 1"):
+        train_task(_toy_task(None), config, train, cut, torch.device("cpu"), progress=False)
+    monkeypatch.setattr(training, "atomic_torch_save", real_save)
+    assert torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = train_task(
+        _toy_task(None), config, train, cut, torch.device("cpu"), resume=True, progress=False
+    )
+    assert resumed["accuracy"] == reference["accuracy"]
+    assert resumed["sparsity"] == reference["sparsity"]
