@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,21 +132,25 @@ def _toy_task(stop_at: int | None) -> TaskData:
     )
 
 
-def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
+def _train_toy(
+    folder: Path, train: TrainConfig, stop_at: int | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Train a small spiking net on the toy task in ``folder`` (made if missing)."""
+    folder.mkdir(exist_ok=True)
     config = SpikingNetConfig((5,), 2, hidden=(16,), encoder="events")
+    return train_task(
+        _toy_task(stop_at), config, train, folder, torch.device("cpu"), resume=resume,
+        progress=False,
+    )  # fmt: skip
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     train = TrainConfig(epochs=3, batch_size=8, target_sparsity=0.8)
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    reference = train_task(
-        _toy_task(None), config, train, whole, torch.device("cpu"), progress=False
-    )
-    cut = tmp_path / "cut"
-    cut.mkdir()
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    reference = _train_toy(whole, train)
     with pytest.raises(Interrupted, match="epoch 2, batch 2"):
-        train_task(_toy_task(64 + 20), config, train, cut, torch.device("cpu"), progress=False)
-    resumed = train_task(
-        _toy_task(None), config, train, cut, torch.device("cpu"), resume=True, progress=False
-    )
+        _train_toy(cut, train, stop_at=64 + 20)
+    resumed = _train_toy(cut, train, resume=True)
     assert resumed["accuracy"] == reference["accuracy"]
     assert resumed["sparsity"] == reference["sparsity"]
     a = torch.load(whole / "model.pt", weights_only=True)["state_dict"]
@@ -241,13 +246,8 @@ def test_a_stop_during_the_epoch_checkpoint_waits_for_it(
 ) -> None:
     """SIGTERM while the end-of-epoch checkpoint is written: the file is completed,
     then the run stops, and --resume ends where an uninterrupted run ends."""
-    config = SpikingNetConfig((5,), 2, hidden=(16,), encoder="events")
     train = TrainConfig(epochs=2, batch_size=8, target_sparsity=0.8)
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    reference = train_task(
-        _toy_task(None), config, train, whole, torch.device("cpu"), progress=False
-    )
+    reference = _train_toy(tmp_path / "whole", train)
     real_save = training.atomic_torch_save
 
     def save_while_signalled(obj, path):  # noqa: ANN001, ANN202
@@ -256,13 +256,10 @@ def test_a_stop_during_the_epoch_checkpoint_waits_for_it(
 
     monkeypatch.setattr(training, "atomic_torch_save", save_while_signalled)
     cut = tmp_path / "cut"
-    cut.mkdir()
     with interrupt_on_sigterm(), pytest.raises(Interrupted, match="after epoch 1"):
-        train_task(_toy_task(None), config, train, cut, torch.device("cpu"), progress=False)
+        _train_toy(cut, train)
     monkeypatch.setattr(training, "atomic_torch_save", real_save)
     assert torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] == 1
-    resumed = train_task(
-        _toy_task(None), config, train, cut, torch.device("cpu"), resume=True, progress=False
-    )
+    resumed = _train_toy(cut, train, resume=True)
     assert resumed["accuracy"] == reference["accuracy"]
     assert resumed["sparsity"] == reference["sparsity"]
