@@ -1,21 +1,58 @@
-"""Default hyperparameters of the maze agents: the one place that holds them.
+"""The maze runner's settings and defaults: the one place that holds them.
 
-RL-Zoo-style YAML files (``--config FILE``) override them per env id:
-a mapping from env id (or ``default``) to keys ``n_timesteps``, ``n_envs``,
+:data:`MAZE_PRESET` holds the runner's defaults for the options every runner
+shares (:mod:`nspdi_rl.cli`), :data:`ALGO_DEFAULTS` the per-algorithm
+hyperparameters, and :class:`MazeSettings` everything one run uses (saved in
+``run.json``), checked when it is made.
+
+RL-Zoo-style YAML files (``--config FILE``) override the hyperparameters per env
+id: a mapping from env id (or ``default``) to keys ``n_timesteps``, ``n_envs``,
 ``policy``, ``policy_kwargs`` and any argument of the SB3 algorithm.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["ALGO_DEFAULTS", "DEFAULT_ENV_ID", "load_yaml_config", "parse_policy_kwargs"]
+from agents.policies import DEFAULT_SPIKING
+from nspdi_rl.cli import FREEZE_CHOICES, Preset
+from nspdi_rl.layers import PRUNING_METHODS
+from nspdi_rl.network import SpikingNetConfig
+from nspdi_rl.pruning import PruningSchedule
+
+__all__ = [
+    "ALGO_DEFAULTS",
+    "DEFAULT_ENV_ID",
+    "DEFAULT_OBS_MODE",
+    "MAZE_PRESET",
+    "MazeSettings",
+    "check_hyperparams",
+    "load_yaml_config",
+    "parse_policy_kwargs",
+]
 
 DEFAULT_ENV_ID = "nspdi/GridMaze-v0"
+#: the grid maze's observation for the runner: agent and goal positions, population
+#: coded (the env's own default, ``local``, is a binary window for direct currents)
+DEFAULT_OBS_MODE = "coords"
+#: the shared options' defaults; the network ones are the spiking policies' own
+#: (:data:`agents.policies.DEFAULT_SPIKING`); one torch thread, as these networks are
+#: small enough that a second costs more in synchronisation than it gives;
+#: ``freeze_mask`` None: ``reached`` for dqn and sac, ``end`` otherwise (see
+#: :func:`default_freeze_mask`)
+MAZE_PRESET = Preset(
+    hidden=tuple(DEFAULT_SPIKING["hidden"]),
+    alpha=float(DEFAULT_SPIKING["lif"]["alpha"]),
+    freeze_mask=None,
+    threads=1,
+)
 
 # Per algorithm: timesteps, parallel envs, and the SB3 constructor arguments.
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -124,3 +161,149 @@ def load_yaml_config(path: str | Path, env_id: str) -> dict[str, Any]:
     if "policy_kwargs" in section:
         section["policy_kwargs"] = parse_policy_kwargs(section["policy_kwargs"])
     return section
+
+
+def default_freeze_mask(algo: str) -> str:
+    """``reached`` for DQN and SAC, whose value estimates suffer from a changing mask;
+    ``end`` (silent synapses may regrow until training ends) otherwise."""
+    return "reached" if algo in ("dqn", "sac") else "end"
+
+
+# (kind, bound) per SB3 constructor argument the runner's hyperparameters may set:
+# "int>0", "int>=0", "float>0", "float>=0" or "unit" (a float in [0, 1])
+_HYPERPARAM_RULES: dict[str, str] = {
+    "n_steps": "int>0",
+    "batch_size": "int>0",
+    "n_epochs": "int>0",
+    "buffer_size": "int>0",
+    "learning_starts": "int>=0",
+    "train_freq": "int>0",
+    "target_update_interval": "int>0",
+    "learning_rate": "float>0",
+    "max_grad_norm": "float>0",
+    "clip_range": "float>0",
+    "vf_coef": "float>=0",
+    "gamma": "unit",
+    "gae_lambda": "unit",
+    "tau": "unit",
+    "exploration_fraction": "unit",
+    "exploration_initial_eps": "unit",
+    "exploration_final_eps": "unit",
+}
+
+
+def _check_value(where: str, key: str, value: Any, rule: str) -> None:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if rule.startswith("int") and not (is_number and float(value).is_integer()):
+        raise ValueError(f"{where}{key} must be an integer, got {value!r}")
+    if not is_number or not math.isfinite(value):
+        raise ValueError(f"{where}{key} must be a finite number, got {value!r}")
+    if rule.endswith(">0") and value <= 0:
+        raise ValueError(f"{where}{key} must be > 0, got {value!r}")
+    if rule.endswith(">=0") and value < 0:
+        raise ValueError(f"{where}{key} must be >= 0, got {value!r}")
+    if rule == "unit" and not 0 <= value <= 1:
+        raise ValueError(f"{where}{key} must be in [0, 1], got {value!r}")
+
+
+def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -> None:
+    """Refuse an argument the SB3 algorithm does not take, or a value of the wrong
+    type or sign, naming it.
+
+    ``ent_coef`` takes SAC's ``"auto"`` / ``"auto_<init>"`` strings too.
+
+    :param where: prefix of the error message (e.g. the config file).
+    """
+    from agents.evaluation import ALGOS  # SB3's algorithm classes
+
+    accepted = set(inspect.signature(ALGOS[algo].__init__).parameters) - {
+        "self", "policy", "env", "seed", "device", "verbose", "policy_kwargs", "tensorboard_log",
+        "_init_setup_model",
+    }  # fmt: skip
+    for key, value in hyperparams.items():
+        if key not in accepted:
+            raise ValueError(f"{where}{algo} takes no {key!r}; accepted: {sorted(accepted)}")
+        if key == "ent_coef" and isinstance(value, str) and algo == "sac":
+            if value != "auto" and not value.startswith("auto_"):
+                raise ValueError(f"{where}ent_coef must be a number, 'auto' or 'auto_<init>'")
+            continue
+        rule = _HYPERPARAM_RULES.get(key, "float>=0" if key == "ent_coef" else None)
+        if rule is not None:
+            _check_value(where, key, value, rule)
+
+
+@dataclass(frozen=True)
+class MazeSettings:
+    """Everything one maze run uses, saved in its ``run.json`` and checked when made.
+
+    :param algo: ``ppo``, ``a2c``, ``dqn`` or ``sac``.
+    :param env_id: a registered Gymnasium id.
+    :param env_kwargs: keyword arguments of ``gymnasium.make``.
+    :param seed: seed of the model and the environments.
+    :param total_timesteps: environment steps of the whole run.
+    :param n_envs: parallel environments.
+    :param hyperparams: arguments of the SB3 algorithm (:data:`ALGO_DEFAULTS` updated by
+        the config file).
+    :param policy_kwargs: the policy's keyword arguments; ``spiking`` holds the network's
+        :class:`~nspdi_rl.network.SpikingNetConfig` fields.
+    :param pruning: pruning method (``dense``: none).
+    :param schedule: the pruning schedule.
+    :param freeze_mask: ``end`` or ``reached``.
+    :param eval_freq: environment steps between evaluations.
+    :param checkpoint_freq: environment steps between checkpoints.
+    """
+
+    algo: str
+    env_id: str
+    total_timesteps: int
+    n_envs: int
+    hyperparams: dict[str, Any]
+    policy_kwargs: dict[str, Any]
+    schedule: PruningSchedule
+    freeze_mask: str
+    pruning: str = "nsp"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    eval_freq: int = 10_000
+    checkpoint_freq: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGO_DEFAULTS:
+            raise ValueError(f"unknown algo {self.algo!r}; accepted: {sorted(ALGO_DEFAULTS)}")
+        if self.pruning not in PRUNING_METHODS:
+            raise ValueError(f"unknown pruning {self.pruning!r}; accepted: {PRUNING_METHODS}")
+        if self.freeze_mask not in FREEZE_CHOICES:
+            raise ValueError(
+                f"unknown freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}"
+            )
+        for name in ("total_timesteps", "n_envs", "eval_freq", "checkpoint_freq"):
+            _check_value("", name, getattr(self, name), "int>0")
+        check_hyperparams(self.algo, self.hyperparams)
+        spiking = self.policy_kwargs.get("spiking", {})
+        if not isinstance(spiking, dict):
+            raise ValueError(f"policy_kwargs spiking must be a mapping, got {spiking!r}")
+        known = {f.name for f in fields(SpikingNetConfig)} - {"input_shape", "n_outputs"}
+        unknown = sorted(set(spiking) - known)
+        if unknown:
+            raise ValueError(f"unknown spiking option {unknown[0]!r}; accepted: {sorted(known)}")
+
+    @property
+    def pruned(self) -> bool:
+        """Whether the run prunes (a method other than ``dense``, a target above 0)."""
+        return self.pruning != "dense" and self.schedule.final > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "schedule": self.schedule.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MazeSettings:
+        """The settings saved by :meth:`to_dict` (or by a run.json of format 1, where
+        no pruning was spelled ``none``)."""
+        data = dict(data)
+        if data.get("pruning") == "none":
+            data["pruning"] = "dense"
+        schedule = data.pop("schedule")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown maze setting {unknown[0]!r}")
+        return cls(schedule=PruningSchedule(**schedule), **data)

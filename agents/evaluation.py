@@ -163,6 +163,8 @@ def _read_run_json(run_json: Path) -> dict[str, Any]:
         raise RunError(f"{run_json}: not valid JSON ({err})") from err
     if not isinstance(run_info, dict):
         raise RunError(f"{run_json}: holds a {type(run_info).__name__}, expected a JSON object")
+    if isinstance(run_info.get("settings"), dict):
+        run_info = run_info["settings"]  # format 2: the options beside the resolved settings
     missing = [key for key in ("algo", "env_id") if key not in run_info]
     if missing:
         raise RunError(f"{run_json}: missing keys {missing}; a run.json needs 'algo' and 'env_id'")

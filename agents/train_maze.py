@@ -2,11 +2,13 @@
 
 With no arguments: spiking PPO (NDI on, NSP with heterogeneous ``a``) on the
 default grid maze, pruned to 90 % sparsity, evaluated from every free start
-cell. The run folder holds ``run.json`` (every setting), ``evaluations.jsonl``,
-``checkpoints/`` (atomic, resumable), ``model.zip``, ``summary.json`` and
-``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits; ``--resume DIR``
-continues from the last checkpoint with the same schedule position (and the
-replay buffer for DQN / SAC).
+cell. The run folder holds ``run.json`` (the options and the resolved
+:class:`~agents.config.MazeSettings`), ``evaluations.jsonl``, ``checkpoints/``
+(atomic, resumable), ``model.zip``, ``summary.json`` and
+``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits;
+``--output DIR --resume`` continues from the last checkpoint with the same
+schedule position (and the replay buffer for DQN / SAC). The shared options
+(:mod:`nspdi_rl.cli`) mean what they mean in every runner.
 """
 
 from __future__ import annotations
@@ -17,123 +19,119 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
-from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID, load_yaml_config
+from agents.config import (
+    ALGO_DEFAULTS,
+    DEFAULT_ENV_ID,
+    DEFAULT_OBS_MODE,
+    MAZE_PRESET,
+    MazeSettings,
+    default_freeze_mask,
+    load_yaml_config,
+)
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
-from nspdi_rl.layers import A_DISTRIBUTIONS, NSPConfig
-from nspdi_rl.pruning import SCHEDULE_SHAPES, PruningSchedule
+from agents.policies import DEFAULT_SPIKING
+from nspdi_rl.cli import (
+    UsageError,
+    check_shared_options,
+    common_summary,
+    exit_on_usage_error,
+    nsp_config,
+    parse_quietly,
+    prepare_run_dir,
+    pruning_schedule,
+    reject_old_flags,
+    runner_parser,
+    set_threads,
+    write_run_file,
+)
 from nspdi_rl.stopping import interrupt_on_sigterm
 
-PRUNING_CHOICES = ("nsp", "stds", "gradr", "magnitude", "none")
-RUN_FILE = "run.json"
+PROG = "python -m agents.train_maze"
+OBS_MODES = ("full", "local", "coords")
 
 
-class UsageError(Exception):
-    """A bad command line or run folder: reported as one line, exit status 2."""
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m agents.train_maze",
-        description="Train a spiking NDI agent on a maze while NSP prunes it online.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def parser() -> argparse.ArgumentParser:
+    p = runner_parser(
+        PROG,
+        "Train a spiking NDI agent on a maze while NSP prunes it online. "
+        "--freeze-mask defaults to 'reached' for dqn and sac, whose value estimates "
+        "suffer from a changing mask, and to 'end' otherwise.",
+        MAZE_PRESET,
+        output_default="runs/<algo>-<env>-<time>",
     )
-    p.add_argument("--algo", default="ppo", help=f"one of {sorted(ALGOS)}")
-    p.add_argument("--env", default=DEFAULT_ENV_ID, help="a registered nspdi/ maze id")
-    p.add_argument(
+    maze = p.add_argument_group("maze")
+    maze.add_argument("--algo", default="ppo", help=f"one of {sorted(ALGOS)}")
+    maze.add_argument("--env", default=DEFAULT_ENV_ID, help="a registered nspdi/ maze id")
+    maze.add_argument(
         "--total-timesteps",
         type=int,
         default=None,
         help="environment steps (default: per algorithm, see agents/config.py)",
     )
-    p.add_argument("--target-sparsity", type=float, default=0.9, help="final sparsity in [0, 1)")
-    p.add_argument(
-        "--schedule", default="cubic", help=f"sparsity schedule, one of {SCHEDULE_SHAPES}"
+    maze.add_argument(
+        "--time-steps",
+        type=int,
+        default=DEFAULT_SPIKING["time_steps"],
+        help="spiking steps T per environment step",
     )
-    p.add_argument("--pruning", default="nsp", help=f"one of {PRUNING_CHOICES}")
-    p.add_argument(
-        "--freeze-mask",
-        default=None,
-        help="when the mask is fixed: 'end' (silent synapses may regrow until training ends) "
-        "or 'reached' (as soon as the target sparsity is reached); default: 'reached' for "
-        "dqn and sac, whose value estimates suffer from a changing mask, 'end' otherwise",
-    )
-    p.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
-    p.add_argument(
-        "--a-dist",
-        default=NSPConfig.a_dist,
-        help=f"distribution of NSP's transition ratio a, one of {A_DISTRIBUTIONS} "
-        "(constant = homogeneous)",
-    )
-    p.add_argument("--time-steps", type=int, default=8, help="spiking steps T per environment step")
-    p.add_argument("--hidden", type=int, nargs="+", default=[128], help="hidden layer widths")
-    p.add_argument(
+    maze.add_argument(
         "--obs-mode",
-        default="coords",
+        default=DEFAULT_OBS_MODE,
         help="grid-maze observation: coords (agent and goal positions, population coded), "
         "full (the whole maze) or local (an egocentric window); full and local are binary "
         "maps, fed as direct currents",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
+    maze.add_argument(
         "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
     )
-    p.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
-    p.add_argument("--output", default=None, help="run folder (default: runs/<algo>-<env>-<time>)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
-    p.add_argument(
+    maze.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
+    maze.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
+    maze.add_argument(
         "--checkpoint-freq", type=int, default=10_000, help="env steps between checkpoints"
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p.parse_args(argv)
+    return p
 
 
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Validate the command line and turn it into the run's settings (saved as run.json)."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    reject_old_flags(argv)
+    return parser().parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> MazeSettings:
+    """Check the command line (and the config file it names) and resolve the run's settings.
+
+    :raises UsageError: naming the bad option or value.
+    """
+    check_shared_options(args)
     if args.algo not in ALGOS:
         raise UsageError(f"unknown --algo {args.algo!r}; accepted: {sorted(ALGOS)}")
     if args.env not in gym.registry or not args.env.startswith("nspdi/"):
         ids = sorted(k for k in gym.registry if k.startswith("nspdi/"))
         raise UsageError(f"unknown --env {args.env!r}; accepted: {ids}")
-    if args.pruning not in PRUNING_CHOICES:
-        raise UsageError(f"unknown --pruning {args.pruning!r}; accepted: {PRUNING_CHOICES}")
-    if args.a_dist not in A_DISTRIBUTIONS:
-        raise UsageError(f"unknown --a-dist {args.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
-    if args.freeze_mask not in (None, "end", "reached"):
-        raise UsageError(
-            f"unknown --freeze-mask {args.freeze_mask!r}; accepted: ('end', 'reached')"
-        )
-    if args.schedule not in SCHEDULE_SHAPES:
-        raise UsageError(f"unknown --schedule {args.schedule!r}; accepted: {SCHEDULE_SHAPES}")
-    if not 0.0 <= args.target_sparsity < 1.0:
-        raise UsageError(f"--target-sparsity must be in [0, 1), got {args.target_sparsity}")
     for name in ("total_timesteps", "n_envs"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    if any(h <= 0 for h in args.hidden):
-        raise UsageError(f"--hidden widths must be > 0, got {args.hidden}")
     for name in ("time_steps", "eval_freq", "checkpoint_freq"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     env_kwargs: dict[str, Any] = {}
     if "GridMaze" in args.env:
-        if args.obs_mode not in ("full", "local", "coords"):
-            raise UsageError(
-                f"unknown --obs-mode {args.obs_mode!r}; accepted: ('full', 'local', 'coords')"
-            )
+        if args.obs_mode not in OBS_MODES:
+            raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
         env_kwargs["obs_mode"] = args.obs_mode
     space = gym.make(args.env, **env_kwargs).action_space
     if args.algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
@@ -148,10 +146,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.config:
         try:
             section = load_yaml_config(args.config, args.env)
+            n_timesteps = _positive_int(section.pop("n_timesteps", n_timesteps), "n_timesteps")
+            n_envs = _positive_int(section.pop("n_envs", n_envs), "n_envs")
         except ValueError as err:
-            raise UsageError(str(err)) from None
-        n_timesteps = int(section.pop("n_timesteps", n_timesteps))
-        n_envs = int(section.pop("n_envs", n_envs))
+            raise UsageError(f"--config {args.config}: {err}") from None
         section.pop("policy", None)
         policy_kwargs = section.pop("policy_kwargs", {})
         hyperparams.update(section)
@@ -160,37 +158,51 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         spiking.setdefault("encoder", "direct")
     spiking.setdefault("time_steps", args.time_steps)
     spiking.setdefault("hidden", tuple(args.hidden))
+    spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
-    method = "dense" if args.pruning == "none" else args.pruning
-    spiking["nsp"] = {**spiking.get("nsp", {}), "method": method, "a_dist": args.a_dist}
+    nsp = nsp_config(args)
+    spiking["nsp"] = {**spiking.get("nsp", {}), "method": nsp.method, "a_dist": nsp.a_dist}
     policy_kwargs["spiking"] = spiking
-    return {
-        "algo": args.algo,
-        "env_id": args.env,
-        "env_kwargs": env_kwargs,
-        "seed": args.seed,
-        "total_timesteps": args.total_timesteps or n_timesteps,
-        "n_envs": args.n_envs or n_envs,
-        "hyperparams": hyperparams,
-        "policy_kwargs": policy_kwargs,
-        "pruning": args.pruning,
-        "schedule": {
-            "mode": "target_sparsity",
-            "final": args.target_sparsity,
-            "shape": args.schedule,
-            "end": 0.8,
-        },
-        "freeze_mask": args.freeze_mask or ("reached" if args.algo in ("dqn", "sac") else "end"),
-        "eval_freq": args.eval_freq,
-        "checkpoint_freq": args.checkpoint_freq,
-    }
+    try:
+        return MazeSettings(
+            algo=args.algo,
+            env_id=args.env,
+            env_kwargs=env_kwargs,
+            seed=args.seed,
+            total_timesteps=args.total_timesteps or n_timesteps,
+            n_envs=args.n_envs or n_envs,
+            hyperparams=hyperparams,
+            policy_kwargs=policy_kwargs,
+            pruning=args.pruning,
+            schedule=pruning_schedule(args),
+            freeze_mask=args.freeze_mask or default_freeze_mask(args.algo),
+            eval_freq=args.eval_freq,
+            checkpoint_freq=args.checkpoint_freq,
+        )
+    except ValueError as err:
+        where = f"--config {args.config}: " if args.config else ""
+        raise UsageError(f"{where}{err}") from None
+
+
+def check(argv: Sequence[str]) -> None:
+    """Check a command line as :func:`main` would, training nothing (for experiment grids).
+
+    :raises UsageError: naming the bad option.
+    """
+    settings_from_args(parse_quietly(parser(), argv))
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 class RunCallback(BaseCallback):
     """Periodic evaluation (every free start cell) and atomic checkpoints of one run folder."""
 
     def __init__(
-        self, run_dir: Path, settings: dict[str, Any], pruning: NSPPruningCallback | None
+        self, run_dir: Path, settings: MazeSettings, pruning: NSPPruningCallback | None
     ) -> None:
         super().__init__()
         self.run_dir = run_dir
@@ -207,14 +219,14 @@ class RunCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         # after the previous update: a consistent point to evaluate and to save
-        if self.num_timesteps - self._last_eval >= self.settings["eval_freq"]:
+        if self.num_timesteps - self._last_eval >= self.settings.eval_freq:
             self.evaluate()
-        if self.num_timesteps - self._last_checkpoint >= self.settings["checkpoint_freq"]:
+        if self.num_timesteps - self._last_checkpoint >= self.settings.checkpoint_freq:
             self.checkpoint()
 
     def evaluate(self) -> dict[str, Any]:
         self._last_eval = self.num_timesteps
-        result = evaluate_maze(self.model, self.settings["env_id"], self.settings["env_kwargs"])
+        result = evaluate_maze(self.model, self.settings.env_id, self.settings.env_kwargs)
         record = {"timesteps": self.num_timesteps, "wall_time_s": time.time(), **result}
         with open(self.run_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
@@ -260,28 +272,32 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def build_model(
-    settings: dict[str, Any], run_dir: Path
+    settings: MazeSettings, run_dir: Path
 ) -> tuple[BaseAlgorithm, dict[str, Any] | None]:
-    """A new model, or the last checkpoint's when the run folder has one."""
-    algo = ALGOS[settings["algo"]]
+    """A new model, or the last checkpoint's when the run folder has one.
+
+    :raises UsageError: when SB3 refuses the settings or the checkpoint cannot be loaded.
+    """
+    algo = ALGOS[settings.algo]
     vec_env = make_vec_env(
-        settings["env_id"],
-        n_envs=settings["n_envs"],
-        seed=settings["seed"],
-        env_kwargs=settings["env_kwargs"],
+        settings.env_id, n_envs=settings.n_envs, seed=settings.seed, env_kwargs=settings.env_kwargs
     )
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
-        model = algo(
-            "SpikingMlpPolicy",
-            vec_env,
-            seed=settings["seed"],
-            verbose=0,
-            policy_kwargs=settings["policy_kwargs"],
-            device="cpu",
-            tensorboard_log=str(run_dir / "tensorboard"),
-            **settings["hyperparams"],
-        )
+        try:
+            model = algo(
+                "SpikingMlpPolicy",
+                vec_env,
+                seed=settings.seed,
+                verbose=0,
+                policy_kwargs=settings.policy_kwargs,
+                device="cpu",
+                tensorboard_log=str(run_dir / "tensorboard"),
+                **settings.hyperparams,
+            )
+        except (ValueError, TypeError, AssertionError) as err:
+            # what the settings' own checks cannot see (e.g. SB3's batch-size rules)
+            raise UsageError(f"{settings.algo} refuses these settings: {err}") from None
         return model, None
     try:
         model = algo.load(checkpoint / "model.zip", env=vec_env, device="cpu")
@@ -294,23 +310,26 @@ def build_model(
     return model, state
 
 
-def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
-    model, state = build_model(settings, run_dir)
+def train(
+    settings: MazeSettings,
+    run_dir: Path,
+    model: BaseAlgorithm,
+    state: dict[str, Any] | None,
+    progress_bar: bool,
+) -> int:
     done = model.num_timesteps
-    total = settings["total_timesteps"]
+    total = settings.total_timesteps
     pruning = None
-    if settings["pruning"] != "none":
+    if settings.pruned:
         pruning = NSPPruningCallback(
-            PruningSchedule(**settings["schedule"]),
-            total,
-            freeze_when_reached=settings.get("freeze_mask", "end") == "reached",
+            settings.schedule, total, freeze_when_reached=settings.freeze_mask == "reached"
         )
         if state and state.get("pruning"):
             pruning.load_state_dict(state["pruning"])
     run_cb = RunCallback(run_dir, settings, pruning)
     callbacks = CallbackList([cb for cb in (pruning, run_cb) if cb is not None])
     print(
-        f"training {settings['algo']} on {settings['env_id']} for {total} steps "
+        f"training {settings.algo} on {settings.env_id} for {total} steps "
         f"({'resuming at ' + str(done) if done else 'new run'}) -> {run_dir}",
         flush=True,
     )
@@ -330,23 +349,33 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
         path = run_cb.checkpoint()
         print(
             f"\ninterrupted at {model.num_timesteps} steps; saved {path}. "
-            f"Continue with: python -m agents.train_maze --resume {run_dir}",
+            f"Continue with: {PROG} --output {run_dir} --resume",
             file=sys.stderr,
         )
         return 130
     model.save(run_dir / "model.zip")  # the frozen final mask travels inside it
     run_cb.checkpoint()
     final = run_cb.evaluate()
-    summary = {k: v for k, v in final.items() if k != "wall_time_s"}
+    summary = common_summary(
+        metric="success_rate",
+        score=final["success_rate"],
+        sparsity=final["sparsity"],
+        connectivity_per_layer=final["connectivity_per_layer"],
+        synops_per_inference=final["synops_per_step"],
+        energy_per_inference_pj=final["energy_per_step_pj"],
+        wall_time_s=time.time() - start,
+        settings=settings.to_dict(),
+    )
+    shared = {"sparsity", "connectivity_per_layer", "synops_per_step", "energy_per_step_pj"}
+    summary.update({k: v for k, v in final.items() if k != "wall_time_s" and k not in shared})
     summary.update(
         {
-            "algo": settings["algo"],
-            "env_id": settings["env_id"],
+            "algo": settings.algo,
+            "env_id": settings.env_id,
             "total_timesteps": model.num_timesteps,
-            "pruning": settings["pruning"],
-            "ndi": settings["policy_kwargs"]["spiking"]["ndi"],
-            "target_sparsity": settings["schedule"]["final"],
-            "train_wall_time_s": round(time.time() - start, 1),
+            "pruning": settings.pruning,
+            "ndi": settings.policy_kwargs["spiking"]["ndi"],
+            "target_sparsity": settings.schedule.final,
         }
     )
     write_summary(summary, run_dir / "summary.json")
@@ -355,35 +384,38 @@ def train(settings: dict[str, Any], run_dir: Path, progress_bar: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    if "OMP_NUM_THREADS" not in os.environ:
-        # these networks are small: a second thread costs more in synchronisation than it gives
-        torch.set_num_threads(1)
-    try:
-        args = parse_args(argv)
-        if args.resume:
-            run_dir = Path(args.resume)
-            if not (run_dir / RUN_FILE).is_file():
-                raise UsageError(f"--resume {run_dir}: no {RUN_FILE} there, not a run folder")
-            settings = json.loads((run_dir / RUN_FILE).read_text())
-        else:
-            settings = settings_from_args(args)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            default = (
-                Path("runs") / f"{settings['algo']}-{settings['env_id'].split('/')[-1]}-{stamp}"
-            )
-            run_dir = Path(args.output) if args.output else default
-            if (run_dir / RUN_FILE).exists():
-                raise UsageError(
-                    f"{run_dir} already holds a run; use --resume {run_dir} or another --output"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_summary(settings, run_dir / RUN_FILE)
-        with interrupt_on_sigterm():  # a kill saves the checkpoint, as Ctrl-C does
-            return train(settings, run_dir, progress_bar=not args.no_progress)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _legacy_run_file(saved: dict[str, Any]) -> dict[str, Any]:
+    """A run.json of format 1 held the settings alone; its options are unknown."""
+    if "algo" not in saved or "env_id" not in saved:
+        raise UsageError("run.json is neither a maze run's settings nor a run file of format 2")
+    return {"runner": PROG, "options": {}, "settings": saved}
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = parse_args(argv)
+    run_dir, saved = prepare_run_dir(
+        args, parser(), f"{args.algo}-{args.env.split('/')[-1]}", legacy=_legacy_run_file
+    )
+    if saved is not None:
+        check_shared_options(args)
+        try:
+            settings = MazeSettings.from_dict(saved["settings"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UsageError(
+                f"{run_dir}/run.json holds settings this version cannot use: {err}"
+            ) from None
+    else:
+        settings = settings_from_args(args)
+    set_threads(args)
+    model, state = build_model(settings, run_dir)
+    if saved is None:
+        write_run_file(run_dir, args, PROG, settings=settings.to_dict())
+    with interrupt_on_sigterm():  # a kill saves the checkpoint, as Ctrl-C does
+        return train(settings, run_dir, model, state, progress_bar=not args.no_progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return exit_on_usage_error(PROG, lambda: _run(argv))
 
 
 if __name__ == "__main__":

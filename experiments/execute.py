@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.grid import GridError, Trial
+from experiments.grid import MODULES, GridError, Trial
 from nspdi_rl.checkpoint import write_json
 from nspdi_rl.stopping import interrupt_on_sigterm
 
@@ -35,7 +34,6 @@ __all__ = ["BACKENDS", "Outcome", "pending", "run_trials"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
-MODULES = {"maze": "agents.train_maze", "speech": "tasks.speech", "vision": "tasks.vision"}
 USAGE_EXIT = 2  # the runners' exit status for bad input: retrying cannot help
 # a runner stopped by Ctrl-C or SIGTERM (exit 130 once it saved its checkpoint), or
 # killed by one of them before it could
@@ -121,18 +119,12 @@ def pending(trials: Sequence[Trial], run_dir: Path) -> list[Trial]:
 
 
 def _command(trial: Trial, out: Path) -> list[str]:
-    base = [sys.executable, "-m", MODULES[trial.task]]
-    started = (out / "run.json").is_file()
-    if trial.task == "maze":
-        if started:  # the maze runner resumes from the folder's own run.json
-            return [*base, "--resume", str(out), "--no-progress"]
-        return [*base, *trial.argv(), "--output", str(out), "--no-progress"]
-    argv = [*base, *trial.argv(), "--output", str(out), "--threads", "1", "--no-progress"]
-    has_checkpoint = (out / "checkpoint.pt").is_file()
-    if started and not has_checkpoint:
-        # killed before its first checkpoint: nothing to resume, start again
-        shutil.rmtree(out)
-    return [*argv, "--resume"] if started and has_checkpoint else argv
+    """The trial's command line; ``--resume`` once its run folder holds a run (a run
+    stopped before its first checkpoint then starts again with its saved settings)."""
+    module = MODULES[trial.task].removesuffix(".cli")
+    argv = [sys.executable, "-m", module, *trial.argv(), "--output", str(out)]
+    argv += ["--threads", "1", "--no-progress"]
+    return [*argv, "--resume"] if (out / "run.json").is_file() else argv
 
 
 def _collect(out: Path, folder: Path) -> dict[str, Any] | None:

@@ -17,9 +17,9 @@ A grid file::
         target_sparsity: [0.9]
         ndi: [true, false]
 
-A sub-grid may list ``method`` (dense, magnitude, gradr, stds, nsp),
-``target_sparsity``, ``ndi`` and ``a_dist`` (lognormal, uniform, constant); what it
-leaves out takes the method's defaults (nsp, 0.9, NDI on, lognormal). Trials
+A sub-grid may list ``pruning`` (dense, magnitude, gradr, stds, nsp: the runners'
+``--pruning``), ``target_sparsity``, ``ndi`` and ``a_dist`` (lognormal, uniform,
+constant); what it leaves out takes the defaults (nsp, 0.9, NDI on, lognormal). Trials
 that several sub-grids share (NSP at 0.9 appears in most claims) run once.
 Every trial's command line is checked by its runner's own parser and option
 checks before anything runs.
@@ -27,30 +27,38 @@ checks before anything runs.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
-import io
+import importlib
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from nspdi_rl.cli import UsageError
 from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS
 
-__all__ = ["AXES", "TASKS", "Grid", "GridError", "Trial", "load_grid"]
+__all__ = ["AXES", "MODULES", "TASKS", "Grid", "GridError", "Trial", "load_grid"]
 
-TASKS = ("maze", "speech", "vision")
+#: each task's runner; each has ``main(argv)`` and ``check(argv)``
+MODULES = {"maze": "agents.train_maze", "speech": "tasks.speech.cli", "vision": "tasks.vision.cli"}
+TASKS = tuple(MODULES)
 #: sub-grid keys and their defaults
-AXES: dict[str, Any] = {"method": "nsp", "target_sparsity": 0.9, "ndi": True, "a_dist": "lognormal"}
+AXES: dict[str, Any] = {
+    "pruning": "nsp",
+    "target_sparsity": 0.9,
+    "ndi": True,
+    "a_dist": "lognormal",
+}
 TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 # options the experiment runner sets itself
 RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
-                      "method", "pruning", "no-ndi", "a-dist"})  # fmt: skip
+                      "pruning", "no-ndi", "a-dist"})  # fmt: skip
+# keys of earlier grid files, refused with what replaced them
+RENAMED_KEYS = {"method": "pruning"}
 
 
 class GridError(Exception):
@@ -63,7 +71,7 @@ class Trial:
 
     :param task: ``maze``, ``speech`` or ``vision``.
     :param args: the runner's fixed options (option name without dashes -> value).
-    :param method: synapse parameterisation (``dense`` runs unpruned).
+    :param pruning: pruning method, the runner's ``--pruning`` (``dense`` runs unpruned).
     :param target_sparsity: final sparsity (0 for ``dense``).
     :param ndi: NDI on.
     :param a_dist: distribution of NSP's ``a`` (only meaningful for ``nsp``).
@@ -73,7 +81,7 @@ class Trial:
 
     task: str
     args: tuple[tuple[str, Any], ...]
-    method: str
+    pruning: str
     target_sparsity: float
     ndi: bool
     a_dist: str
@@ -91,7 +99,7 @@ class Trial:
     def name(self) -> str:
         ndi = "ndi" if self.ndi else "nondi"
         return (
-            f"{self.task}-{self.method}-{self.target_sparsity:g}-{ndi}-{self.a_dist}"
+            f"{self.task}-{self.pruning}-{self.target_sparsity:g}-{ndi}-{self.a_dist}"
             f"-seed{self.seed}-{self.key}"
         )
 
@@ -105,11 +113,7 @@ class Trial:
                 values = value if isinstance(value, (list, tuple)) else [value]
                 argv += [f"--{name}", *(str(v) for v in values)]
         argv += ["--seed", str(self.seed), "--target-sparsity", str(self.target_sparsity)]
-        if self.task == "maze":
-            argv += ["--pruning", "none" if self.method == "dense" else self.method]
-        else:
-            argv += ["--method", self.method]
-        argv += ["--a-dist", self.a_dist]
+        argv += ["--pruning", self.pruning, "--a-dist", self.a_dist]
         if not self.ndi:
             argv.append("--no-ndi")
         return argv
@@ -127,8 +131,8 @@ class Grid:
 
 
 def _check_value(where: str, key: str, value: Any) -> Any:
-    if key == "method" and value not in PRUNING_METHODS:
-        raise GridError(f"{where}: unknown method {value!r}; accepted: {PRUNING_METHODS}")
+    if key == "pruning" and value not in PRUNING_METHODS:
+        raise GridError(f"{where}: unknown pruning {value!r}; accepted: {PRUNING_METHODS}")
     if key == "a_dist" and value not in A_DISTRIBUTIONS:
         raise GridError(f"{where}: unknown a_dist {value!r}; accepted: {A_DISTRIBUTIONS}")
     if key == "ndi" and not isinstance(value, bool):
@@ -143,6 +147,9 @@ def _check_value(where: str, key: str, value: Any) -> Any:
 def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
     if not isinstance(spec, dict) or not spec:
         raise GridError(f"{where}: a sub-grid maps keys among {sorted(AXES)} to lists")
+    for old, new in RENAMED_KEYS.items():
+        if old in spec:
+            raise GridError(f"{where}: key {old!r} is now {new!r} (the runners' --{new})")
     unknown = sorted(set(spec) - set(AXES))
     if unknown:
         raise GridError(f"{where}: unknown key {unknown[0]!r}; accepted: {sorted(AXES)}")
@@ -155,59 +162,17 @@ def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
     combos = []
     for values in itertools.product(*axes.values()):
         point = {**AXES, **dict(zip(axes, values, strict=True))}
-        if point["method"] == "dense":
+        if point["pruning"] == "dense":
             point["target_sparsity"] = 0.0  # an unpruned run is the same at every target
         combos.append(point)
     return combos
 
 
-def _parse_quietly(
-    parse: Callable[[list[str]], argparse.Namespace], argv: list[str]
-) -> argparse.Namespace:
-    """``parse(argv)``; an argparse error becomes a :class:`GridError` with its message."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return parse(argv)
-    except SystemExit:
-        lines = err.getvalue().strip().splitlines()
-        raise GridError(lines[-1] if lines else f"bad options {argv}") from None
-
-
 def check_trial(trial: Trial) -> None:
     """Run the runner's own parser and option checks on the trial's command line."""
-    argv = trial.argv()
-    if trial.task == "maze":
-        from agents.train_maze import UsageError, parse_args, settings_from_args
-
-        args = _parse_quietly(parse_args, argv)
-        try:
-            settings_from_args(args)
-        except UsageError as error:
-            raise GridError(f"maze trial: {error}") from None
-        return
-    data_dir = dict(trial.args).get("data-dir")
-    if trial.task == "speech" and data_dir and not Path(str(data_dir)).exists():
-        raise GridError(
-            f"speech trial: --data-dir {data_dir} does not exist (the espeak-ng keyword set: "
-            f"python -m tasks.speech.make_espeak_kws {data_dir})"
-        )
-    from tasks.cli import UsageError as TaskUsageError
-    from tasks.cli import check_options
-
-    fill: Callable[[argparse.Namespace], None]
-    if trial.task == "speech":
-        from tasks.speech import cli as speech
-
-        parser, fill = speech.parser(), speech.check_dataset
-    else:
-        from tasks.vision import cli as vision
-
-        parser, fill = vision.parser(), vision.fill_defaults
-    args = _parse_quietly(parser.parse_args, argv)
     try:
-        check_options(args, fill)
-    except (TaskUsageError, ValueError) as error:
+        importlib.import_module(MODULES[trial.task]).check(trial.argv())
+    except (UsageError, ValueError) as error:
         raise GridError(f"{trial.task} trial: {error}") from None
 
 
@@ -280,7 +245,7 @@ def load_grid(paths: Sequence[str | Path], check: bool = True) -> Grid:
         checked: set[tuple[Any, ...]] = set()
         for trial in built:
             # seeds share a command line up to --seed: check each shape once
-            shape = (trial.task, trial.args, trial.method, trial.ndi, trial.a_dist)
+            shape = (trial.task, trial.args, trial.pruning, trial.ndi, trial.a_dist)
             if shape not in checked:
                 check_trial(trial)
                 checked.add(shape)

@@ -45,7 +45,7 @@ class Record:
 
     grid: str
     task: str
-    method: str
+    pruning: str
     target: float
     ndi: bool
     a_dist: str
@@ -58,22 +58,40 @@ class Record:
     wall_s: float
 
 
+# summary keys of runs made before the runners shared one vocabulary, per task
+_LEGACY_SUMMARY_KEYS = {
+    "maze": {
+        "score": "success_rate",
+        "synops_per_inference": "synops_per_step",
+        "energy_per_inference_pj": "energy_per_step_pj",
+        "wall_time_s": "train_wall_time_s",
+    },
+    "task": {
+        "score": "accuracy",
+        "synops_per_inference": "synops_per_sample",
+        "energy_per_inference_pj": "energy_per_sample_pj",
+    },
+}
+
+
 def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
-    maze = trial["task"] == "maze"
+    if "score" not in summary:  # an older run: its keys were the runner's own
+        legacy = _LEGACY_SUMMARY_KEYS["maze" if trial["task"] == "maze" else "task"]
+        summary = {**summary, **{new: summary.get(old) for new, old in legacy.items()}}
     return Record(
         grid=trial["experiments"][0].split("/")[0] if trial["experiments"] else trial["task"],
         task=trial["task"],
-        method=trial["method"],
+        pruning=trial["pruning"] if "pruning" in trial else trial["method"],
         target=float(trial["target_sparsity"]),
         ndi=bool(trial["ndi"]),
         a_dist=trial["a_dist"],
         seed=int(trial["seed"]),
-        score=float(summary["success_rate" if maze else "accuracy"]),
+        score=float(summary["score"]),
         sparsity=float(summary["sparsity"]),
-        synops=summary.get("synops_per_step" if maze else "synops_per_sample"),
-        energy_pj=summary.get("energy_per_step_pj" if maze else "energy_per_sample_pj"),
-        bits_per_ksynop=None if maze else summary.get("bits_per_ksynop"),
-        wall_s=float(summary.get("train_wall_time_s" if maze else "wall_time_s") or 0.0),
+        synops=summary.get("synops_per_inference"),
+        energy_pj=summary.get("energy_per_inference_pj"),
+        bits_per_ksynop=summary.get("bits_per_ksynop"),
+        wall_s=float(summary.get("wall_time_s") or 0.0),
     )
 
 
@@ -118,13 +136,13 @@ def _stat(values: Iterable[float | None]) -> Stat | None:
     return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
 
 
-Group = tuple[str, float, bool, str]  # method, target, ndi, a_dist
+Group = tuple[str, float, bool, str]  # pruning, target, ndi, a_dist
 
 
 def _groups(records: Sequence[Record]) -> dict[Group, list[Record]]:
     groups: dict[Group, list[Record]] = defaultdict(list)
     for r in records:
-        groups[(r.method, r.target, r.ndi, r.a_dist)].append(r)
+        groups[(r.pruning, r.target, r.ndi, r.a_dist)].append(r)
     return groups
 
 

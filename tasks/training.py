@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from nspdi_rl.checkpoint import atomic_torch_save, save_model, write_json
+from nspdi_rl.cli import common_summary
 from nspdi_rl.metrics import (
     SynOpsCounter,
     connectivity_per_layer,
@@ -424,31 +425,35 @@ def train_task(
         )
         nonzero = sum(s.nonzero for s in layer_stats(model))
         efficiency = information_efficiency(test["confusion"], test["synops_per_sample"], nonzero)
-        summary: dict[str, Any] = {
+        summary: dict[str, Any] = common_summary(
+            metric="accuracy",
+            score=test["accuracy"],
+            sparsity=sparsity(model),
+            connectivity_per_layer=connectivity_per_layer(model),
+            synops_per_inference=test["synops_per_sample"],
+            energy_per_inference_pj=test["energy_per_sample_pj"],
+            wall_time_s=elapsed + time.perf_counter() - start,
+            settings=settings or {},
+        )
+        summary |= {
             "dataset": data.name,
             "accuracy": test["accuracy"],
             "test_loss": test["loss"],
             "test_samples": test["samples"],
             "val_accuracy": history[-1]["val_accuracy"] if history else None,
-            "sparsity": sparsity(model),
             "sparsity_with_readout": sparsity(model, include_readout=True),
-            "connectivity_per_layer": connectivity_per_layer(model),
             "nonzero_synapses": nonzero,
-            "synops_per_sample": test["synops_per_sample"],
-            "energy_per_sample_pj": test["energy_per_sample_pj"],
             "mutual_information_bits": efficiency["mutual_information_bits"],
             "bits_per_ksynop": efficiency["bits_per_ksynop"],
             "bits_per_synapse": efficiency["bits_per_synapse"],
             "confusion": test["confusion"],
             "classes": list(data.classes),
-            "wall_time_s": elapsed + time.perf_counter() - start,
             "device": str(device),
             "processes": workers.world_size,
             "epochs": config.epochs,
             "train": asdict(config),
             "network": net_config.to_dict(),
             "data": data.info,
-            "settings": settings or {},
         }
         if workers.main:
             save_model(model, run_dir / "model.pt", pruner, extra={"classes": list(data.classes)})

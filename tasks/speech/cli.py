@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
-from tasks.cli import UsageError, make_parser, run
+from nspdi_rl.cli import Preset
+from tasks.cli import UsageError, check_command_line, make_parser, run
 from tasks.data import TaskData
 from tasks.speech.features import ENCODINGS, FEATURE_KINDS, AudioFeatures
 from tasks.speech.shd import SHD_CHANNELS, load_shd
 from tasks.speech.speechcommands import CLASS_SETUPS, load_speechcommands
 
-__all__ = ["DATASETS", "load", "main", "parse_args"]
+__all__ = ["DATASETS", "PRESET", "check", "load", "main", "parse_args"]
 
 DATASETS = ("shd", "speechcommands")
 PROG = "python -m tasks.speech"
+#: the runner's defaults for the shared options: one hidden layer of 256 LIF neurons;
+#: a softer surrogate than Norse's (alpha 20 instead of 100) passes gradient to more
+#: neurons
+PRESET = Preset(hidden=(256,), alpha=20.0)
 
 
 def parser() -> argparse.ArgumentParser:
     p = make_parser(
         PROG,
         "Train an NDI spiking network on SHD or Speech Commands while NSP prunes it online.",
+        PRESET,
     )
-    p.add_argument("--dataset", required=True, help=f"one of {DATASETS}")
+    p.add_argument("--dataset", default=None, help=f"one of {DATASETS} (required)")
     kws = p.add_argument_group("speechcommands")
     kws.add_argument("--classes", type=int, default=12, help=f"class setup, one of {CLASS_SETUPS}")
     kws.add_argument("--features", default="logmel", help=f"one of {FEATURE_KINDS}")
@@ -88,6 +95,27 @@ def check_dataset(args: argparse.Namespace) -> None:
     """Refuse an unknown ``--dataset`` before anything else is read."""
     if args.dataset not in DATASETS:
         raise UsageError(f"unknown --dataset {args.dataset!r}; accepted: {DATASETS}")
+
+
+def _check_without_data(args: argparse.Namespace) -> None:
+    """:func:`check_dataset`, and a data folder that exists (the loader, which says what
+    it expects inside, does not run here)."""
+    check_dataset(args)
+    if not Path(args.data_dir).exists():
+        hint = (
+            f" (the espeak-ng keyword set: python -m tasks.speech.make_espeak_kws {args.data_dir})"
+            if args.dataset == "speechcommands"
+            else ""
+        )
+        raise UsageError(f"--data-dir {args.data_dir} does not exist{hint}")
+
+
+def check(argv: Sequence[str]) -> None:
+    """Check a command line as :func:`main` would, reading no data.
+
+    :raises UsageError, ValueError: naming the bad option.
+    """
+    check_command_line(parser(), argv, _check_without_data)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,12 @@ DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progr
         (["--freeze-mask", "never"], "unknown --freeze-mask 'never'"),
         (["--algo", "sac"], "--algo sac needs a continuous action space"),
         (["--config", "/nonexistent.yaml"], "config file /nonexistent.yaml does not exist"),
-        (["--resume", "/nonexistent-run"], "no run.json there"),
+        (["--resume"], "nothing to resume in"),
+        (["--resume", "/some-run"], "--resume takes no folder"),
+        (["--pruning", "none"], "--pruning none is now --pruning dense"),
+        (["--method", "nsp"], "--method is now --pruning"),
+        (["--threads", "0"], "--threads must be > 0, got 0"),
+        (["--alpha", "-1"], "--alpha must be > 0, got -1.0"),
     ],
 )
 def test_bad_cli_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
@@ -43,9 +48,9 @@ def test_bad_cli_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
 def test_a_dist_reaches_the_policy_synapses():
     from agents.train_maze import parse_args, settings_from_args
 
-    nsp = settings_from_args(parse_args(["--a-dist", "constant"]))["policy_kwargs"]["spiking"]
+    nsp = settings_from_args(parse_args(["--a-dist", "constant"])).policy_kwargs["spiking"]
     assert nsp["nsp"] == {"method": "nsp", "a_dist": "constant"}
-    default = settings_from_args(parse_args([]))["policy_kwargs"]["spiking"]["nsp"]
+    default = settings_from_args(parse_args([])).policy_kwargs["spiking"]["nsp"]
     assert default["a_dist"] == "lognormal"
 
 
@@ -55,7 +60,7 @@ def test_resuming_a_run_killed_after_its_last_checkpoint_finishes_it(tmp_path):
     assert main([*argv, "--output", str(run)]) == 0
     first = json.loads((run / "summary.json").read_text())
     (run / "summary.json").unlink()  # as if killed before the summary was written
-    assert main(["--resume", str(run), "--no-progress"]) == 0
+    assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
     again = json.loads((run / "summary.json").read_text())
     assert again["total_timesteps"] == first["total_timesteps"]
     assert again["sparsity"] == first["sparsity"]
@@ -86,7 +91,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
     )
     (ckpt / "model.zip").write_bytes(b"garbage")
     capsys.readouterr()
-    assert main(["--resume", str(run), "--no-progress"]) == 2
+    assert main(["--output", str(run), "--resume", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot load checkpoint" in err and len(err.splitlines()) == 1
 
@@ -99,7 +104,7 @@ def test_default_run_learns_and_prunes(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     print(
         f"\ndefault PPO run: success {summary['success_rate']:.2f} at sparsity "
-        f"{summary['sparsity']:.4f} in {summary['train_wall_time_s']} s"
+        f"{summary['sparsity']:.4f} in {summary['wall_time_s']} s"
     )
     assert summary["sparsity"] >= 0.90
     assert summary["success_rate"] >= 0.9  # an untrained policy scores 0.0
@@ -139,7 +144,7 @@ def test_sigkill_then_resume_is_as_good_as_an_uninterrupted_run(tmp_path):
     state = json.loads((ckpt / "state.json").read_text())
     assert 0 < state["num_timesteps"] < 60000
     assert 0 < state["pruning"]["progress"] < 1
-    assert main(["--resume", str(run), "--no-progress"]) == 0
+    assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     print(
         f"\nresumed run: success {summary['success_rate']:.2f} at sparsity "

@@ -36,7 +36,7 @@ experiments:
     target_sparsity: [0, 0.5]
   methods:
     target_sparsity: [0.5]
-    method: [dense, nsp]
+    pruning: [dense, nsp]
 """
 
 
@@ -51,9 +51,9 @@ def test_grid_expands_sub_grids_and_runs_shared_trials_once(tmp_path: Path) -> N
     # sparsity: 2 targets x 2 seeds; methods: dense (target 0, as nsp at 0) and nsp at
     # 0.5, both already in the sweep: 4 distinct trials, one of them dense
     assert len(grid.trials) == 6
-    nsp_half = [t for t in grid.trials if t.method == "nsp" and t.target_sparsity == 0.5]
+    nsp_half = [t for t in grid.trials if t.pruning == "nsp" and t.target_sparsity == 0.5]
     assert all(t.experiments == ("tiny/sparsity", "tiny/methods") for t in nsp_half)
-    dense = [t for t in grid.trials if t.method == "dense"]
+    dense = [t for t in grid.trials if t.pruning == "dense"]
     assert {t.target_sparsity for t in dense} == {0.0} and len(dense) == 2
     argv = nsp_half[0].argv()
     assert argv[:2] == ["--checkpoint-freq", "64"] and "--pruning" in argv
@@ -63,7 +63,8 @@ def test_grid_expands_sub_grids_and_runs_shared_trials_once(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (TINY.replace("method: [dense, nsp]", "method: [lottery]"), "unknown method 'lottery'"),
+        (TINY.replace("pruning: [dense, nsp]", "pruning: [lottery]"), "unknown pruning 'lottery'"),
+        (TINY.replace("pruning: [dense, nsp]", "method: [dense, nsp]"), "key 'method' is now"),
         (
             TINY.replace("    target_sparsity: [0, 0.5]\n", "    sparsity: [0.5]\n"),
             "unknown key 'sparsity'",
@@ -120,7 +121,7 @@ def _check_run(run_dir: Path) -> None:
     for path in summaries:
         trial = json.loads((path.parent / "trial.json").read_text())
         summary = json.loads(path.read_text())
-        expected = 0.0 if trial["method"] == "dense" else trial["target_sparsity"]
+        expected = 0.0 if trial["pruning"] == "dense" else trial["target_sparsity"]
         assert summary["sparsity"] == pytest.approx(expected, abs=0.02)
         assert summary["total_timesteps"] >= 64
 
@@ -161,7 +162,7 @@ def test_local_run_skips_finished_trials_and_reports(
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| maze-nsp-0.5")]
     assert len(rows) == 2 * 4 and all("| nsp | 192 / 384 |" in r for r in rows), rows
     records = load_records(run_dir)
-    assert sorted({(r.method, r.target) for r in records}) == [
+    assert sorted({(r.pruning, r.target) for r in records}) == [
         ("dense", 0.0),
         ("nsp", 0.0),
         ("nsp", 0.5),

@@ -19,6 +19,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import TensorDataset
 
+from nspdi_rl.cli import SUMMARY_KEYS as COMMON_SUMMARY_KEYS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.stopping import interrupt_on_sigterm
 from tasks import training
@@ -30,13 +31,9 @@ from tests.tasks.conftest import write_real_speechcommands
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {
+    *COMMON_SUMMARY_KEYS,
     "accuracy",
-    "sparsity",
-    "connectivity_per_layer",
-    "synops_per_sample",
-    "energy_per_sample_pj",
     "bits_per_ksynop",
-    "wall_time_s",
 }
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
 
@@ -61,7 +58,7 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     assert summary["test_samples"] == 3 and len(summary["classes"]) == 12
     assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
     assert set(summary["connectivity_per_layer"]) == {"layers.0", "readout"}
-    assert summary["synops_per_sample"] > 0 and summary["energy_per_sample_pj"] > 0
+    assert summary["synops_per_inference"] > 0 and summary["energy_per_inference_pj"] > 0
     for name in ("learning_curves.png", "accuracy_vs_sparsity.png", "model.pt", "run.json"):
         assert (out / name).is_file()
     assert "test accuracy" in capsys.readouterr().out
@@ -70,7 +67,7 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     assert "already holds a run" in capsys.readouterr().err
     # --resume with other options: refused, naming the option
     assert main([*argv, "--epochs", "3", "--hidden", "32", "--resume"]) == 2
-    assert "epochs: 2 -> 3" in capsys.readouterr().err
+    assert "--epochs 2 -> 3" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -79,8 +76,10 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
         (["--dataset", "timit"], "unknown --dataset 'timit'"),
         (["--dataset", "speechcommands", "--classes", "20"], "unknown class setup 20"),
         (["--dataset", "speechcommands", "--features", "wavelet"], "unknown features"),
-        (["--dataset", "speechcommands", "--target-sparsity", "1.5"], "target_sparsity"),
-        (["--dataset", "speechcommands", "--method", "lottery"], "unknown pruning method"),
+        (["--dataset", "speechcommands", "--target-sparsity", "1.5"], "--target-sparsity must"),
+        (["--dataset", "speechcommands", "--pruning", "lottery"], "unknown --pruning 'lottery'"),
+        (["--dataset", "speechcommands", "--method", "nsp"], "--method is now --pruning"),
+        (["--dataset", "speechcommands", "--output", "{file}"], "is a file, not a run folder"),
         (["--dataset", "speechcommands", "--device", "tpu"], "unknown device 'tpu'"),
         (["--dataset", "speechcommands", "--eval-batch-size", "0"], "eval_batch_size must be"),
         (["--dataset", "shd"], "SHD files missing"),
@@ -91,6 +90,8 @@ def test_bad_command_lines_give_one_line(
     tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture
 ) -> None:
     data = write_real_speechcommands(tmp_path / "sc")
+    (tmp_path / "file").write_text("not a folder")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
     assert main(["--data-dir", str(data), "--no-progress", *args]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

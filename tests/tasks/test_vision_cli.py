@@ -23,7 +23,7 @@ def test_dvsgesture_run_writes_the_summary(tmp_path: Path, capsys: pytest.Captur
     assert set(summary["connectivity_per_layer"]) == {"convs.0", "layers.0", "readout"}
     assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
     assert summary["network"]["conv_channels"] == [4] and summary["data"]["time_steps"] == 4
-    assert summary["synops_per_sample"] > 0
+    assert summary["synops_per_inference"] > 0
     assert "test accuracy" in capsys.readouterr().out
 
 
