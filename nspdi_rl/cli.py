@@ -373,7 +373,8 @@ def prepare_run_dir(
         if legacy is None:
             raise UsageError(f"{run_file} has format {saved.get('format')!r}, not {RUN_FORMAT}")
         saved = legacy(saved)
-    if saved.get("runner") != parser.prog:
+    # an old run file may not say which runner wrote it (None): its options then tell
+    if saved.get("runner") not in (None, parser.prog):
         raise UsageError(f"{run_dir} is a run of {saved.get('runner')}, not of {parser.prog}")
     _resume_options(args, parser, saved.get("options", {}), run_dir, runtime)
     return run_dir, saved

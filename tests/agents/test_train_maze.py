@@ -153,3 +153,53 @@ def test_sigkill_then_resume_is_as_good_as_an_uninterrupted_run(tmp_path):
     assert summary["total_timesteps"] >= 60000
     assert summary["sparsity"] >= 0.90
     assert summary["success_rate"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("default:\n  learning_rate: -0.001\n", "learning_rate must be > 0, got -0.001"),
+        ("default:\n  gamma: 1.5\n", "gamma must be in [0, 1], got 1.5"),
+        ("default:\n  batch_size: 'big'\n", "batch_size must be an integer, got 'big'"),
+        ("default:\n  n_steps: 12.5\n", "n_steps must be an integer, got 12.5"),
+        ("default:\n  n_timesteps: -100\n", "n_timesteps must be a positive integer, got -100"),
+        ("default:\n  n_envs: true\n", "n_envs must be a positive integer, got True"),
+        ("default:\n  buffer_size: 100\n", "ppo takes no 'buffer_size'"),
+        ("default:\n  policy_kwargs: 'dict(spiking=dict(hiden=[8]))'\n", "unknown spiking option"),
+        ("default:\n  batch_size: 1\n", "ppo refuses these settings"),
+        ("- 1\n- 2\n", "must map env ids to hyperparameters"),
+    ],
+)
+def test_bad_config_values_exit_2_with_one_line_and_write_nothing(
+    yaml_text, message, capsys, tmp_path
+):
+    config = tmp_path / "hp.yaml"
+    config.write_text(yaml_text)
+    run = tmp_path / "run"
+    assert main(["--config", str(config), "--output", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (run / "run.json").exists()
+
+
+def test_output_that_is_a_file_is_refused(capsys, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    assert main(["--output", str(target)]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+    assert target.read_text() == "not a folder"
+
+
+def test_a_run_folder_of_the_old_format_still_resumes(tmp_path):
+    """run.json of format 1 held the resolved settings alone, 'none' for no pruning."""
+    run = tmp_path / "run"
+    argv = ["--total-timesteps", "64", "--hidden", "8", "--time-steps", "2", "--no-progress"]
+    assert main([*argv, "--pruning", "dense", "--output", str(run)]) == 0
+    settings = json.loads((run / "run.json").read_text())["settings"]
+    settings["pruning"] = "none"
+    (run / "run.json").write_text(json.dumps(settings))
+    (run / "summary.json").unlink()
+    assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["pruning"] == "dense" and summary["sparsity"] == 0.0

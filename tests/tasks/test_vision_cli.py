@@ -25,6 +25,16 @@ def test_dvsgesture_run_writes_the_summary(tmp_path: Path, capsys: pytest.Captur
     assert summary["network"]["conv_channels"] == [4] and summary["data"]["time_steps"] == 4
     assert summary["synops_per_inference"] > 0
     assert "test accuracy" in capsys.readouterr().out
+    # a run folder of the old format (run.json held the options alone, the pruning
+    # method as 'method'): --output DIR --resume alone continues it with its options
+    options = json.loads((out / "run.json").read_text())["options"]
+    options["method"] = options.pop("pruning")
+    (out / "run.json").write_text(json.dumps(options))
+    (out / "summary.json").unlink()
+    assert main(["--output", str(out), "--resume", "--no-progress"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["accuracy"] == summary["accuracy"] and again["settings"]["pruning"] == "nsp"
+    assert again["settings"]["conv_channels"] == [4]
 
 
 @pytest.mark.slow
