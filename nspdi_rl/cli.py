@@ -90,7 +90,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each default, except None (the help text says what None means)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+        # store_true flags (default False) need no "(default: False)"; 0 is a real default
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
 
