@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from nspdi_rl.layers import NSPConv2d, NSPLinear
+from nspdi_rl.layers import NSPConv2d, NSPLayer
 
 __all__ = [
     "ENERGY_PER_AC_PJ",
@@ -65,9 +64,9 @@ class LayerStats:
         return 1.0 - self.connectivity
 
 
-def _nsp_layers(model: nn.Module) -> Iterator[tuple[str, NSPLinear]]:
+def _nsp_layers(model: nn.Module) -> Iterator[tuple[str, NSPLayer]]:
     for name, module in model.named_modules():
-        if isinstance(module, NSPLinear):
+        if isinstance(module, NSPLayer):
             yield name or type(module).__name__, module
 
 
@@ -80,7 +79,7 @@ def layer_stats(model: nn.Module) -> list[LayerStats]:
         stats.append(
             LayerStats(
                 name,
-                getattr(layer, "role", "hidden"),
+                layer.role,
                 int(sum(int(torch.count_nonzero(w)) for w in weights)),
                 int(sum(w.numel() for w in weights)),
             )
@@ -139,7 +138,7 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
     """
     stats = []
     for name, layer in _nsp_layers(model):
-        if getattr(layer, "role", "hidden") == "readout" and not include_readout:
+        if layer.role == "readout" and not include_readout:
             continue
         for tag, weight in zip(("w", "v"), layer.nsp_weights(), strict=False):
             w = weight().flatten(1)
@@ -217,17 +216,16 @@ class SynOpsCounter:
         self.samples += int(size(x)) if callable(size) else int(x.shape[0])
 
     def _make_hook(self, name: str):  # noqa: ANN202
-        def hook(layer: NSPLinear, args: tuple, output: torch.Tensor) -> None:
+        def hook(layer: NSPLayer, args: tuple, output: torch.Tensor) -> None:
             with torch.no_grad():
                 x = args[0]
                 binary = bool(((x == 0) | (x == 1)).all())
                 active = (x != 0).to(x.dtype)
                 ops = 0.0
                 for w in layer.nsp_weights():
-                    ops += float(_project_mask(layer, active, (w() != 0).to(x.dtype)).sum())
-                product_macs = (
-                    float(output.numel()) if getattr(layer, "v", None) is not None else 0.0
-                )
+                    # (active inputs x non-zero synapses) summed: one entry per synaptic event
+                    ops += float(layer.project(active, (w() != 0).to(x.dtype)).sum())
+                product_macs = float(output.numel()) if layer.v is not None else 0.0
                 if x.dim() == (4 if isinstance(layer, NSPConv2d) else 2):
                     # one step's input standing for all T steps of a constant input
                     repeat = float(layer.constant_input_steps)
@@ -257,15 +255,6 @@ class SynOpsCounter:
     @property
     def energy_per_sample_pj(self) -> float:
         return self._per_sample(energy_pj(self.acs, self.macs))
-
-
-def _project_mask(layer: NSPLinear, active: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Sum over outputs of (active inputs x non-zero synapses): one entry per synaptic event."""
-    if isinstance(layer, NSPConv2d):
-        if active.dim() == 5:
-            active = active.reshape(-1, *active.shape[2:])
-        return F.conv2d(active, mask, None, layer.stride, layer.padding)
-    return F.linear(active, mask)
 
 
 def mutual_information_bits(confusion: np.ndarray | torch.Tensor) -> float:

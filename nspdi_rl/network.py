@@ -27,7 +27,7 @@ from nspdi_rl.functional import (
     li_sequence,
     lif_sequence,
 )
-from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPLinear
+from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPLayer
 
 __all__ = [
     "ENCODERS",
@@ -366,9 +366,12 @@ class SpikingNetwork(nn.Module):
         shape = list(c.input_shape)
         if c.encoder == "population":
             shape[-1] *= c.population_size
+        # the first layer sees one step's input (B, ...) when it is the same at every
+        # step: SynOps count it once per time step
+        first_steps = c.time_steps if self.encoder.constant_over_time else 1
         self.convs = nn.ModuleList()
         self.conv_neurons = nn.ModuleList()
-        for channels in c.conv_channels:
+        for index, channels in enumerate(c.conv_channels):
             self.convs.append(
                 NDIConv2d(
                     shape[0],
@@ -381,6 +384,7 @@ class SpikingNetwork(nn.Module):
                     v_init_scale=c.v_init_scale,
                     weight_scale=c.weight_scale,
                     generator=generator,
+                    constant_input_steps=first_steps if index == 0 else 1,
                 )
             )
             self.conv_neurons.append(LIFLayer(c.lif, stateful))
@@ -393,7 +397,7 @@ class SpikingNetwork(nn.Module):
         features = int(math.prod(shape))
         self.layers = nn.ModuleList()
         self.neurons = nn.ModuleList()
-        for width in c.hidden:
+        for index, width in enumerate(c.hidden):
             self.layers.append(
                 NDILinear(
                     features,
@@ -403,6 +407,7 @@ class SpikingNetwork(nn.Module):
                     v_init_scale=c.v_init_scale,
                     weight_scale=c.weight_scale,
                     generator=generator,
+                    constant_input_steps=first_steps if index == 0 and not self.convs else 1,
                 )
             )
             self.neurons.append(LIFLayer(c.lif, stateful))
@@ -415,12 +420,8 @@ class SpikingNetwork(nn.Module):
             v_init_scale=c.v_init_scale,
             weight_scale=c.weight_scale,
             generator=generator,
+            role="readout",
         )
-        self.readout.role = "readout"
-        first = self._first_layer()
-        if first is not None and self.encoder.constant_over_time:
-            # it sees one step's input (B, ...): SynOps count it once per time step
-            first.constant_input_steps = c.time_steps
         if c.readout == "spike_count":
             self.readout_neurons: nn.Module = LIFLayer(c.lif, stateful)
         else:
@@ -445,7 +446,7 @@ class SpikingNetwork(nn.Module):
                 f"expected input (B, {', '.join(map(str, expected))}), got shape {tuple(x.shape)}"
             )
 
-    def _first_layer(self) -> NSPLinear | None:
+    def _first_layer(self) -> NSPLayer | None:
         if self.convs:
             return self.convs[0]  # type: ignore[return-value]
         return self.layers[0] if self.layers else None  # type: ignore[return-value]

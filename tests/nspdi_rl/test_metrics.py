@@ -32,8 +32,7 @@ class Tiny(nn.Module):
     def __init__(self):
         super().__init__()
         self.hidden = NDILinear(3, 2, nsp=DENSE)
-        self.out = NDILinear(2, 1, ndi=False, nsp=DENSE)
-        self.out.role = "readout"
+        self.out = NDILinear(2, 1, ndi=False, nsp=DENSE, role="readout")
         set_weights(self.hidden.w, [[1.0, 0.0, 2.0], [0.0, 3.0, 4.0]])
         set_weights(self.hidden.v, [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
         set_weights(self.out.w, [[0.5, 0.0]])
