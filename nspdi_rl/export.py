@@ -97,10 +97,6 @@ class CompressedLinear(nn.Module):
         self.out_features = weight.shape[0] // (2 if ndi else 1)
         self.choice: dict[int, str] = {}  # row-count bucket -> "dense" | "csr" | "coo"
 
-    @property
-    def density(self) -> float:
-        return float(self.sparse_weight.values().numel()) / float(self.dense_weight.numel())
-
     # Each path returns the product in its natural layout: dense (M, out), sparse
     # (out, M); _combine applies the NDI term and the bias in that layout.
     def _dense(self, x2d: torch.Tensor) -> torch.Tensor:
@@ -155,9 +151,6 @@ class CompressedLinear(nn.Module):
         else:
             out = self._combine(self._paths()[path](x2d), 0).t()
         return out.reshape(*x.shape[:-1], self.out_features)
-
-    def nonzero(self) -> int:
-        return int(self.sparse_weight.values().numel())
 
 
 def _effective(layer: NSPLayer) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -85,13 +85,6 @@ class NSPConfig:
             )
         if not (math.isfinite(self.d2) and self.d2 >= 0):
             raise ValueError(f"d2 must be >= 0, got {self.d2}")
-
-    @property
-    def heterogeneous(self) -> bool:
-        return self.method == "nsp" and self.a_dist != "constant" and self.a_std > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _draw_a(n: int, config: NSPConfig, generator: torch.Generator | None) -> torch.Tensor:

@@ -84,10 +84,13 @@ def test_encoders():
         Encoder("rate", 2)(torch.tensor([[-1.0, 1.0]]))
 
 
-def test_rate_encoded_first_layer_sees_spikes():
+def test_rate_encoded_first_layer_sees_spikes_over_all_steps():
     net = mlp(encoder="rate")
-    assert net.encoder.binary
+    seen = []
+    net.layers[0].register_forward_pre_hook(lambda _layer, args: seen.append(args[0]))
     assert net(torch.rand(2, 6)).shape == (2, 3)
+    assert seen[0].shape == (5, 2, 6)  # (T, B, features): a spike train, not one step
+    assert set(seen[0].unique().tolist()) <= {0.0, 1.0}
 
 
 def neuron_states(model):
