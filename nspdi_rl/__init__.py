@@ -8,7 +8,15 @@ metrics in :mod:`nspdi_rl.metrics`; save / load in :mod:`nspdi_rl.checkpoint`.
 
 from nspdi_rl.checkpoint import load_model, save_model
 from nspdi_rl.functional import ndi_current, nsp_weight, spike_fn
-from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPConv2d, NSPLinear, NSPWeight
+from nspdi_rl.layers import (
+    NDIConv2d,
+    NDILinear,
+    NSPConfig,
+    NSPConv2d,
+    NSPLayer,
+    NSPLinear,
+    NSPWeight,
+)
 from nspdi_rl.metrics import (
     SynOpsCounter,
     connectivity_per_layer,
@@ -35,6 +43,7 @@ __all__ = [
     "NDILinear",
     "NSPConfig",
     "NSPConv2d",
+    "NSPLayer",
     "NSPLinear",
     "NSPWeight",
     "Pruner",

@@ -118,6 +118,8 @@ def load_model(
 ) -> tuple[SpikingNetwork, dict[str, Any]]:
     """Rebuild the network saved at ``path``.
 
+    :param map_location: device the tensors are loaded onto. Default ``cpu``.
+    :param stateful: build the network stateful (see :func:`~nspdi_rl.network.build_network`).
     :return: the model and a dict with the saved ``pruner`` state (or None) and ``extra``.
     :raises FileNotFoundError: no file at ``path``.
     :raises ValueError: the file is not a readable nspdi-rl checkpoint, or its
@@ -148,12 +150,3 @@ def load_model(
     except RuntimeError as err:
         raise ValueError(f"{path}: saved weights do not fit the network config: {err}") from err
     return model, {"pruner": payload.get("pruner"), "extra": payload.get("extra", {})}
-
-
-def load_into(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load the weights at ``path`` into an existing ``model`` of the same architecture."""
-    loaded, rest = load_model(path)
-    if loaded.config != model.config:
-        raise ValueError(f"{path} holds a network with config {loaded.config}, not {model.config}")
-    model.load_state_dict(loaded.state_dict())
-    return rest

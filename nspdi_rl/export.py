@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nspdi_rl.checkpoint import atomic_torch_save
-from nspdi_rl.layers import NSPConv2d, NSPLinear
+from nspdi_rl.layers import NSPConv2d, NSPLayer, NSPLinear
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 
 __all__ = [
@@ -83,8 +83,6 @@ class CompressedLinear(nn.Module):
         bias: torch.Tensor | None,
         ndi: bool,
         mode: str = "auto",
-        role: str = "hidden",
-        constant_input_steps: int = 1,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -95,15 +93,9 @@ class CompressedLinear(nn.Module):
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
         self.mode = mode
-        self.role = role
-        self.constant_input_steps = constant_input_steps
         self.in_features = weight.shape[1]
         self.out_features = weight.shape[0] // (2 if ndi else 1)
         self.choice: dict[int, str] = {}  # row-count bucket -> "dense" | "csr" | "coo"
-
-    @property
-    def density(self) -> float:
-        return float(self.sparse_weight.values().numel()) / float(self.dense_weight.numel())
 
     # Each path returns the product in its natural layout: dense (M, out), sparse
     # (out, M); _combine applies the NDI term and the bias in that layout.
@@ -160,11 +152,8 @@ class CompressedLinear(nn.Module):
             out = self._combine(self._paths()[path](x2d), 0).t()
         return out.reshape(*x.shape[:-1], self.out_features)
 
-    def nonzero(self) -> int:
-        return int(self.sparse_weight.values().numel())
 
-
-def _effective(layer: NSPLinear) -> torch.Tensor:
+def _effective(layer: NSPLayer) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([w() for w in layer.nsp_weights()])
 
@@ -175,7 +164,7 @@ def export_pruned(model: SpikingNetwork, path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"export_pruned expects a SpikingNetwork, got {type(model).__name__}")
     layers: dict[str, Any] = {}
     for name, module in model.named_modules():
-        if isinstance(module, NSPLinear):
+        if isinstance(module, NSPLayer):
             layers[name] = {
                 "weight": _to_csr(_effective(module)),
                 "bias": None if module.bias is None else module.bias.detach().clone(),
@@ -215,7 +204,7 @@ def load_pruned(path: str | os.PathLike[str], mode: str = "auto") -> SpikingNetw
     model = build_network(SpikingNetConfig.from_dict(payload["config"]))
     model.eval()
     for name, module in list(model.named_modules()):
-        if not isinstance(module, NSPLinear):
+        if not isinstance(module, NSPLayer):
             continue
         entry = payload["layers"].get(name)
         if entry is None:
@@ -230,16 +219,14 @@ def load_pruned(path: str | os.PathLike[str], mode: str = "auto") -> SpikingNetw
         if entry["conv"]:
             _load_dense_conv(module, weight, entry["bias"])
             continue
-        compressed = CompressedLinear(
-            weight, entry["bias"], entry["ndi"], mode, module.role, module.constant_input_steps
-        )
+        compressed = CompressedLinear(weight, entry["bias"], entry["ndi"], mode)
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, compressed)
     return model
 
 
-def _load_dense_conv(module: NSPLinear, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+def _load_dense_conv(module: NSPLayer, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
     # conv kernels stay dense: write the effective weights into theta with a = 1, d1 = 0
     with torch.no_grad():
         for w, part in zip(
@@ -273,7 +260,7 @@ def to_nir(model: SpikingNetwork) -> Any:
             raise ValueError(
                 f"layer {name!r} is a convolution: NIR export covers dense networks only"
             )
-        if isinstance(module, NSPLinear) and len(module.nsp_weights()) == 2:
+        if isinstance(module, NSPLayer) and module.v is not None:
             raise ValueError(
                 f"layer {name!r} uses nonlinear dendritic integration (I = Wx + b + (Wx)(Vx)), "
                 "which NIR cannot express; export a network built with ndi=False"

@@ -4,6 +4,8 @@
   (NSP, or the baselines STDS, Grad R, magnitude pruning, dense) on one code path.
 - :class:`NSPWeight`: one weight tensor held as spine parameters ``theta`` with
   per-output-channel ``a`` and the thresholds ``d1`` / ``d2``.
+- :class:`NSPLayer`: the base of every layer below: NSP weights, bias, role, and
+  the forward pass that projects the input and adds the NDI term when present.
 - :class:`NSPLinear`, :class:`NSPConv2d`: plain layers whose weight is an NSPWeight.
 - :class:`NDILinear`, :class:`NDIConv2d`: ``I = Wx + b + (Wx) * (Vx)`` with W and V
   both NSP; ``ndi=False`` gives the plain layer.
@@ -14,7 +16,8 @@ Every layer accepts ordinary batches and time-first ``(T, B, ...)`` tensors.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,11 +28,13 @@ from nspdi_rl.functional import ndi_current, nsp_weight_unchecked
 
 __all__ = [
     "A_DISTRIBUTIONS",
+    "LAYER_ROLES",
     "PRUNING_METHODS",
     "NDIConv2d",
     "NDILinear",
     "NSPConfig",
     "NSPConv2d",
+    "NSPLayer",
     "NSPLinear",
     "NSPWeight",
 ]
@@ -80,13 +85,6 @@ class NSPConfig:
             )
         if not (math.isfinite(self.d2) and self.d2 >= 0):
             raise ValueError(f"d2 must be >= 0, got {self.d2}")
-
-    @property
-    def heterogeneous(self) -> bool:
-        return self.method == "nsp" and self.a_dist != "constant" and self.a_std > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _draw_a(n: int, config: NSPConfig, generator: torch.Generator | None) -> torch.Tensor:
@@ -235,7 +233,111 @@ def _check_positive_int(name: str, value: Any) -> int:
     return value
 
 
-class NSPLinear(nn.Module):
+def _check_v_init_scale(value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"v_init_scale must be >= 0, got {value}")
+
+
+LAYER_ROLES = ("hidden", "readout")
+
+
+class NSPLayer(nn.Module, ABC):
+    """What the dense and conv NSP layers share: the weight ``w`` (an :class:`NSPWeight`),
+    the optional dendritic weight ``v``, the bias, and the forward pass
+    ``I = Wx + b``, or ``I = Wx + b + (Wx) * (Vx)`` when ``v`` is present.
+
+    A subclass says how an input is projected (:meth:`project`) and where its
+    output channels lie; it calls ``NSPLayer.__init__`` with its weight shape.
+
+    :param weight_shape: shape of ``W`` (and ``V``), output channels first.
+    :param fan_in: inputs per output unit, for the default init.
+    :param bias: learn an additive bias.
+    :param nsp: the :class:`NSPConfig` (default: NSP with lognormal ``a``).
+    :param weight_scale: multiplies the default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` init.
+    :param generator: random generator for the init.
+    :param role: ``hidden`` (pruned, counted in the model's sparsity) or ``readout``
+        (the output layer: not pruned and reported apart unless asked for). Default ``hidden``.
+    :param constant_input_steps: the time steps one call stands for. A network whose
+        input is the same at every step calls its first layer once, with one step's
+        input, and gives it ``T`` here, so SynOps count that call T times. Default 1.
+    """
+
+    role: str
+    constant_input_steps: int
+    nsp: NSPConfig
+    w: NSPWeight
+    v: NSPWeight | None
+    bias: nn.Parameter | None
+
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...],
+        fan_in: int,
+        bias: bool,
+        nsp: NSPConfig | None,
+        weight_scale: float,
+        generator: torch.Generator | None,
+        role: str = "hidden",
+        constant_input_steps: int = 1,
+    ) -> None:
+        super().__init__()
+        if role not in LAYER_ROLES:
+            raise ValueError(f"unknown layer role {role!r}; accepted: {LAYER_ROLES}")
+        self.role = role
+        self.constant_input_steps = _check_positive_int(
+            "constant_input_steps", constant_input_steps
+        )
+        self.nsp = nsp or NSPConfig()
+        self.w = NSPWeight(
+            _kaiming_uniform(weight_shape, fan_in, weight_scale, generator), self.nsp, generator
+        )
+        self.bias = (
+            nn.Parameter(_kaiming_uniform((weight_shape[0],), fan_in, 1.0, generator))
+            if bias
+            else None
+        )
+        self.v = None
+
+    def _init_v(self, v_init_scale: float, generator: torch.Generator | None) -> None:
+        """Add the dendritic weight ``V``, shaped like ``W`` (``v_init_scale`` checked)."""
+        shape = tuple(self.w.shape)
+        # V starts small: the layer starts close to linear (METHOD.md, project choice)
+        self.v = NSPWeight(
+            _kaiming_uniform(shape, math.prod(shape[1:]), v_init_scale, generator),
+            self.nsp,
+            generator,
+        )
+
+    def nsp_weights(self) -> list[NSPWeight]:
+        """``[W]``, or ``[W, V]`` for a layer with the dendritic term."""
+        return [self.w] if self.v is None else [self.w, self.v]
+
+    @abstractmethod
+    def project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``x`` through the layer's linear map with ``weight`` in place of ``W``, no bias.
+
+        ``weight`` may stack several tensors of ``W``'s shape on the output dim.
+        """
+
+    @abstractmethod
+    def _channel_dim(self, x: torch.Tensor) -> int:
+        """The output channels' dim of :meth:`project` for input ``x``."""
+
+    def _bias(self) -> torch.Tensor | None:
+        return self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self._bias()
+        if self.v is None:
+            wx = self.project(x, self.w())
+            return wx if b is None else wx + b
+        # W and V share the input: one matmul / convolution over the stacked weights
+        # instead of two (same arithmetic per output element)
+        wx, vx = self.project(x, torch.cat([self.w(), self.v()])).chunk(2, dim=self._channel_dim(x))
+        return ndi_current(wx, vx, b)
+
+
+class NSPLinear(NSPLayer):
     """Dense layer ``y = W x + b`` whose ``W`` is an :class:`NSPWeight`.
 
     :param in_features: input size.
@@ -244,12 +346,9 @@ class NSPLinear(nn.Module):
     :param nsp: the :class:`NSPConfig` (default: NSP with lognormal ``a``).
     :param weight_scale: multiplies the default ``U(-1/sqrt(in), 1/sqrt(in))`` init.
     :param generator: random generator for the init.
+    :param role: ``hidden`` or ``readout``, as in :class:`NSPLayer`. Default ``hidden``.
+    :param constant_input_steps: time steps one call stands for, as in :class:`NSPLayer`.
     """
-
-    role: str = "hidden"
-    #: set by a network whose input is the same at every step: the layer is then
-    #: called once with one step's input, and SynOps count that call T times
-    constant_input_steps: int = 1
 
     def __init__(
         self,
@@ -259,25 +358,25 @@ class NSPLinear(nn.Module):
         nsp: NSPConfig | None = None,
         weight_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        role: str = "hidden",
+        constant_input_steps: int = 1,
     ) -> None:
-        super().__init__()
-        self.in_features = _check_positive_int("in_features", in_features)
-        self.out_features = _check_positive_int("out_features", out_features)
-        self.nsp = nsp or NSPConfig()
-        shape = (out_features, in_features)
-        self.w = NSPWeight(
-            _kaiming_uniform(shape, in_features, weight_scale, generator), self.nsp, generator
+        _check_positive_int("in_features", in_features)
+        _check_positive_int("out_features", out_features)
+        super().__init__(
+            (out_features, in_features),
+            in_features,
+            bias,
+            nsp,
+            weight_scale,
+            generator,
+            role,
+            constant_input_steps,
         )
-        self.bias = (
-            nn.Parameter(_kaiming_uniform((out_features,), in_features, 1.0, generator))
-            if bias
-            else None
-        )
+        self.in_features = in_features
+        self.out_features = out_features
 
-    def nsp_weights(self) -> list[NSPWeight]:
-        return [self.w]
-
-    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{type(self).__name__} expects {self.in_features} input features, "
@@ -285,23 +384,21 @@ class NSPLinear(nn.Module):
             )
         return F.linear(x, weight)
 
-    def _bias(self) -> torch.Tensor | None:
-        return self.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        wx = self._project(x, self.w())
-        b = self._bias()
-        return wx if b is None else wx + b
+    def _channel_dim(self, x: torch.Tensor) -> int:
+        return -1
 
 
-class NSPConv2d(NSPLinear):
+class NSPConv2d(NSPLayer):
     """2-D convolution whose kernel is an :class:`NSPWeight`.
 
     Accepts ``(N, C, H, W)`` and time-first ``(T, B, C, H, W)`` inputs.
 
+    :param in_channels: input channels.
+    :param out_channels: output channels.
     :param kernel_size: square kernel size.
     :param stride: stride. Default 1.
     :param padding: zero padding. Default 0.
+    Other parameters as :class:`NSPLinear`.
     """
 
     def __init__(
@@ -315,37 +412,32 @@ class NSPConv2d(NSPLinear):
         nsp: NSPConfig | None = None,
         weight_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        role: str = "hidden",
+        constant_input_steps: int = 1,
     ) -> None:
-        nn.Module.__init__(self)
-        self.in_channels = _check_positive_int("in_channels", in_channels)
-        self.out_channels = _check_positive_int("out_channels", out_channels)
-        self.kernel_size = _check_positive_int("kernel_size", kernel_size)
-        self.stride = _check_positive_int("stride", stride)
+        _check_positive_int("in_channels", in_channels)
+        _check_positive_int("out_channels", out_channels)
+        _check_positive_int("kernel_size", kernel_size)
+        _check_positive_int("stride", stride)
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
             raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+        super().__init__(
+            (out_channels, in_channels, kernel_size, kernel_size),
+            in_channels * kernel_size * kernel_size,
+            bias,
+            nsp,
+            weight_scale,
+            generator,
+            role,
+            constant_input_steps,
+        )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
         self.padding = padding
-        self.nsp = nsp or NSPConfig()
-        fan_in = in_channels * kernel_size * kernel_size
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
-        self.w = NSPWeight(
-            _kaiming_uniform(shape, fan_in, weight_scale, generator), self.nsp, generator
-        )
-        self.bias = (
-            nn.Parameter(_kaiming_uniform((out_channels,), fan_in, 1.0, generator))
-            if bias
-            else None
-        )
 
-    # the same attribute names as NSPLinear so metrics treat both alike
-    @property
-    def in_features(self) -> int:  # type: ignore[override]
-        return self.in_channels
-
-    @property
-    def out_features(self) -> int:  # type: ignore[override]
-        return self.out_channels
-
-    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         if x.dim() not in (4, 5) or x.shape[-3] != self.in_channels:
             raise ValueError(
                 f"{type(self).__name__} expects (N, {self.in_channels}, H, W) or "
@@ -357,6 +449,9 @@ class NSPConv2d(NSPLinear):
             return y.reshape(t, b, *y.shape[1:])
         return F.conv2d(x, weight, None, self.stride, self.padding)
 
+    def _channel_dim(self, x: torch.Tensor) -> int:
+        return x.dim() - 3
+
     def _bias(self) -> torch.Tensor | None:
         return None if self.bias is None else self.bias.reshape(-1, 1, 1)
 
@@ -367,52 +462,7 @@ class NSPConv2d(NSPLinear):
         )
 
 
-class _NDIMixin:
-    """Adds the dendritic branch V and the product term to an NSP layer."""
-
-    w: NSPWeight
-    v: NSPWeight | None
-    ndi: bool
-    _project: Any
-    _bias: Any
-
-    def _init_v(
-        self,
-        shape: tuple[int, ...],
-        fan_in: int,
-        v_init_scale: float,
-        nsp: NSPConfig,
-        generator: torch.Generator | None,
-    ) -> None:
-        if not (math.isfinite(v_init_scale) and v_init_scale >= 0):
-            raise ValueError(f"v_init_scale must be >= 0, got {v_init_scale}")
-        # V starts small: the layer starts close to linear (METHOD.md, project choice)
-        self.v = (
-            NSPWeight(_kaiming_uniform(shape, fan_in, v_init_scale, generator), nsp, generator)
-            if self.ndi
-            else None
-        )
-
-    def nsp_weights(self) -> list[NSPWeight]:
-        return [self.w] if self.v is None else [self.w, self.v]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = self._bias()
-        if self.v is None:
-            wx = self._project(x, self.w())
-            return wx if b is None else wx + b
-        # W and V share the input: one matmul / convolution over the stacked weights
-        # instead of two (same arithmetic per output element)
-        wx, vx = self._project(x, torch.cat([self.w(), self.v()])).chunk(
-            2, dim=self._channel_dim(x)
-        )
-        return ndi_current(wx, vx, b)
-
-    def _channel_dim(self, x: torch.Tensor) -> int:
-        return -1 if not isinstance(self, NSPConv2d) else x.dim() - 3
-
-
-class NDILinear(_NDIMixin, NSPLinear):
+class NDILinear(NSPLinear):
     """Dense layer with nonlinear dendritic integration: ``I = Wx + b + (Wx) * (Vx)``.
 
     :param ndi: include the dendritic product term (False gives :class:`NSPLinear`).
@@ -430,16 +480,29 @@ class NDILinear(_NDIMixin, NSPLinear):
         v_init_scale: float = 0.1,
         weight_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        role: str = "hidden",
+        constant_input_steps: int = 1,
     ) -> None:
-        NSPLinear.__init__(self, in_features, out_features, bias, nsp, weight_scale, generator)
+        _check_v_init_scale(v_init_scale)
+        super().__init__(
+            in_features,
+            out_features,
+            bias,
+            nsp,
+            weight_scale,
+            generator,
+            role,
+            constant_input_steps,
+        )
         self.ndi = bool(ndi)
-        self._init_v((out_features, in_features), in_features, v_init_scale, self.nsp, generator)
+        if self.ndi:
+            self._init_v(v_init_scale, generator)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, ndi={self.ndi}"
 
 
-class NDIConv2d(_NDIMixin, NSPConv2d):
+class NDIConv2d(NSPConv2d):
     """Convolution with nonlinear dendritic integration: two parallel convolutions of the
     same geometry, ``I = conv(x, W) + b + conv(x, W) * conv(x, V)``.
 
@@ -461,9 +524,11 @@ class NDIConv2d(_NDIMixin, NSPConv2d):
         v_init_scale: float = 0.1,
         weight_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        role: str = "hidden",
+        constant_input_steps: int = 1,
     ) -> None:
-        NSPConv2d.__init__(
-            self,
+        _check_v_init_scale(v_init_scale)
+        super().__init__(
             in_channels,
             out_channels,
             kernel_size,
@@ -473,10 +538,12 @@ class NDIConv2d(_NDIMixin, NSPConv2d):
             nsp,
             weight_scale,
             generator,
+            role,
+            constant_input_steps,
         )
         self.ndi = bool(ndi)
-        fan_in = in_channels * kernel_size * kernel_size
-        self._init_v(tuple(self.w.shape), fan_in, v_init_scale, self.nsp, generator)
+        if self.ndi:
+            self._init_v(v_init_scale, generator)
 
     def extra_repr(self) -> str:
-        return NSPConv2d.extra_repr(self) + f", ndi={self.ndi}"
+        return super().extra_repr() + f", ndi={self.ndi}"

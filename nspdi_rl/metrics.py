@@ -3,6 +3,9 @@
 - connectivity of a layer = non-zero effective weights / all weights, with W and
   V of an NDI layer both counted; sparsity = 1 - connectivity. Model figures are
   weighted by weight count over the hidden layers; readouts are reported apart.
+  Plain ``torch.nn.Linear`` / ``torch.nn.Conv2d`` layers are measured too (the
+  zeros of their ``weight``, e.g. from ``torch.nn.utils.prune``, count as pruned),
+  so any model can be compared; having no role, they always count as hidden.
 - SynOps are counted from the real inputs of every NSP layer during a forward
   pass: an accumulate (AC) per input spike per non-zero outgoing synapse when the
   input is binary, a multiply-accumulate (MAC) per non-zero input per non-zero
@@ -23,14 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn.parameter import is_lazy
 
-from nspdi_rl.layers import NSPConv2d, NSPLinear
+from nspdi_rl.layers import NSPConv2d, NSPLayer
 
 __all__ = [
     "ENERGY_PER_AC_PJ",
     "ENERGY_PER_MAC_PJ",
+    "PLAIN_LAYERS",
     "LayerStats",
     "SurvivorStats",
     "SynOpsCounter",
@@ -47,9 +51,17 @@ ENERGY_PER_AC_PJ = 0.9
 ENERGY_PER_MAC_PJ = 4.6
 
 
+#: plain torch layers the sparsity figures measure beside the NSP layers
+PLAIN_LAYERS = (nn.Linear, nn.Conv2d)
+
+
 @dataclass(frozen=True)
 class LayerStats:
-    """Weight counts of one NSP layer (W and V together for NDI layers)."""
+    """Weight counts of one layer (W and V together for NDI layers).
+
+    ``role`` is the NSP layer's (``hidden`` or ``readout``); plain layers have none
+    and are reported as ``hidden``.
+    """
 
     name: str
     role: str
@@ -65,43 +77,71 @@ class LayerStats:
         return 1.0 - self.connectivity
 
 
-def _nsp_layers(model: nn.Module) -> Iterator[tuple[str, NSPLinear]]:
+def _nsp_layers(model: nn.Module) -> Iterator[tuple[str, NSPLayer]]:
     for name, module in model.named_modules():
-        if isinstance(module, NSPLinear):
+        if isinstance(module, NSPLayer):
             yield name or type(module).__name__, module
+
+
+def _measured_weights(model: nn.Module) -> Iterator[tuple[str, str, list[torch.Tensor]]]:
+    """``(name, role, effective weights)`` of every NSP layer and plain layer of ``model``."""
+    for name, module in model.named_modules():
+        label = name or type(module).__name__
+        if isinstance(module, NSPLayer):
+            yield label, module.role, [w() for w in module.nsp_weights()]
+        elif isinstance(module, PLAIN_LAYERS):
+            # torch.nn.utils.prune keeps weight = weight_orig * weight_mask in ``weight``
+            if is_lazy(module.weight):
+                raise ValueError(
+                    f"layer {label!r} ({type(module).__name__}) has not been initialised yet; "
+                    "run one forward pass before measuring it"
+                )
+            yield label, "hidden", [module.weight]
 
 
 @torch.no_grad()
 def layer_stats(model: nn.Module) -> list[LayerStats]:
-    """Non-zero and total effective weights of every NSP layer of ``model``."""
-    stats = []
-    for name, layer in _nsp_layers(model):
-        weights = [w() for w in layer.nsp_weights()]
-        stats.append(
-            LayerStats(
-                name,
-                getattr(layer, "role", "hidden"),
-                int(sum(int(torch.count_nonzero(w)) for w in weights)),
-                int(sum(w.numel() for w in weights)),
-            )
+    """Non-zero and total effective weights of every layer of ``model`` that has synapses.
+
+    Covers the NSP layers (W and V of an NDI layer) and plain ``torch.nn.Linear`` /
+    ``torch.nn.Conv2d`` layers (their ``weight``: zeros count as pruned), in module
+    order; biases are not counted.
+    """
+    return [
+        LayerStats(
+            name,
+            role,
+            int(sum(int(torch.count_nonzero(w)) for w in weights)),
+            int(sum(w.numel() for w in weights)),
         )
-    return stats
+        for name, role, weights in _measured_weights(model)
+    ]
 
 
 def connectivity_per_layer(model: nn.Module) -> dict[str, float]:
-    """``{layer name: connectivity}`` for every NSP layer, readout included."""
+    """``{layer name: connectivity}`` for every layer :func:`layer_stats` covers, readout
+    included."""
     return {s.name: s.connectivity for s in layer_stats(model)}
 
 
 def sparsity(model: nn.Module, include_readout: bool = False) -> float:
     """Global sparsity: 1 - non-zero / all effective weights, weighted by weight count.
 
-    :param include_readout: count the readout layer too (reported apart by default).
+    Counts the layers :func:`layer_stats` covers. Plain ``nn.Linear`` / ``nn.Conv2d``
+    layers have no role and always count, a plain model's output layer included: to
+    compare an NSP model with one, pass ``include_readout=True`` for the NSP model.
+
+    :param include_readout: count the NSP readout layer too (reported apart by default).
     """
-    stats = [s for s in layer_stats(model) if include_readout or s.role != "readout"]
+    every = layer_stats(model)
+    stats = [s for s in every if include_readout or s.role != "readout"]
     total = sum(s.total for s in stats)
     if total == 0:
-        raise ValueError(f"model {type(model).__name__} has no NSP layers to measure")
+        left_out = " (the readout left out)" if len(stats) < len(every) else ""
+        raise ValueError(
+            f"model {type(model).__name__} has no weights to measure{left_out}: "
+            "sparsity covers NSP layers, torch.nn.Linear and torch.nn.Conv2d"
+        )
     return 1.0 - sum(s.nonzero for s in stats) / total
 
 
@@ -139,7 +179,7 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
     """
     stats = []
     for name, layer in _nsp_layers(model):
-        if getattr(layer, "role", "hidden") == "readout" and not include_readout:
+        if layer.role == "readout" and not include_readout:
             continue
         for tag, weight in zip(("w", "v"), layer.nsp_weights(), strict=False):
             w = weight().flatten(1)
@@ -217,17 +257,16 @@ class SynOpsCounter:
         self.samples += int(size(x)) if callable(size) else int(x.shape[0])
 
     def _make_hook(self, name: str):  # noqa: ANN202
-        def hook(layer: NSPLinear, args: tuple, output: torch.Tensor) -> None:
+        def hook(layer: NSPLayer, args: tuple, output: torch.Tensor) -> None:
             with torch.no_grad():
                 x = args[0]
                 binary = bool(((x == 0) | (x == 1)).all())
                 active = (x != 0).to(x.dtype)
                 ops = 0.0
                 for w in layer.nsp_weights():
-                    ops += float(_project_mask(layer, active, (w() != 0).to(x.dtype)).sum())
-                product_macs = (
-                    float(output.numel()) if getattr(layer, "v", None) is not None else 0.0
-                )
+                    # (active inputs x non-zero synapses) summed: one entry per synaptic event
+                    ops += float(layer.project(active, (w() != 0).to(x.dtype)).sum())
+                product_macs = float(output.numel()) if layer.v is not None else 0.0
                 if x.dim() == (4 if isinstance(layer, NSPConv2d) else 2):
                     # one step's input standing for all T steps of a constant input
                     repeat = float(layer.constant_input_steps)
@@ -257,15 +296,6 @@ class SynOpsCounter:
     @property
     def energy_per_sample_pj(self) -> float:
         return self._per_sample(energy_pj(self.acs, self.macs))
-
-
-def _project_mask(layer: NSPLinear, active: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Sum over outputs of (active inputs x non-zero synapses): one entry per synaptic event."""
-    if isinstance(layer, NSPConv2d):
-        if active.dim() == 5:
-            active = active.reshape(-1, *active.shape[2:])
-        return F.conv2d(active, mask, None, layer.stride, layer.padding)
-    return F.linear(active, mask)
 
 
 def mutual_information_bits(confusion: np.ndarray | torch.Tensor) -> float:

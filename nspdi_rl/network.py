@@ -27,7 +27,7 @@ from nspdi_rl.functional import (
     li_sequence,
     lif_sequence,
 )
-from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPLinear
+from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 
 __all__ = [
     "ENCODERS",
@@ -200,11 +200,7 @@ class SpikingNetConfig:
 
 
 class Encoder(nn.Module):
-    """Turns a static batch ``(B, ...)`` into time-first input ``(T, B, ...)``.
-
-    ``binary`` says whether the output is spikes (then the first layer costs ACs,
-    otherwise MACs, in the SynOps count).
-    """
+    """Turns a static batch ``(B, ...)`` into time-first input ``(T, B, ...)``."""
 
     centres: torch.Tensor
 
@@ -224,7 +220,6 @@ class Encoder(nn.Module):
         self.low = low
         self.high = high
         self.population_size = population_size
-        self.binary = kind in ("rate", "events")
         centres = torch.linspace(0.0, 1.0, population_size)
         self.register_buffer("centres", centres, persistent=False)
 
@@ -316,11 +311,7 @@ class LIReadout(nn.Module):
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if not self.stateful:  # LIFConfig's constants are scalars: the kernel applies
             return self._forward_from_rest(currents)
-        v, state = li_sequence(
-            currents, self.p, self.config.dt, self.state if self.stateful else None
-        )
-        if self.stateful:
-            self.state = state
+        v, self.state = li_sequence(currents, self.p, self.config.dt, self.state)
         if self.reduce == "mean":
             return v.mean(0)
         if self.reduce == "last":
@@ -366,9 +357,12 @@ class SpikingNetwork(nn.Module):
         shape = list(c.input_shape)
         if c.encoder == "population":
             shape[-1] *= c.population_size
+        # the first layer sees one step's input (B, ...) when it is the same at every
+        # step: SynOps count it once per time step
+        first_steps = c.time_steps if self.encoder.constant_over_time else 1
         self.convs = nn.ModuleList()
         self.conv_neurons = nn.ModuleList()
-        for channels in c.conv_channels:
+        for index, channels in enumerate(c.conv_channels):
             self.convs.append(
                 NDIConv2d(
                     shape[0],
@@ -381,6 +375,7 @@ class SpikingNetwork(nn.Module):
                     v_init_scale=c.v_init_scale,
                     weight_scale=c.weight_scale,
                     generator=generator,
+                    constant_input_steps=first_steps if index == 0 else 1,
                 )
             )
             self.conv_neurons.append(LIFLayer(c.lif, stateful))
@@ -393,7 +388,7 @@ class SpikingNetwork(nn.Module):
         features = int(math.prod(shape))
         self.layers = nn.ModuleList()
         self.neurons = nn.ModuleList()
-        for width in c.hidden:
+        for index, width in enumerate(c.hidden):
             self.layers.append(
                 NDILinear(
                     features,
@@ -403,6 +398,7 @@ class SpikingNetwork(nn.Module):
                     v_init_scale=c.v_init_scale,
                     weight_scale=c.weight_scale,
                     generator=generator,
+                    constant_input_steps=first_steps if index == 0 and not self.convs else 1,
                 )
             )
             self.neurons.append(LIFLayer(c.lif, stateful))
@@ -415,12 +411,8 @@ class SpikingNetwork(nn.Module):
             v_init_scale=c.v_init_scale,
             weight_scale=c.weight_scale,
             generator=generator,
+            role="readout",
         )
-        self.readout.role = "readout"
-        first = self._first_layer()
-        if first is not None and self.encoder.constant_over_time:
-            # it sees one step's input (B, ...): SynOps count it once per time step
-            first.constant_input_steps = c.time_steps
         if c.readout == "spike_count":
             self.readout_neurons: nn.Module = LIFLayer(c.lif, stateful)
         else:
@@ -445,11 +437,6 @@ class SpikingNetwork(nn.Module):
                 f"expected input (B, {', '.join(map(str, expected))}), got shape {tuple(x.shape)}"
             )
 
-    def _first_layer(self) -> NSPLinear | None:
-        if self.convs:
-            return self.convs[0]  # type: ignore[return-value]
-        return self.layers[0] if self.layers else None  # type: ignore[return-value]
-
     def _project_input(self, x: torch.Tensor, layer: nn.Module) -> torch.Tensor:
         """The first layer's current for all T steps.
 
@@ -464,8 +451,7 @@ class SpikingNetwork(nn.Module):
 
     def forward_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes of the last hidden layer, ``(T, B, features)``."""
-        first = self._first_layer()
-        if first is None:
+        if not self.convs and not self.layers:
             return self.encode(x)
         h = x
         for index, (conv, neurons) in enumerate(zip(self.convs, self.conv_neurons, strict=True)):

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nspdi_rl.layers import NSPLinear, NSPWeight
+from nspdi_rl.layers import NSPLayer, NSPWeight
 
 __all__ = ["SCHEDULE_SHAPES", "PRUNING_MODES", "Pruner", "PruningSchedule", "schedule_fraction"]
 
@@ -203,7 +203,5 @@ class Pruner:
 def pruned_weights(model: nn.Module, include_readout: bool = False) -> Iterable[NSPWeight]:
     """The NSP weights of ``model`` that pruning applies to."""
     for module in model.modules():
-        if isinstance(module, NSPLinear):
-            if getattr(module, "role", "hidden") == "readout" and not include_readout:
-                continue
+        if isinstance(module, NSPLayer) and (include_readout or module.role != "readout"):
             yield from module.nsp_weights()

@@ -270,8 +270,13 @@ def test_bad_actions_raise(action):
         env.step(action)
 
 
-def test_numpy_integer_actions_are_accepted():
-    env = GridMazeEnv()
+def test_numpy_integer_actions_act_as_the_same_int():
+    env, twin = GridMazeEnv(), GridMazeEnv()
     env.reset(seed=0)
+    twin.reset(seed=0)
     for action in (np.int64(1), np.int32(2), np.array(3)):
-        env.step(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        ref_obs, ref_reward, ref_terminated, ref_truncated, ref_info = twin.step(int(action))
+        np.testing.assert_array_equal(obs, ref_obs)
+        assert (reward, terminated, truncated) == (ref_reward, ref_terminated, ref_truncated)
+        assert info == ref_info

@@ -79,15 +79,24 @@ def test_point_maze_frame_and_ansi():
     assert text.render() == "#####\n#G..#\n###.#\n#..A#\n#####\n"
 
 
-def test_human_mode_is_optional(monkeypatch):
+def test_human_mode_shows_the_rgb_frame_and_closes_its_window():
     pytest.importorskip("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")  # no display in tests: drawing must still work
+    import matplotlib.pyplot as plt
+
     env = GridMazeEnv(render_mode="human")
-    env.reset(seed=0)
-    env.step(0)
+    twin = GridMazeEnv(render_mode="rgb_array")
+    for e in (env, twin):
+        e.reset(seed=0)
+        e.step(0)
+    assert env.render() is None
+    window = env._window
+    np.testing.assert_array_equal(np.asarray(window._image.get_array()), twin.render())
+    number = window._fig.number
     env.close()
+    assert env._window is None and not plt.fignum_exists(number)
 
 
 def test_render_without_mode_returns_none():

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig, NSPConv2d, NSPLinear, NSPWeight
+from nspdi_rl.layers import (
+    NDIConv2d,
+    NDILinear,
+    NSPConfig,
+    NSPConv2d,
+    NSPLayer,
+    NSPLinear,
+    NSPWeight,
+)
 
 
 def test_ndi_off_equals_nn_linear_with_same_weights():
@@ -156,3 +164,32 @@ def test_layers_reject_bad_sizes_and_wrong_rank():
         NDIConv2d(2, 2, 3)(torch.zeros(2, 8, 8))
     with pytest.raises(ValueError, match="d1 must be >= 0, got -1.0"):
         NSPWeight(torch.randn(2, 2)).set_d1(-1.0)
+    with pytest.raises(ValueError, match="v_init_scale must be >= 0, got -0.1"):
+        NDIConv2d(1, 2, 3, ndi=False, v_init_scale=-0.1)
+
+
+def test_dense_and_conv_layers_are_siblings_under_one_base():
+    dense, conv = NDILinear(3, 2), NDIConv2d(1, 2, 3, ndi=False)
+    assert isinstance(dense, NSPLayer) and isinstance(conv, NSPLayer)
+    assert not isinstance(conv, NSPLinear) and not isinstance(dense, NSPConv2d)
+    assert [len(layer.nsp_weights()) for layer in (dense, conv)] == [2, 1]
+    assert (dense.role, dense.constant_input_steps, conv.role) == ("hidden", 1, "hidden")
+    readout = NSPLinear(3, 2, role="readout", constant_input_steps=4)
+    assert (readout.role, readout.constant_input_steps) == ("readout", 4)
+    with pytest.raises(TypeError, match="abstract"):
+        NSPLayer((2, 3), 3, True, None, 1.0, None)  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(role="output"), r"unknown layer role 'output'; accepted: \('hidden', 'readout'\)"),
+        (dict(constant_input_steps=0), "constant_input_steps must be a positive int, got 0"),
+        (dict(constant_input_steps=2.0), "constant_input_steps must be a positive int, got 2.0"),
+    ],
+)
+def test_layers_reject_bad_role_and_steps(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NDILinear(3, 2, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        NSPConv2d(1, 2, 3, **kwargs)

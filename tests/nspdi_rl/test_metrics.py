@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 from nspdi_rl.metrics import (
@@ -32,8 +33,7 @@ class Tiny(nn.Module):
     def __init__(self):
         super().__init__()
         self.hidden = NDILinear(3, 2, nsp=DENSE)
-        self.out = NDILinear(2, 1, ndi=False, nsp=DENSE)
-        self.out.role = "readout"
+        self.out = NDILinear(2, 1, ndi=False, nsp=DENSE, role="readout")
         set_weights(self.hidden.w, [[1.0, 0.0, 2.0], [0.0, 3.0, 4.0]])
         set_weights(self.hidden.v, [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
         set_weights(self.out.w, [[0.5, 0.0]])
@@ -49,6 +49,56 @@ def test_sparsity_of_known_zeros_is_exact():
     assert sparsity(m) == 1 - 5 / 12
     assert sparsity(m, include_readout=True) == 1 - 6 / 14
     assert connectivity_per_layer(m) == {"hidden": 5 / 12, "out": 0.5}
+
+
+def test_plain_torch_layers_are_measured_with_their_zeros_as_pruned():
+    model = nn.Sequential(nn.Conv2d(1, 2, 2), nn.Flatten(), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(
+            torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]]).view(2, 1, 2, 2)
+        )
+        model[3].weight.fill_(1.0)
+        model[3].weight[:, :4] = 0.0  # 12 of 24 left
+        model[0].bias.zero_()  # biases are not synapses: never counted
+    stats = [(s.name, s.role, s.nonzero, s.total) for s in layer_stats(model)]
+    assert stats == [("0", "hidden", 3, 8), ("3", "hidden", 12, 24)]
+    assert connectivity_per_layer(model) == {"0": 3 / 8, "3": 0.5}
+    # no role on plain layers: the output layer counts with or without include_readout
+    assert sparsity(model) == sparsity(model, include_readout=True) == 1 - 15 / 32
+    assert layer_stats(nn.Linear(2, 2))[0].name == "Linear"  # a bare layer is named by type
+
+
+def test_mixed_model_keeps_the_nsp_figures_and_adds_the_plain_layer():
+    class Mixed(Tiny):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(1, 4, bias=False)
+            with torch.no_grad():
+                self.head.weight.copy_(torch.tensor([[1.0], [0.0], [0.0], [0.0]]))
+
+    m = Mixed()
+    assert [(s.name, s.role) for s in layer_stats(m)] == [
+        ("hidden", "hidden"),
+        ("out", "readout"),
+        ("head", "hidden"),
+    ]
+    # Tiny's figures (5 of 12 hidden, 1 of 2 readout) plus the head's 1 of 4
+    assert sparsity(m) == 1 - 6 / 16
+    assert sparsity(m, include_readout=True) == 1 - 7 / 18
+    assert connectivity_per_layer(m) == {"hidden": 5 / 12, "out": 0.5, "head": 0.25}
+
+
+def test_a_model_pruned_by_torch_prune_is_measured_by_its_masked_weight():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 10), nn.ReLU(), nn.Conv2d(2, 5, 2))
+    prune.l1_unstructured(model[0], "weight", amount=0.3)  # 30 of 100
+    prune.random_unstructured(model[2], "weight", amount=0.25)  # 10 of 40
+    # weight_orig keeps every value; the effective weight is weight_orig * weight_mask
+    assert int(torch.count_nonzero(model[0].weight_orig)) == 100
+    assert [(s.nonzero, s.total) for s in layer_stats(model)] == [(70, 100), (30, 40)]
+    assert sparsity(model) == 1 - 100 / 140
+    prune.remove(model[0], "weight")  # pruning made permanent: the same figures
+    assert sparsity(model) == 1 - 100 / 140
 
 
 def test_survivor_stats_against_a_hand_count():
@@ -141,5 +191,11 @@ def test_metric_inputs_are_validated():
         mutual_information_bits(-np.eye(2))
     with pytest.raises(ValueError, match="acs=-1"):
         energy_pj(-1, 0)
-    with pytest.raises(ValueError, match="no NSP layers"):
-        sparsity(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="no weights to measure: sparsity covers NSP layers"):
+        sparsity(nn.Sequential(nn.ReLU()))
+    readout_only = nn.Sequential(NDILinear(2, 2, role="readout"))
+    with pytest.raises(ValueError, match=r"no weights to measure \(the readout left out\)"):
+        sparsity(readout_only)
+    assert sparsity(readout_only, include_readout=True) == 0.0
+    with pytest.raises(ValueError, match="layer '0' \\(LazyLinear\\) has not been initialised"):
+        sparsity(nn.Sequential(nn.LazyLinear(2)))

@@ -36,6 +36,25 @@ def test_mlp_and_conv_shapes():
     assert mlp(readout="spike_count")(torch.rand(2, 6)).shape == (2, 3)
 
 
+def test_network_declares_its_readout_and_its_constant_input_layer():
+    net = mlp(hidden=(16, 8))
+    assert [(m.role, m.constant_input_steps) for m in (*net.layers, net.readout)] == [
+        ("hidden", 5),  # direct coding: called once, stands for T = 5 steps
+        ("hidden", 1),
+        ("readout", 1),
+    ]
+    assert mlp(encoder="rate").layers[0].constant_input_steps == 1
+    conv = build_network(
+        SpikingNetConfig(
+            input_shape=(2, 8, 8), n_outputs=2, hidden=(4,), conv_channels=(3, 3), time_steps=4
+        ),
+        seed=0,
+    )
+    layers = (*conv.convs, *conv.layers, conv.readout)
+    assert [m.constant_input_steps for m in layers] == [4, 1, 1, 1]
+    assert [m.role for m in layers] == ["hidden"] * 3 + ["readout"]
+
+
 def test_same_seed_same_network():
     x = torch.rand(3, 6)
     assert torch.equal(mlp()(x), mlp()(x))
@@ -65,10 +84,13 @@ def test_encoders():
         Encoder("rate", 2)(torch.tensor([[-1.0, 1.0]]))
 
 
-def test_rate_encoded_first_layer_sees_spikes():
+def test_rate_encoded_first_layer_sees_spikes_over_all_steps():
     net = mlp(encoder="rate")
-    assert net.encoder.binary
+    seen = []
+    net.layers[0].register_forward_pre_hook(lambda _layer, args: seen.append(args[0]))
     assert net(torch.rand(2, 6)).shape == (2, 3)
+    assert seen[0].shape == (5, 2, 6)  # (T, B, features): a spike train, not one step
+    assert set(seen[0].unique().tolist()) <= {0.0, 1.0}
 
 
 def neuron_states(model):
