@@ -386,7 +386,7 @@ class _NDIMixin:
     ) -> None:
         if not (math.isfinite(v_init_scale) and v_init_scale >= 0):
             raise ValueError(f"v_init_scale must be >= 0, got {v_init_scale}")
-        # V starts small: the layer starts close to linear (METHOD.md, project choice)
+        # V starts small: the layer starts close to linear (docs/method.md, a project choice)
         self.v = (
             NSPWeight(_kaiming_uniform(shape, fan_in, v_init_scale, generator), nsp, generator)
             if self.ndi
