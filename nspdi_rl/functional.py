@@ -2,7 +2,7 @@
 
 Everything here is a function of tensors and plain parameters; the modules in
 :mod:`nspdi_rl.layers` and :mod:`nspdi_rl.network` are thin wrappers around it.
-See ``METHOD.md`` sections 1-3 for the definitions.
+See ``docs/method.md`` (sections 1, 2 and 4) for the definitions.
 """
 
 from __future__ import annotations

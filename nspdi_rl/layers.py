@@ -301,7 +301,7 @@ class NSPLayer(nn.Module, ABC):
     def _init_v(self, v_init_scale: float, generator: torch.Generator | None) -> None:
         """Add the dendritic weight ``V``, shaped like ``W`` (``v_init_scale`` checked)."""
         shape = tuple(self.w.shape)
-        # V starts small: the layer starts close to linear (METHOD.md, project choice)
+        # V starts small: the layer starts close to linear (docs/method.md, a project choice)
         self.v = NSPWeight(
             _kaiming_uniform(shape, math.prod(shape[1:]), v_init_scale, generator),
             self.nsp,

@@ -1,4 +1,4 @@
-"""Sparsity, SynOps, energy and information-transfer efficiency (METHOD.md section 5).
+"""Sparsity, SynOps, energy and information-transfer efficiency (docs/method.md section 8).
 
 - connectivity of a layer = non-zero effective weights / all weights, with W and
   V of an NDI layer both counted; sparsity = 1 - connectivity. Model figures are

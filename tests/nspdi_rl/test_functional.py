@@ -133,7 +133,7 @@ def test_each_surrogate_sharpness_changes_gradient(method):
 
 
 def test_norse_superspike_ignores_alpha_but_ours_does_not():
-    """The pitfall METHOD.md names: Norse 1.1.0's SuperSpike drops alpha."""
+    """The pitfall docs/method.md names: Norse 1.1.0's SuperSpike drops alpha."""
     from norse.torch.functional.threshold import threshold
 
     grads = []

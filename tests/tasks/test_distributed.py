@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tasks.distributed import Workers, derived_seed
-from tests.tasks.conftest import write_real_speechcommands
+from tests.tasks.conftest import write_speechcommands
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,8 +56,10 @@ def _train(data: Path, out: Path, processes: int) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("processes", [2, 3])
-def test_torchrun_matches_one_process(tmp_path: Path, processes: int) -> None:
-    data = write_real_speechcommands(tmp_path / "sc")
+def test_torchrun_matches_one_process(
+    tmp_path: Path, synthetic_clips: Path, processes: int
+) -> None:
+    data = write_speechcommands(tmp_path / "sc", synthetic_clips)
     one = _train(data, tmp_path / "one", 1)
     many = _train(data, tmp_path / "many", processes)
     assert many["processes"] == processes and one["processes"] == 1

@@ -27,7 +27,7 @@ from tasks.data import TaskData
 from tasks.speech import make_espeak_kws
 from tasks.speech.cli import main
 from tasks.training import Interrupted, TrainConfig, train_task
-from tests.tasks.conftest import write_real_speechcommands
+from tests.tasks.conftest import write_speechcommands
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {
@@ -48,8 +48,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    data = write_real_speechcommands(tmp_path / "sc")
+def test_recordings_run_end_to_end(
+    tmp_path: Path, clips: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = write_speechcommands(tmp_path / "sc", clips)
     out = tmp_path / "run"
     argv = ["--dataset", "speechcommands", "--data-dir", str(data), "--output", str(out)]
     assert main([*argv, "--epochs", "2", "--hidden", "32", "--no-progress"]) == 0
@@ -87,9 +89,13 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     ],
 )
 def test_bad_command_lines_give_one_line(
-    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture
+    tmp_path: Path,
+    synthetic_clips: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture,
 ) -> None:
-    data = write_real_speechcommands(tmp_path / "sc")
+    data = write_speechcommands(tmp_path / "sc", synthetic_clips)
     (tmp_path / "file").write_text("not a folder")
     args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
     assert main(["--data-dir", str(data), "--no-progress", *args]) == 2
@@ -219,9 +225,9 @@ def test_espeak_keywords_are_learned_at_90_percent_sparsity(tmp_path: Path) -> N
     assert summary["accuracy"] >= 0.6, summary["accuracy"]
 
 
-def test_sigterm_saves_the_checkpoint_like_ctrl_c(tmp_path: Path) -> None:
+def test_sigterm_saves_the_checkpoint_like_ctrl_c(tmp_path: Path, synthetic_clips: Path) -> None:
     """kill (or a batch scheduler) stops the runner as Ctrl-C does: state saved, exit 130."""
-    data = write_real_speechcommands(tmp_path / "sc")
+    data = write_speechcommands(tmp_path / "sc", synthetic_clips)
     out = tmp_path / "run"
     argv = ["--dataset", "speechcommands", "--data-dir", str(data), "--output", str(out)]
     runner = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""Speech loaders on real recordings and on files in the real formats."""
+"""Speech loaders on recordings (synthetic, and real ones where present) in the real formats."""
 
 from __future__ import annotations
 
@@ -14,34 +14,29 @@ from tasks.data import DataError
 from tasks.speech.features import AudioFeatures, DeltaSpikes, read_clip
 from tasks.speech.shd import load_shd
 from tasks.speech.speechcommands import SILENCE, UNKNOWN, find_dataset_folder, load_speechcommands
-from tests.tasks.conftest import (
-    random_shd_samples,
-    real_wav,
-    write_real_speechcommands,
-    write_shd_file,
-)
+from tests.tasks.conftest import random_shd_samples, write_shd_file, write_speechcommands
 
 
 # ---------------------------------------------------------------- audio + features
-def test_real_recordings_read_as_one_second_clips() -> None:
-    raw, rate = sf.read(real_wav("yes_30ms.wav"), dtype="float32")
+def test_recordings_read_as_one_second_clips(clips: Path) -> None:
+    raw, rate = sf.read(clips / "yes_30ms.wav", dtype="float32")
     assert rate == 16_000 and len(raw) == 480
-    clip = read_clip(real_wav("yes_30ms.wav"))
+    clip = read_clip(clips / "yes_30ms.wav")
     assert clip.shape == (16_000,)
     assert np.array_equal(clip[:480], raw) and not clip[480:].any()
-    full = read_clip(real_wav("yes_1000ms.wav"))
+    full = read_clip(clips / "yes_1000ms.wav")
     assert full.shape == (16_000,) and np.abs(full).max() > 0.05
 
 
-def test_logmel_and_mfcc_frames() -> None:
-    wave = torch.from_numpy(read_clip(real_wav("no_1000ms.wav")))
+def test_logmel_and_mfcc_frames(clips: Path) -> None:
+    wave = torch.from_numpy(read_clip(clips / "no_1000ms.wav"))
     logmel = AudioFeatures()(wave)
     assert logmel.shape == (51, 40)  # 1 s / 20 ms + 1 frames, 40 bands
     assert torch.isfinite(logmel).all()
     mfcc = AudioFeatures(kind="mfcc", n_mfcc=13)(wave)
     assert mfcc.shape == (51, 13)
     # the word is louder than the silence recording in every frame-average sense
-    quiet = AudioFeatures()(torch.from_numpy(read_clip(real_wav("silence_1000ms.wav"))))
+    quiet = AudioFeatures()(torch.from_numpy(read_clip(clips / "silence_1000ms.wav")))
     assert logmel.mean() > quiet.mean() + 1.0
 
 
@@ -58,8 +53,8 @@ def test_delta_spikes_mark_level_crossings() -> None:
 
 
 # ---------------------------------------------------------------- speech commands
-def test_speechcommands_splits_from_list_files(tmp_path: Path) -> None:
-    root = write_real_speechcommands(tmp_path / "sc")
+def test_speechcommands_splits_from_list_files(tmp_path: Path, clips: Path) -> None:
+    root = write_speechcommands(tmp_path / "sc", clips)
     data = load_speechcommands(root, classes=12)
     assert data.classes[-2:] == [SILENCE, UNKNOWN] and data.n_classes == 12
     assert data.input_shape == (40,)
@@ -77,31 +72,31 @@ def test_speechcommands_splits_from_list_files(tmp_path: Path) -> None:
     assert train_x.mean(dim=(0, 1)).abs().max() < 1e-4
 
 
-def test_speechcommands_features_equal_direct_computation(tmp_path: Path) -> None:
-    """A cached, normalised test sample is the real file's log-mel frames, z-scored."""
-    root = write_real_speechcommands(tmp_path / "sc")
+def test_speechcommands_features_equal_direct_computation(tmp_path: Path, clips: Path) -> None:
+    """A cached, normalised test sample is the file's log-mel frames, z-scored."""
+    root = write_speechcommands(tmp_path / "sc", clips)
     data = load_speechcommands(root, classes=12, cache_dir=tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 3
     again = load_speechcommands(root, classes=12, cache_dir=tmp_path / "cache")
     assert torch.equal(data.test[0][0], again.test[0][0])  # read back from the cache
-    raw = AudioFeatures()(torch.from_numpy(read_clip(real_wav("yes_1000ms.wav"))))
+    raw = AudioFeatures()(torch.from_numpy(read_clip(clips / "yes_1000ms.wav")))
     mean = torch.tensor(data.info["feature_mean"])
     std = torch.tensor(data.info["feature_std"])
     yes = next(x for x, y in data.test if int(y) == 0)
     assert torch.allclose(yes * std + mean, raw, atol=1e-4)
 
 
-def test_speechcommands_delta_encoding_is_binary(tmp_path: Path) -> None:
-    root = write_real_speechcommands(tmp_path / "sc")
+def test_speechcommands_delta_encoding_is_binary(tmp_path: Path, clips: Path) -> None:
+    root = write_speechcommands(tmp_path / "sc", clips)
     data = load_speechcommands(root, encoding="delta")
     x, _ = data.train[0]
     assert x.shape == (51, 80) and data.binary
     assert set(x.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_speechcommands_torchaudio_root_layout(tmp_path: Path) -> None:
+def test_speechcommands_torchaudio_root_layout(tmp_path: Path, synthetic_clips: Path) -> None:
     inner = tmp_path / "SpeechCommands" / "speech_commands_v0.02"
-    write_real_speechcommands(inner)
+    write_speechcommands(inner, synthetic_clips)
     assert find_dataset_folder(tmp_path) == inner
 
 
@@ -116,8 +111,10 @@ def test_speechcommands_torchaudio_root_layout(tmp_path: Path) -> None:
         ("no_noise", "_background_noise_"),
     ],
 )
-def test_speechcommands_bad_inputs(tmp_path: Path, damage: str, message: str) -> None:
-    root = write_real_speechcommands(tmp_path / "sc")
+def test_speechcommands_bad_inputs(
+    tmp_path: Path, synthetic_clips: Path, damage: str, message: str
+) -> None:
+    root = write_speechcommands(tmp_path / "sc", synthetic_clips)
     target = root / "yes" / "aaaa0001_nohash_0.wav"
     if damage == "no_dir":
         root = tmp_path / "missing"
@@ -136,8 +133,8 @@ def test_speechcommands_bad_inputs(tmp_path: Path, damage: str, message: str) ->
         load_speechcommands(root)
 
 
-def test_speechcommands_35_classes_need_every_word(tmp_path: Path) -> None:
-    root = write_real_speechcommands(tmp_path / "sc")
+def test_speechcommands_35_classes_need_every_word(tmp_path: Path, synthetic_clips: Path) -> None:
+    root = write_speechcommands(tmp_path / "sc", synthetic_clips)
     with pytest.raises(DataError, match="35-class setup needs all"):
         load_speechcommands(root, classes=35)
     with pytest.raises(ValueError, match="unknown class setup 7"):
