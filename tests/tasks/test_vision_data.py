@@ -126,7 +126,7 @@ def test_dvsgesture_through_tonic(tmp_path: Path) -> None:
     assert len(data.train) + len(data.val) == 110 and len(data.test) == 110
     x, _ = data.test[0]
     assert x.shape == (20, 2, 32, 32) and set(x.unique().tolist()) <= {0.0, 1.0}
-    assert any((tmp_path / "cache").rglob("*.hdf5"))
+    assert any((tmp_path / "cache").rglob("*.h5"))
 
 
 def test_cifar10dvs_aedat4_through_tonic(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_cifar10dvs_aedat4_through_tonic(tmp_path: Path) -> None:
     assert x.sum() > 0 and 0 <= y < 10
     again = load_vision("cifar10dvs", root, cache_dir=tmp_path / "cache", seed=3)
     assert torch.equal(again.test[0][0], x)
-    assert any((tmp_path / "cache").rglob("*.hdf5"))
+    assert any((tmp_path / "cache").rglob("*.h5"))
 
 
 def test_empty_aedat4_recording_is_named(tmp_path: Path) -> None:
