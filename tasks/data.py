@@ -106,16 +106,16 @@ def settings_key(settings: dict[str, Any]) -> str:
 def source_stamp(path: str | os.PathLike[str]) -> str:
     """What a cached sample remembers of the file it was decoded from.
 
-    The absolute path, size, modification time and status-change time (both in
-    ns) of the file (a symlink is followed). Any write, replacement (a new file
-    renamed over the old one), truncation or ``touch`` changes the stamp, so the
-    entry is rebuilt. The status-change time is set by the kernel on every
-    change to the file and no copying tool can set it back, so even a different
-    recording of the same size copied in with its old modification time kept
-    (``cp -p``, ``rsync -t``, ``tar x``) is seen. Stamps cost one ``stat`` per
-    sample, where a content hash would read every recording at each start;
-    the price is that a ``chmod`` or a copy of the whole data folder also
-    rebuilds the cache.
+    The absolute path, size, inode number, modification time and status-change
+    time (both in ns) of the file (a symlink is followed). Any write,
+    replacement (a new file renamed over the old one: a new inode), truncation
+    or ``touch`` changes the stamp, so the entry is rebuilt. The status-change
+    time is set by the kernel on every change to the file and no copying tool
+    can set it back, so even a different recording of the same size copied in
+    with its old modification time kept (``cp -p``, ``rsync -t``, ``tar x``) is
+    seen. Stamps cost one ``stat`` per sample, where a content hash would read
+    every recording at each start; the price is that a ``chmod`` or a copy of
+    the whole data folder also rebuilds the cache.
 
     :raises DataError: the file does not exist (any more).
     """
@@ -124,7 +124,7 @@ def source_stamp(path: str | os.PathLike[str]) -> str:
         st = os.stat(absolute)
     except OSError as err:
         raise DataError(f"cannot read {absolute}: {err.strerror}") from None
-    return f"{absolute}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+    return f"{absolute}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{st.st_ctime_ns}"
 
 
 class SourceCache(Dataset):

@@ -5,7 +5,7 @@ Each recording (700 cochlea channels, up to about 1.4 s) is binned with tonic's
 the same length of time in every sample), optionally downsampled in channels
 with ``Downsample``, and clamped to binary spikes. The binned samples are
 cached on disk (:class:`~tasks.data.SourceCache`) in a folder keyed by these
-settings, each entry by its ``.h5`` file's path, size and modification /
+settings, each entry by its ``.h5`` file's path, size, inode and modification /
 status-change times (:func:`~tasks.data.source_stamp`) and its row: replacing
 or rewriting ``shd_train.h5`` rebuilds every entry of that file on its next
 read. SHD has no validation split: a seeded 10 % of the training file is held

@@ -20,7 +20,7 @@ HDF5 file per recording, as tonic's ``DiskCachedDataset`` writes them) under
 ``--cache-dir`` (default: inside the data folder) in a folder keyed by the
 transform settings, and read back one sample at a time, so memory stays flat
 however big the set. Each entry is named after its recording's path and holds
-the recording's size and modification / status-change times
+the recording's size, inode and modification / status-change times
 (:func:`~tasks.data.source_stamp`): a recording added, removed or replaced
 since the entry was written is decoded (and checked) again, so a file the
 loader refuses is refused on every run, not only the first.
