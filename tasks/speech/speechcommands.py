@@ -23,6 +23,7 @@ changed clips are decoded (and checked) again; a split file without stamps
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -182,9 +183,11 @@ def _read_split_cache(path: Path) -> dict[str, Any]:
         return empty
     try:
         cached = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError):
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
         return empty  # damaged: rebuilt like a missing file
     if not isinstance(cached, dict) or cached.get("scheme") != CACHE_SCHEME:
+        return empty
+    if len(cached["stamps"]) != len(cached["features"]):
         return empty
     return cached
 

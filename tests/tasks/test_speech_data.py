@@ -211,14 +211,19 @@ def test_speechcommands_cache_follows_added_removed_and_replaced_clips(
     assert matches == [data.classes.index("yes")]
 
 
+@pytest.mark.parametrize("damage", ["old_scheme", "truncated"])
 def test_speechcommands_cache_without_stamps_is_rebuilt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
-    """A split file as the earlier scheme wrote it (features and labels, no stamps)."""
+    """A split file as the earlier scheme wrote it (features and labels, no
+    stamps), or cut short by a full disk."""
     root = write_real_speechcommands(tmp_path / "sc")
     cache = tmp_path / "cache"
     fresh = load_speechcommands(root, cache_dir=cache, progress=False)
     for path in cache.glob("*.pt"):
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:100])
+            continue
         old = torch.load(path, weights_only=True)
         n = len(old["stamps"]) + len(old["silence"])
         stale = {"features": torch.zeros(n, 51, 40), "labels": torch.zeros(n, dtype=torch.long)}
