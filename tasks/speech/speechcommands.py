@@ -13,12 +13,12 @@ soundfile. Two setups:
 Features of each split are cached (one ``.pt`` per split, named by the dataset
 folder and the feature settings), then normalised with the training split's
 per-feature mean and standard deviation. The cache holds each clip's features
-under the clip's :func:`~tasks.data.source_stamp` (path, size, inode, modification and
-status-change times), and the ``_silence_`` clips under the stamps of the noise
-files, the seed and their count: at each load the split's clips are listed
-afresh, clips whose stamp is in the cache are read from it, and only new or
-changed clips are decoded (and checked) again; a split file without stamps
-(written before) is rebuilt whole.
+under the clip's :func:`~tasks.data.source_stamp` (path, size, inode,
+modification and status-change times), and the ``_silence_`` clips under the
+stamps of the noise files, the seed and their count: at each load the split's
+clips are listed afresh, clips whose stamp is in the cache are read from it, and
+only new or changed clips are decoded (and checked) again; a split file without
+stamps (written before), or a damaged one, is rebuilt whole.
 """
 
 from __future__ import annotations
