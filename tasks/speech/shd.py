@@ -4,9 +4,12 @@ Each recording (700 cochlea channels, up to about 1.4 s) is binned with tonic's
 ``ToFrame`` into T frames over a fixed window ``[0, duration]`` (so a frame is
 the same length of time in every sample), optionally downsampled in channels
 with ``Downsample``, and clamped to binary spikes. The binned samples are
-cached on disk by ``tonic.DiskCachedDataset`` in a folder keyed by these
-settings. SHD has no validation split: a seeded 10 % of the training file is
-held out for it.
+cached on disk (:class:`~tasks.data.SourceCache`) in a folder keyed by these
+settings, each entry by its ``.h5`` file's path, size, inode and modification /
+status-change times (:func:`~tasks.data.source_stamp`) and its row: replacing
+or rewriting ``shd_train.h5`` rebuilds every entry of that file on its next
+read. SHD has no validation split: a seeded 10 % of the training file is held
+out for it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ import h5py
 import numpy as np
 import tonic
 
-from tasks.data import DataError, SpikeFrames, TaskData, settings_key, split_indices, subset
+from tasks.data import (
+    CACHE_SCHEME,
+    DataError,
+    SourceCache,
+    SpikeFrames,
+    TaskData,
+    settings_key,
+    split_indices,
+    subset,
+)
 
 __all__ = ["SHD_CHANNELS", "CheckEvents", "load_shd"]
 
@@ -85,6 +97,16 @@ def _check_files(folder: Path) -> None:
             raise DataError(f"cannot read {path} as HDF5: {err}") from None
 
 
+@dataclass(frozen=True)
+class _RowOf:
+    """Sample ``index`` of an SHD split is row ``index`` of ``file`` (picklable, for workers)."""
+
+    file: Path
+
+    def __call__(self, index: int) -> tuple[Path, str]:
+        return self.file, str(index)
+
+
 def load_shd(
     data_dir: str | Path,
     time_steps: int = 100,
@@ -124,13 +146,16 @@ def load_shd(
         )
     )
     transform = tonic.transforms.Compose(steps)
-    key = settings_key({"T": time_steps, "duration_s": duration_s, "channels": channels})
+    key = settings_key(
+        {"scheme": CACHE_SCHEME, "T": time_steps, "duration_s": duration_s, "channels": channels}
+    )
     cache = Path(cache_dir) if cache_dir is not None else folder / ".nspdi_cache"
     splits = {}
     for train in (True, False):
         dataset = tonic.datasets.SHD(str(data_dir), train=train, transform=transform)
         name = "train" if train else "test"
-        cached = tonic.DiskCachedDataset(dataset, cache_path=str(cache / f"shd-{key}" / name))
+        file = folder / ("shd_train.h5" if train else "shd_test.h5")
+        cached = SourceCache(dataset, cache / f"shd-{key}" / name, _RowOf(file))
         splits[name] = SpikeFrames(cached, flatten=True)
         if train:
             classes = [k.decode() if isinstance(k, bytes) else str(k) for k in dataset.classes]

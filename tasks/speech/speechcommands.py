@@ -10,14 +10,20 @@ soundfile. Two setups:
   each split, the usual balancing for this setup.
 - ``35`` classes: every word of Speech Commands v0.02.
 
-Features of each split are computed once and cached (one ``.pt`` per split,
-keyed by the dataset folder and the feature settings), then normalised with the
-training split's per-feature mean and standard deviation.
+Features of each split are cached (one ``.pt`` per split, named by the dataset
+folder and the feature settings), then normalised with the training split's
+per-feature mean and standard deviation. The cache holds each clip's features
+under the clip's :func:`~tasks.data.source_stamp` (path, size, inode,
+modification and status-change times), and the ``_silence_`` clips under the
+stamps of the noise files, the seed and their count: at each load the split's
+clips are listed afresh, clips whose stamp is in the cache are read from it, and
+only new or changed clips are decoded (and checked) again; a split file without
+stamps (written before), or a damaged one, is rebuilt whole.
 """
 
 from __future__ import annotations
 
-import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,7 @@ from torchaudio.datasets import SPEECHCOMMANDS
 from tqdm import tqdm
 
 from nspdi_rl.checkpoint import atomic_torch_save
-from tasks.data import DataError, TaskData, settings_key
+from tasks.data import CACHE_SCHEME, DataError, TaskData, settings_key, source_stamp
 from tasks.speech.features import (
     ENCODINGS,
     AudioFeatures,
@@ -157,39 +163,89 @@ def _silence_clips(
     return clips
 
 
-def _compute_split(
-    folder: Path, subset: str, setup: int, features: AudioFeatures, seed: int, progress: bool
+def _features_of(
+    clips: list[np.ndarray], features: AudioFeatures, shape: tuple[int, int]
+) -> torch.Tensor:
+    """Features of 1 s clips, 256 at a time (one clip's features do not depend on its batch)."""
+    if not clips:
+        return torch.zeros(0, *shape)
+    frames = [
+        features(torch.from_numpy(np.stack(clips[start : start + 256])))
+        for start in range(0, len(clips), 256)
+    ]
+    return torch.cat(frames).to(torch.float32)
+
+
+def _read_split_cache(path: Path) -> dict[str, Any]:
+    """A split's cached features, or an empty cache when absent or not of this scheme."""
+    empty: dict[str, Any] = {"stamps": [], "features": None, "silence_stamp": "", "silence": None}
+    if not path.is_file():
+        return empty
+    try:
+        cached = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        return empty  # damaged: rebuilt like a missing file
+    if not isinstance(cached, dict) or cached.get("scheme") != CACHE_SCHEME:
+        return empty
+    if len(cached["stamps"]) != len(cached["features"]):
+        return empty
+    return cached
+
+
+def _load_split(
+    folder: Path,
+    subset: str,
+    setup: int,
+    features: AudioFeatures,
+    seed: int,
+    cache: Path,
+    progress: bool,
 ) -> dict[str, torch.Tensor]:
+    """A split's features and labels, reusing cached features of unchanged clips."""
     files, silence = _choose(_split_files(folder, subset), setup, subset, seed)
     classes = _class_names(setup)
     labels = [classes.index(word if word in classes else UNKNOWN) for _, word, _ in files]
-    frames: list[torch.Tensor] = []
-    batch: list[np.ndarray] = []
-
-    def flush() -> None:
-        if batch:
-            frames.append(features(torch.from_numpy(np.stack(batch))))
-            batch.clear()
-
-    for path, _, _ in tqdm(
-        files, desc=f"features {subset}", leave=False, dynamic_ncols=True, disable=not progress
-    ):
-        batch.append(read_clip(path, SAMPLE_RATE))
-        if len(batch) == 256:
-            flush()
-    if silence:
-        noise = [read_audio(p, SAMPLE_RATE) for p in _noise_files(folder)]
-        rng = np.random.default_rng([seed, SUBSETS.index(subset), 0])
-        for clip in _silence_clips(noise, silence, rng):
-            batch.append(clip)
-            labels.append(classes.index(SILENCE))
-            if len(batch) == 256:
-                flush()
-    flush()
-    if not frames:
+    labels += [classes.index(SILENCE)] * silence
+    if not labels:
         raise DataError(f"the {subset} split of {folder} holds no clips")
+    shape = (int(features(torch.zeros(SAMPLE_RATE)).shape[0]), features.size)
+    stamps = [source_stamp(path) for path, _, _ in files]
+    cached = _read_split_cache(cache)
+    row = {stamp: i for i, stamp in enumerate(cached["stamps"])}
+    missing = [i for i, stamp in enumerate(stamps) if stamp not in row]
+    clips = [
+        read_clip(files[i][0], SAMPLE_RATE)
+        for i in tqdm(
+            missing, desc=f"features {subset}", leave=False, dynamic_ncols=True,
+            disable=not progress,
+        )
+    ]  # fmt: skip
+    fresh = _features_of(clips, features, shape)
+    frames = torch.zeros(len(files), *shape)
+    if len(missing) < len(files):
+        kept = [i for i in range(len(files)) if stamps[i] in row]
+        frames[kept] = cached["features"][[row[stamps[i]] for i in kept]]
+    frames[missing] = fresh
+    # the silence clips are crops of the noise files drawn with the seed
+    noise = _noise_files(folder) if silence else []
+    silence_stamp = "|".join([f"{seed}", f"{silence}", *(source_stamp(p) for p in noise)])
+    if silence_stamp == cached["silence_stamp"]:
+        quiet = cached["silence"]
+    else:
+        rng = np.random.default_rng([seed, SUBSETS.index(subset), 0])
+        sources = [read_audio(p, SAMPLE_RATE) for p in noise]
+        quiet = _features_of(_silence_clips(sources, silence, rng), features, shape)
+    if stamps != cached["stamps"] or quiet is not cached["silence"]:
+        split = {
+            "scheme": CACHE_SCHEME,
+            "stamps": stamps,
+            "features": frames,
+            "silence_stamp": silence_stamp,
+            "silence": quiet,
+        }
+        atomic_torch_save(split, cache)
     return {
-        "features": torch.cat(frames).to(torch.float32),
+        "features": torch.cat([frames, quiet]),
         "labels": torch.tensor(labels, dtype=torch.long),
     }
 
@@ -227,28 +283,29 @@ def load_speechcommands(
     delta = DeltaSpikes(delta_threshold) if encoding == "delta" else None
     stack = StackFrames(context)
     folder = find_dataset_folder(data_dir).resolve()
-    lists = {
-        name: os.stat(folder / name).st_mtime_ns
-        for name in ("validation_list.txt", "testing_list.txt")
-    }
+    # the split lists and the clips are read at every load, so they are not in the key
     key = settings_key(
         {
+            "scheme": CACHE_SCHEME,
             "folder": str(folder),
-            "lists": lists,
             "classes": classes,
             "seed": seed,
             **asdict(features),
         }
     )
     cache = Path(cache_dir) if cache_dir is not None else folder / ".nspdi_cache"
-    splits: dict[str, dict[str, torch.Tensor]] = {}
-    for subset in SUBSETS:
-        path = cache / f"speechcommands-{key}-{subset}.pt"
-        if path.is_file():
-            splits[subset] = torch.load(path, weights_only=True)
-        else:
-            splits[subset] = _compute_split(folder, subset, classes, features, seed, progress)
-            atomic_torch_save(splits[subset], path)
+    splits = {
+        subset: _load_split(
+            folder,
+            subset,
+            classes,
+            features,
+            seed,
+            cache / f"speechcommands-{key}-{subset}.pt",
+            progress,
+        )
+        for subset in SUBSETS
+    }
     train = splits["training"]["features"]
     mean = train.mean(dim=(0, 1))
     std = train.std(dim=(0, 1)).clamp_min(1e-5)

@@ -15,9 +15,15 @@
 - ``synthetic-dvs``: :class:`~tasks.vision.synthetic.SyntheticDVS`, binned by
   tonic like the recorded sets.
 
-Event frames are cached by ``tonic.DiskCachedDataset`` under ``--cache-dir``
-(default: inside the data folder) in a folder keyed by the transform settings,
-and read back one sample at a time, so memory stays flat however big the set.
+Event frames are cached (:class:`~tasks.data.SourceCache`, one lzf-compressed
+HDF5 file per recording, as tonic's ``DiskCachedDataset`` writes them) under
+``--cache-dir`` (default: inside the data folder) in a folder keyed by the
+transform settings, and read back one sample at a time, so memory stays flat
+however big the set. Each entry is named after its recording's path and holds
+the recording's size, inode and modification / status-change times
+(:func:`~tasks.data.source_stamp`): a recording added, removed or replaced
+since the entry was written is decoded (and checked) again, so a file the
+loader refuses is refused on every run, not only the first.
 """
 
 from __future__ import annotations
@@ -32,7 +38,16 @@ import tonic
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from tasks.data import DataError, SpikeFrames, TaskData, settings_key, split_indices, subset
+from tasks.data import (
+    CACHE_SCHEME,
+    DataError,
+    SourceCache,
+    SpikeFrames,
+    TaskData,
+    settings_key,
+    split_indices,
+    subset,
+)
 from tasks.vision.synthetic import SyntheticDVS
 from tasks.vision.transforms import Chain, Denoise, ToFrames
 
@@ -109,6 +124,10 @@ class _Recordings(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def source(self, index: int) -> tuple[str, str]:
+        """The recording sample ``index`` is read from (one sample per file)."""
+        return self.dataset.data[index], ""
+
     def __getitem__(self, index: int) -> Any:
         try:
             return self.dataset[index]
@@ -126,10 +145,18 @@ class _Recordings(Dataset):
             raise DataError(f"cannot read {self.dataset.data[index]}: {err}") from None
 
 
-def _cached(dataset: Dataset, cache: Path, name: str) -> Dataset:
-    return SpikeFrames(
-        tonic.DiskCachedDataset(dataset, cache_path=str(cache / name)), flatten=False
-    )
+def _cached(recordings: _Recordings, cache: Path, name: str) -> Dataset:
+    return SpikeFrames(SourceCache(recordings, cache / name, recordings.source), flatten=False)
+
+
+@dataclass(frozen=True)
+class _Generated:
+    """Sample ``index`` of a synthetic split is generated from the seed, not read from a file."""
+
+    split: str
+
+    def __call__(self, index: int) -> tuple[None, str]:
+        return None, f"{self.split}/{index}"
 
 
 def _count(folder: Path, pattern: str) -> int:
@@ -255,7 +282,8 @@ def _load_synthetic(size: int, time_steps: int, seed: int, cache: Path) -> TaskD
         dataset = SyntheticDVS(split, size=size, seed=seed)
         transform = _event_transform(dataset.sensor_size, size, time_steps, denoise=False)
         dataset.transform = transform
-        splits[split] = _cached(dataset, cache, split)
+        cached = SourceCache(dataset, cache / split, _Generated(split))
+        splits[split] = SpikeFrames(cached, flatten=False)
     return TaskData(
         "synthetic-dvs",
         splits["train"],
@@ -291,7 +319,9 @@ def load_vision(
     if size <= 0 or time_steps <= 0:
         raise ValueError(f"size and time_steps must be > 0, got {size}, {time_steps}")
     data_dir = Path(data_dir)
-    key = settings_key({"dataset": dataset, "size": size, "T": time_steps, "seed": seed})
+    # the recorded sets' frames do not depend on the seed (only their split does)
+    settings = {"scheme": CACHE_SCHEME, "dataset": dataset, "size": size, "T": time_steps}
+    key = settings_key(settings | ({"seed": seed} if dataset == "synthetic-dvs" else {}))
     cache = Path(cache_dir or data_dir / ".nspdi_cache") / f"{dataset}-{key}"
     if dataset == "dvsgesture":
         data = _load_dvsgesture(data_dir, size, time_steps, seed, cache)

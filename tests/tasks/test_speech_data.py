@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -10,10 +12,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from tasks.data import DataError
+from nspdi_rl.checkpoint import atomic_torch_save
+from tasks.data import DataError, TaskData
+from tasks.speech import speechcommands
 from tasks.speech.features import AudioFeatures, DeltaSpikes, read_clip
 from tasks.speech.shd import load_shd
 from tasks.speech.speechcommands import SILENCE, UNKNOWN, find_dataset_folder, load_speechcommands
+from tests.tasks.cache_checks import entry_times, read_all, rewritten, same_samples
 from tests.tasks.conftest import random_shd_samples, write_shd_file, write_speechcommands
 
 
@@ -141,6 +146,92 @@ def test_speechcommands_35_classes_need_every_word(tmp_path: Path, synthetic_cli
         load_speechcommands(root, classes=7)
 
 
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The clips the Speech Commands loader reads (really) from now on, in order."""
+    read: list[Path] = []
+    real = speechcommands.read_clip
+
+    def counted(path: Path, sample_rate: int = 16_000) -> np.ndarray:
+        read.append(Path(path))
+        return real(path, sample_rate)
+
+    monkeypatch.setattr(speechcommands, "read_clip", counted)
+    return read
+
+
+def replace_file(target: Path, source: Path) -> None:
+    """Rename a copy of ``source`` over ``target``, keeping ``target``'s modification time."""
+    times = target.stat()
+    partial = target.with_name(target.name + ".new")
+    shutil.copyfile(source, partial)
+    os.utime(partial, ns=(times.st_atime_ns, times.st_mtime_ns))
+    os.replace(partial, target)
+
+
+def splits_of(data: TaskData) -> list[list[tuple[torch.Tensor, int]]]:
+    return [read_all(data.train), read_all(data.val), read_all(data.test)]
+
+
+def test_speechcommands_cache_follows_added_removed_and_replaced_clips(
+    tmp_path: Path, synthetic_clips: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_speechcommands(tmp_path / "sc", synthetic_clips)
+    cache = tmp_path / "cache"
+    decodes = count_decodes(monkeypatch)
+    first = load_speechcommands(root, cache_dir=cache, progress=False)
+    assert len(decodes) == 8  # 4 training, 2 validation, 2 testing clips
+    again = load_speechcommands(root, cache_dir=cache, progress=False)
+    assert len(decodes) == 8  # all read from the cache
+    for a, b in zip(splits_of(again), splits_of(first), strict=True):
+        assert same_samples(a, b)
+
+    added = root / "no" / "dddd0004_nohash_0.wav"
+    shutil.copyfile((synthetic_clips / "no_1000ms.wav"), added)
+    (root / "no" / "aaaa0001_nohash_1.wav").unlink()
+    # the same size, the same modification time, other sounds
+    replaced = root / "yes" / "aaaa0001_nohash_0.wav"
+    replace_file(replaced, (synthetic_clips / "noise_1000ms.wav"))
+    replace_file(root / "_background_noise_" / "noise.wav", (synthetic_clips / "yes_1000ms.wav"))
+    assert replaced.stat().st_size == (synthetic_clips / "yes_1000ms.wav").stat().st_size
+    del decodes[:]
+    data = load_speechcommands(root, cache_dir=cache, progress=False)
+    assert sorted(decodes) == sorted([added, replaced])  # only the new and the changed clip
+    fresh = load_speechcommands(root, cache_dir=tmp_path / "empty", progress=False)
+    for a, b in zip(splits_of(data), splits_of(fresh), strict=True):
+        assert same_samples(a, b)
+    assert data.info == fresh.info
+    assert data.info["feature_mean"] != first.info["feature_mean"]
+    # the replaced clip's frames are the noise recording's, under its "yes" label
+    raw = AudioFeatures()(torch.from_numpy(read_clip(synthetic_clips / "noise_1000ms.wav")))
+    mean, std = torch.tensor(data.info["feature_mean"]), torch.tensor(data.info["feature_std"])
+    matches = [y for x, y in data.train if torch.allclose(x * std + mean, raw, atol=1e-4)]
+    assert matches == [data.classes.index("yes")]
+
+
+@pytest.mark.parametrize("damage", ["old_scheme", "truncated"])
+def test_speechcommands_cache_without_stamps_is_rebuilt(
+    tmp_path: Path, synthetic_clips: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """A split file as the earlier scheme wrote it (features and labels, no
+    stamps), or cut short by a full disk."""
+    root = write_speechcommands(tmp_path / "sc", synthetic_clips)
+    cache = tmp_path / "cache"
+    fresh = load_speechcommands(root, cache_dir=cache, progress=False)
+    for path in cache.glob("*.pt"):
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:100])
+            continue
+        old = torch.load(path, weights_only=True)
+        n = len(old["stamps"]) + len(old["silence"])
+        stale = {"features": torch.zeros(n, 51, 40), "labels": torch.zeros(n, dtype=torch.long)}
+        atomic_torch_save(stale, path)
+    decodes = count_decodes(monkeypatch)
+    data = load_speechcommands(root, cache_dir=cache, progress=False)
+    assert len(decodes) == 8
+    for a, b in zip(splits_of(data), splits_of(fresh), strict=True):
+        assert same_samples(a, b)
+
+
 # ---------------------------------------------------------------- SHD
 def test_shd_frames_through_tonic(shd_dir: Path) -> None:
     data = load_shd(shd_dir, time_steps=50, duration_s=1.0, cache_dir=shd_dir / "cache")
@@ -153,7 +244,7 @@ def test_shd_frames_through_tonic(shd_dir: Path) -> None:
     # tonic bins [0, 1 s) into 50 frames of 20 ms
     expected[np.minimum((times * 50).astype(int), 49), units.astype(int)] = 1.0
     assert torch.equal(x, expected)
-    assert any((shd_dir / "cache").rglob("*.hdf5"))  # tonic's disk cache was used
+    assert any((shd_dir / "cache").rglob("*.h5"))  # the disk cache was used
 
 
 def test_shd_downsampled_channels(shd_dir: Path) -> None:
@@ -203,3 +294,37 @@ def test_shd_events_outside_the_sensor(tmp_path: Path) -> None:
     data = load_shd(root)
     with pytest.raises(DataError, match=r"channels in \[0, 700\), found \[3, 750\]"):
         data.test[0]
+
+
+def test_shd_cache_follows_rewritten_files(shd_dir: Path) -> None:
+    cache = shd_dir / "cache"
+    settings = {"time_steps": 50, "duration_s": 1.0, "cache_dir": cache}
+    first = load_shd(shd_dir, **settings)
+    train, test = read_all(first.train.dataset), read_all(first.test)
+    written = entry_times(cache)
+    assert len(written) == 80  # one entry per sample
+    again = load_shd(shd_dir, **settings)
+    assert same_samples(read_all(again.test), test) and entry_times(cache) == written
+
+    # the test file rewritten with other recordings, one more of them
+    samples = random_shd_samples(21, seed=2)
+    write_shd_file(shd_dir / "SHD" / "shd_test.h5", samples)
+    data = load_shd(shd_dir, **settings)
+    after = read_all(data.test)
+    fresh = load_shd(shd_dir, **{**settings, "cache_dir": shd_dir / "empty"})
+    assert same_samples(after, read_all(fresh.test)) and len(after) == 21
+    assert same_samples(read_all(data.train.dataset), train)
+    changed = rewritten(written, entry_times(cache))
+    assert len(changed) == 21 and all(path.parent.name == "test" for path in changed)
+    times, units, label = samples[3]
+    expected = torch.zeros(50, 700)
+    expected[np.minimum((times * 50).astype(int), 49), units.astype(int)] = 1.0
+    assert torch.equal(after[3][0], expected) and after[3][1] == label
+
+    # then rewritten with fewer recordings, its modification time set back
+    old = (shd_dir / "SHD" / "shd_test.h5").stat()
+    write_shd_file(shd_dir / "SHD" / "shd_test.h5", random_shd_samples(19, seed=3))
+    os.utime(shd_dir / "SHD" / "shd_test.h5", ns=(old.st_atime_ns, old.st_mtime_ns))
+    fewer = read_all(load_shd(shd_dir, **settings).test)
+    fresh_fewer = load_shd(shd_dir, **{**settings, "cache_dir": shd_dir / "empty2"})
+    assert len(fewer) == 19 and same_samples(fewer, read_all(fresh_fewer.test))

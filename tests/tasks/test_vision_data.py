@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -9,12 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import Dataset, Subset
 
-from tasks.data import DataError
+from tasks.data import DataError, TaskData, settings_key
 from tasks.vision.cli import main
 from tasks.vision.datasets import CheckEvents2D, load_vision
 from tasks.vision.synthetic import EVENT_DTYPE, SyntheticDVS, dvs_events
 from tasks.vision.transforms import Denoise, ToFrames
+from tests.tasks.cache_checks import (
+    entry_times,
+    overwrite_keeping_mtime,
+    read_all,
+    rewritten,
+    same_samples,
+)
 
 
 def write_cifar10(root: Path, per_batch: int = 20) -> Path:
@@ -64,28 +73,42 @@ def write_cifar10dvs(root: Path, per_class: int = 100, empty: str | None = None)
 
     :param empty: the class whose first recording has no events.
     """
-    dv = pytest.importorskip("dv_processing")
     import tonic
 
     folder = root / "CIFAR10DVS"
     rng = np.random.default_rng(2)
-    config = dv.io.MonoCameraWriter.EventOnlyConfig("DVS128_test", (128, 128))
     for name in tonic.datasets.CIFAR10DVS.classes:
         (folder / name).mkdir(parents=True)
         for i in range(per_class):
-            store = dv.EventStore()
             n = 0 if (name == empty and i == 0) else 200
-            # a small bright patch, so tonic's denoise filter keeps most events
-            t = np.sort(rng.integers(0, 100_000, n))
-            xs, ys = 60 + rng.integers(0, 6, n), 60 + rng.integers(0, 6, n)
-            for ti, x, y, p in zip(t, xs, ys, rng.integers(0, 2, n), strict=True):
-                store.push_back(int(ti), int(x), int(y), bool(p))
-            path = folder / name / f"cifar10_{name}_{i}.aedat4"
-            writer = dv.io.MonoCameraWriter(str(path), config)
-            writer.writeEvents(store)
-            del writer  # closes the file
+            write_aedat4(folder / name / f"cifar10_{name}_{i}.aedat4", patch_events(rng, n))
     (folder / "CIFAR10DVS.zip").touch()  # tonic checks that the archive is there
     return root
+
+
+def patch_events(rng: np.random.Generator, n: int, corner: int = 60) -> np.ndarray:
+    """``n`` events in a 6x6 patch at ``(corner, corner)`` over 0.1 s: a small bright
+    patch, so tonic's denoise filter keeps most of them."""
+    events = np.zeros(n, dtype=EVENT_DTYPE)
+    events["t"] = np.sort(rng.integers(0, 100_000, n))
+    events["x"], events["y"] = corner + rng.integers(0, 6, n), corner + rng.integers(0, 6, n)
+    events["p"] = rng.integers(0, 2, n)
+    return events
+
+
+def write_aedat4(
+    path: Path, events: np.ndarray, camera: str = "DVS128_test", resolution: tuple = (128, 128)
+) -> Path:
+    """An AEDAT 4.0 file written by iniVation's dv-processing: ``camera``'s event stream."""
+    dv = pytest.importorskip("dv_processing")
+    store = dv.EventStore()
+    for t, x, y, p in zip(events["t"], events["x"], events["y"], events["p"], strict=True):
+        store.push_back(int(t), int(x), int(y), bool(p))
+    config = dv.io.MonoCameraWriter.EventOnlyConfig(camera, resolution)
+    writer = dv.io.MonoCameraWriter(str(path), config)
+    writer.writeEvents(store)
+    del writer  # closes the file
+    return path
 
 
 def test_cifar10_pickles(tmp_path: Path) -> None:
@@ -126,7 +149,7 @@ def test_dvsgesture_through_tonic(tmp_path: Path) -> None:
     assert len(data.train) + len(data.val) == 110 and len(data.test) == 110
     x, _ = data.test[0]
     assert x.shape == (20, 2, 32, 32) and set(x.unique().tolist()) <= {0.0, 1.0}
-    assert any((tmp_path / "cache").rglob("*.hdf5"))
+    assert any((tmp_path / "cache").rglob("*.h5"))
 
 
 def test_cifar10dvs_aedat4_through_tonic(tmp_path: Path) -> None:
@@ -142,7 +165,7 @@ def test_cifar10dvs_aedat4_through_tonic(tmp_path: Path) -> None:
     assert x.sum() > 0 and 0 <= y < 10
     again = load_vision("cifar10dvs", root, cache_dir=tmp_path / "cache", seed=3)
     assert torch.equal(again.test[0][0], x)
-    assert any((tmp_path / "cache").rglob("*.hdf5"))
+    assert any((tmp_path / "cache").rglob("*.h5"))
 
 
 def test_empty_aedat4_recording_is_named(tmp_path: Path) -> None:
@@ -153,6 +176,170 @@ def test_empty_aedat4_recording_is_named(tmp_path: Path) -> None:
         for split in frames:
             for i in range(len(split)):
                 split[i]
+
+
+# ---------------------------------------------------------------- caches follow the recordings
+def all_frames(data: TaskData) -> Dataset:
+    """The cached frames the splits of an event set index into."""
+    return data.test.dataset if isinstance(data.test, Subset) else data.test
+
+
+def recording_files(frames: Dataset) -> list[str]:
+    """The recording each index of :func:`all_frames` is read from (tonic's file list)."""
+    return list(frames.frames.dataset.dataset.data)  # SpikeFrames > SourceCache > _Recordings
+
+
+def test_cifar10dvs_cache_follows_added_removed_and_replaced_recordings(tmp_path: Path) -> None:
+    root = write_cifar10dvs(tmp_path / "data")
+    cache = tmp_path / "cache"
+    first = read_all(all_frames(load_vision("cifar10dvs", root, cache_dir=cache)))
+    assert len(first) == 1000
+    written = entry_times(cache)
+    assert len(written) == 1000  # one entry per recording
+
+    again = read_all(all_frames(load_vision("cifar10dvs", root, cache_dir=cache)))
+    assert same_samples(again, first) and entry_times(cache) == written  # all read back
+
+    folder = root / "CIFAR10DVS"
+    rng = np.random.default_rng(7)
+    write_aedat4(folder / "cat" / "cifar10_cat_added.aedat4", patch_events(rng, 300, corner=20))
+    (folder / "dog" / "cifar10_dog_5.aedat4").unlink()
+    # another recording renamed over one, keeping its modification time
+    replaced = folder / "bird" / "cifar10_bird_3.aedat4"
+    old_times = replaced.stat()
+    other = write_aedat4(tmp_path / "other.aedat4", patch_events(rng, 200, corner=100))
+    os.utime(other, ns=(old_times.st_atime_ns, old_times.st_mtime_ns))
+    os.replace(other, replaced)
+
+    data = load_vision("cifar10dvs", root, cache_dir=cache)
+    after = read_all(all_frames(data))
+    fresh = load_vision("cifar10dvs", root, cache_dir=tmp_path / "empty")
+    assert same_samples(after, read_all(all_frames(fresh)))
+    classes = data.classes
+    files = recording_files(all_frames(data))
+    assert len(files) == 1000
+    assert [y for _, y in after] == [classes.index(Path(f).parent.name) for f in files]
+    # only the added and the replaced recording were decoded again
+    assert len(rewritten(written, entry_times(cache))) == 2
+    moved = files.index(str(replaced))
+    assert after[moved][0].sum() > 0
+    assert not any(torch.equal(after[moved][0], x) for x, _ in first)  # not the old frames
+
+
+def test_a_320x240_recording_added_after_a_run_is_refused_like_on_a_fresh_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The user's case: a DVXplorer recording added to a class folder after a run."""
+    root = write_cifar10dvs(tmp_path / "data")
+    argv = ["--dataset", "cifar10dvs", "--data-dir", str(root), "--epochs", "1",
+            "--size", "16", "--time-steps", "2", "--conv-channels", "2", "--hidden", "8",
+            "--batch-size", "100", "--no-progress", "--threads", "1"]  # fmt: skip
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    # what a first run leaves: every recording cached (the loader, without the training)
+    read_all(all_frames(load_vision("cifar10dvs", root, 16, 2, cache_dir=tmp_path / "cache")))
+    written = entry_times(tmp_path / "cache")
+    assert len(written) == 1000
+
+    rng = np.random.default_rng(3)
+    events = np.zeros(500, dtype=EVENT_DTYPE)
+    events["t"] = np.sort(rng.integers(0, 100_000, 500))
+    events["x"], events["y"] = rng.integers(0, 320, 500), rng.integers(0, 240, 500)
+    events["x"][:2], events["y"][:2] = (0, 319), (0, 239)  # the whole sensor
+    events["p"] = rng.integers(0, 2, 500)
+    added = write_aedat4(
+        root / "CIFAR10DVS" / "cat" / "dvxplorer.aedat4", events, "DVXplorer_test", (320, 240)
+    )
+    fresh = ["--cache-dir", str(tmp_path / "empty")]
+    assert main([*argv, *fresh, "--output", str(tmp_path / "fresh")]) == 2
+    refusal = capsys.readouterr().err
+    assert refusal.count("\n") == 1 and str(added) in refusal
+    assert "events outside the 128x128 sensor: x in [0, 319]" in refusal
+    assert main([*argv, *cache, "--output", str(tmp_path / "run2")]) == 2
+    assert capsys.readouterr().err == refusal
+    # the second run read the first one's entries (and wrote none for the refused file)
+    assert entry_times(tmp_path / "cache") == written
+
+
+def test_dvsgesture_cache_follows_added_removed_and_replaced_recordings(tmp_path: Path) -> None:
+    root = write_dvsgesture(tmp_path / "data")
+    cache = tmp_path / "cache"
+    train = root / "DVSGesture" / "ibmGestureTrain"
+    first = load_vision("dvsgesture", root, cache_dir=cache, size=16, time_steps=4)
+    train_before = read_all(first.train.dataset)
+    test_before = read_all(first.test)
+    written = entry_times(cache)
+    assert len(written) == 220
+
+    rng = np.random.default_rng(5)
+    events = np.stack(
+        [rng.integers(0, 128, 300), rng.integers(0, 128, 300), rng.integers(0, 2, 300),
+         np.sort(rng.integers(0, 1500, 300))], axis=1,
+    )  # fmt: skip
+    (train / "user30_led").mkdir()
+    np.save(train / "user30_led" / "4.npy", events)
+    (train / "user02_fluorescent" / "3.npy").unlink()
+    replaced = train / "user05_fluorescent" / "7.npy"
+    np.save(tmp_path / "other.npy", events[::-1].copy())  # the same size, other frames
+    overwrite_keeping_mtime(replaced, (tmp_path / "other.npy").read_bytes())
+
+    data = load_vision("dvsgesture", root, cache_dir=cache, size=16, time_steps=4)
+    fresh = load_vision("dvsgesture", root, cache_dir=tmp_path / "empty", size=16, time_steps=4)
+    after = read_all(data.train.dataset)
+    assert same_samples(after, read_all(fresh.train.dataset))
+    assert same_samples(read_all(data.test), test_before)  # the test part did not change
+    files = recording_files(data.train.dataset)
+    assert len(files) == 110
+    assert [y for _, y in after] == [int(Path(f).stem) for f in files]
+    assert len(rewritten(written, entry_times(cache))) == 2  # the added and the replaced
+    moved = files.index(str(replaced))
+    assert not torch.equal(after[moved][0], train_before[moved][0])
+
+
+def test_caches_of_the_old_scheme_are_not_served(tmp_path: Path) -> None:
+    """Index-keyed tonic caches (the old layout), and entries without a source stamp."""
+    from tonic.cached_dataset import save_to_disk_cache
+
+    root = write_dvsgesture(tmp_path / "data")
+    cache = tmp_path / "cache"
+    old_key = settings_key({"dataset": "dvsgesture", "size": 16, "T": 4, "seed": 0})
+    for part in ("train", "test"):
+        (cache / f"dvsgesture-{old_key}" / part).mkdir(parents=True)
+        for i in range(110):
+            blank = np.zeros((4, 2, 16, 16), dtype=np.int16)
+            save_to_disk_cache(blank, 0, cache / f"dvsgesture-{old_key}" / part / f"{i}_0.hdf5")
+    fresh = read_all(
+        load_vision("dvsgesture", root, cache_dir=tmp_path / "empty", size=16, time_steps=4).test
+    )
+    assert any(x.sum() > 0 for x, _ in fresh) and any(y > 0 for _, y in fresh)
+    assert same_samples(
+        read_all(load_vision("dvsgesture", root, cache_dir=cache, size=16, time_steps=4).test),
+        fresh,
+    )
+    # an entry in the new place that carries no stamp (written by tonic), or is cut
+    # short, is rebuilt
+    entries = sorted(entry_times(cache))
+    for entry in entries[:-1]:
+        save_to_disk_cache(np.zeros((4, 2, 16, 16), dtype=np.int16), 0, entry)
+    entries[-1].write_bytes(entries[-1].read_bytes()[:200])
+    stale = entry_times(cache)
+    data = load_vision("dvsgesture", root, cache_dir=cache, size=16, time_steps=4)
+    assert same_samples(read_all(data.test), fresh)
+    assert rewritten(stale, entry_times(cache)) == set(entries)
+
+
+def test_synthetic_dvs_cache_is_read_back(tmp_path: Path) -> None:
+    first = load_vision("synthetic-dvs", tmp_path, size=16, time_steps=4, cache_dir=tmp_path / "c")
+    samples = [first.test[i] for i in range(5)]
+    written = entry_times(tmp_path / "c")
+    assert len(written) == 5
+    again = load_vision("synthetic-dvs", tmp_path, size=16, time_steps=4, cache_dir=tmp_path / "c")
+    assert same_samples([again.test[i] for i in range(5)], samples)
+    assert entry_times(tmp_path / "c") == written
+    other = load_vision(
+        "synthetic-dvs", tmp_path, size=16, time_steps=4, seed=1, cache_dir=tmp_path / "c"
+    )
+    other.test[0]
+    assert len(entry_times(tmp_path / "c")) == 6  # another seed, other recordings
 
 
 def test_dvsgesture_missing_files_say_where(tmp_path: Path) -> None:
