@@ -26,7 +26,7 @@ import torch.distributed as dist
 from nspdi_rl.checkpoint import write_json
 from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
-from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES
+from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES, PruningSchedule
 from nspdi_rl.stopping import interrupt_on_sigterm
 from tasks.data import DataError, TaskData
 from tasks.distributed import SINGLE, from_environment
@@ -116,17 +116,19 @@ def make_parser(
     p.add_argument(
         "--target-sparsity",
         type=float,
-        default=train.target_sparsity,
+        default=train.pruning.final,
         help="final sparsity of the hidden layers in [0, 1); 0 turns pruning off",
     )
-    p.add_argument("--schedule", default=train.schedule, help=f"one of {SCHEDULE_SHAPES}")
+    p.add_argument("--schedule", default=train.pruning.shape, help=f"one of {SCHEDULE_SHAPES}")
     p.add_argument(
         "--prune-end",
         type=float,
-        default=train.prune_end,
+        default=train.pruning.end,
         help="fraction of training at which the target is reached",
     )
-    p.add_argument("--scope", default=train.scope, help=f"pruning threshold scope, one of {SCOPES}")
+    p.add_argument(
+        "--scope", default=train.pruning.scope, help=f"pruning threshold scope, one of {SCOPES}"
+    )
     p.add_argument("--freeze-mask", default=train.freeze_mask, help=f"one of {FREEZE_CHOICES}")
     p.add_argument(
         "--method", default="nsp", help=f"synapse parameterisation, one of {PRUNING_METHODS}"
@@ -168,10 +170,9 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
-        target_sparsity=args.target_sparsity,
-        schedule=args.schedule,
-        prune_end=args.prune_end,
-        scope=args.scope,
+        pruning=PruningSchedule(
+            final=args.target_sparsity, shape=args.schedule, end=args.prune_end, scope=args.scope
+        ),
         freeze_mask=args.freeze_mask,
         seed=args.seed,
         eval_batch_size=args.eval_batch_size,

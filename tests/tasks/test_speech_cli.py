@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from nspdi_rl.network import SpikingNetConfig
+from nspdi_rl.pruning import PruningSchedule
 from nspdi_rl.stopping import interrupt_on_sigterm
 from tasks import training
 from tasks.data import TaskData
@@ -79,7 +80,10 @@ def test_real_recordings_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
         (["--dataset", "timit"], "unknown --dataset 'timit'"),
         (["--dataset", "speechcommands", "--classes", "20"], "unknown class setup 20"),
         (["--dataset", "speechcommands", "--features", "wavelet"], "unknown features"),
-        (["--dataset", "speechcommands", "--target-sparsity", "1.5"], "target_sparsity"),
+        (
+            ["--dataset", "speechcommands", "--target-sparsity", "1.5"],
+            "target sparsity must be in [0, 1), got 1.5",
+        ),
         (["--dataset", "speechcommands", "--method", "lottery"], "unknown pruning method"),
         (["--dataset", "speechcommands", "--device", "tpu"], "unknown device 'tpu'"),
         (["--dataset", "speechcommands", "--eval-batch-size", "0"], "eval_batch_size must be"),
@@ -146,7 +150,7 @@ def _train_toy(
 
 
 def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
-    train = TrainConfig(epochs=3, batch_size=8, target_sparsity=0.8)
+    train = TrainConfig(epochs=3, batch_size=8, pruning=PruningSchedule(final=0.8))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     reference = _train_toy(whole, train)
     with pytest.raises(Interrupted, match="epoch 2, batch 2"):
@@ -250,7 +254,7 @@ def test_a_stop_during_the_epoch_checkpoint_waits_for_it(
 ) -> None:
     """SIGTERM while the end-of-epoch checkpoint is written: the file is completed,
     then the run stops, and --resume ends where an uninterrupted run ends."""
-    train = TrainConfig(epochs=2, batch_size=8, target_sparsity=0.8)
+    train = TrainConfig(epochs=2, batch_size=8, pruning=PruningSchedule(final=0.8))
     reference = _train_toy(tmp_path / "whole", train)
     real_save = training.atomic_torch_save
 
