@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from nspdi_rl.pruning import Pruner, PruningSchedule
+from nspdi_rl.pruning import Pruner, PruningDriver, PruningSchedule
 
 __all__ = ["NSPPruningCallback"]
 
@@ -18,7 +18,8 @@ class NSPPruningCallback(BaseCallback):
     Progress is ``num_timesteps / total_timesteps``. The controller runs at the
     end of every rollout and, for off-policy algorithms, every ``update_every``
     environment steps; at the end of training it lands on the final target and
-    freezes the mask (silent synapses are removed for good).
+    freezes the mask (silent synapses are removed for good). A
+    :class:`~nspdi_rl.pruning.PruningDriver` does this, as in the task runners.
 
     Logged to the SB3 logger (TensorBoard / CSV) under ``nsp/``: the target,
     the global sparsity of the acting network and of every spiking network, each
@@ -59,7 +60,7 @@ class NSPPruningCallback(BaseCallback):
         self.update_every = update_every
         self.freeze_at_end = freeze_at_end
         self.freeze_when_reached = freeze_when_reached
-        self.pruner: Pruner | None = None
+        self.driver: PruningDriver | None = None
         self._pending_state: dict[str, Any] | None = None
         self._last_update = 0
 
@@ -68,16 +69,23 @@ class NSPPruningCallback(BaseCallback):
             raise ValueError(
                 f"NSPPruningCallback needs a spiking policy, got {type(self.model.policy).__name__}"
             )
-        self.pruner = Pruner(self.model.policy, self.schedule, include_readout=self.include_readout)
+        self.driver = PruningDriver(
+            self.model.policy,
+            self.schedule,
+            self.total_timesteps,
+            freeze_mask="reached" if self.freeze_when_reached else "end",
+            include_readout=self.include_readout,
+        )
         # on-policy algorithms update at the end of each rollout; off-policy ones every step
         self._off_policy = not hasattr(self.model, "rollout_buffer")
         if self._pending_state is not None:
-            self.pruner.load_state_dict(self._pending_state)
-            if self.pruner.frozen:
-                for w in self.pruner.weights:  # masks come back with the weights
-                    if w.frozen_mask is None:
-                        w.freeze()
+            self.driver.load_state_dict(self._pending_state)
         self.update()
+
+    @property
+    def pruner(self) -> Pruner | None:
+        """The pruner of the policy (None until training starts)."""
+        return None if self.driver is None else self.driver.pruner
 
     @property
     def progress(self) -> float:
@@ -85,16 +93,9 @@ class NSPPruningCallback(BaseCallback):
 
     def update(self) -> float:
         """Run the controller at the current progress; return its target."""
-        assert self.pruner is not None
+        assert self.driver is not None
         self._last_update = self.num_timesteps
-        target = self.pruner.step(self.progress)
-        if (
-            self.freeze_when_reached
-            and self.progress >= self.schedule.end
-            and not self.pruner.frozen
-        ):
-            self.pruner.freeze()
-        return target
+        return self.driver.update(self.num_timesteps)
 
     def _on_step(self) -> bool:
         if self._off_policy and self.num_timesteps - self._last_update >= self.update_every:
@@ -107,14 +108,14 @@ class NSPPruningCallback(BaseCallback):
         self.log_metrics()
 
     def _on_training_end(self) -> None:
-        assert self.pruner is not None
+        assert self.driver is not None
+        # learn() may be called in pieces: only the piece that completes the run ends it
         if (
             self.freeze_at_end
             and self.num_timesteps >= self.total_timesteps
-            and not self.pruner.frozen
+            and not self.driver.frozen
         ):
-            self.pruner.step(1.0)
-            self.pruner.freeze()
+            self.driver.finish()
             self.log_metrics()
 
     def log_metrics(self) -> dict[str, Any]:
@@ -137,15 +138,27 @@ class NSPPruningCallback(BaseCallback):
         return np.stack([self.model.observation_space.sample() for _ in range(8)])
 
     def state_dict(self) -> dict[str, Any]:
-        """What ``--resume`` needs: the schedule position and whether the mask is frozen."""
-        assert self.pruner is not None
-        return {**self.pruner.state_dict(), "total_timesteps": self.total_timesteps}
+        """What ``--resume`` needs: the driver's state (schedule position, whether the
+        mask is frozen, the run's length in ``total_steps`` and its ``freeze_mask``)."""
+        assert self.driver is not None
+        return self.driver.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the position before training restarts (applied when the callback starts)."""
-        if int(state["total_timesteps"]) != self.total_timesteps:
+        """Restore the position before training restarts (applied when the callback starts).
+
+        Also reads the states written before :class:`~nspdi_rl.pruning.PruningDriver`
+        (``total_timesteps`` in place of ``total_steps``, no ``freeze_mask``).
+
+        :raises ValueError: when the state belongs to a run of another length.
+        """
+        if "total_timesteps" in state and "total_steps" not in state:
+            state = {
+                **{k: v for k, v in state.items() if k != "total_timesteps"},
+                "total_steps": state["total_timesteps"],
+            }
+        saved = state.get("total_steps")
+        if saved is None or int(saved) != self.total_timesteps:
             raise ValueError(
-                f"saved run was {state['total_timesteps']} timesteps long, "
-                f"this one {self.total_timesteps}"
+                f"saved run was {saved} timesteps long, this one {self.total_timesteps}"
             )
-        self._pending_state = {k: v for k, v in state.items() if k != "total_timesteps"}
+        self._pending_state = dict(state)

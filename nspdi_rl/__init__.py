@@ -33,7 +33,7 @@ from nspdi_rl.network import (
     build_network,
     reset_states,
 )
-from nspdi_rl.pruning import Pruner, PruningSchedule, schedule_fraction
+from nspdi_rl.pruning import Pruner, PruningDriver, PruningSchedule, schedule_fraction
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,7 @@ __all__ = [
     "NSPLinear",
     "NSPWeight",
     "Pruner",
+    "PruningDriver",
     "PruningSchedule",
     "SpikingNetConfig",
     "SpikingNetwork",

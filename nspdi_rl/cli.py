@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig
-from nspdi_rl.pruning import SCHEDULE_SHAPES, SCOPES, PruningSchedule
+from nspdi_rl.pruning import FREEZE_CHOICES, SCHEDULE_SHAPES, SCOPES, PruningSchedule
 
 __all__ = [
     "FREEZE_CHOICES",
@@ -62,7 +62,6 @@ __all__ = [
 RUN_FILE = "run.json"
 #: version of ``run.json``; files without one were written before the shared vocabulary
 RUN_FORMAT = 2
-FREEZE_CHOICES = ("end", "reached")
 #: the keys every runner's ``summary.json`` has, with the same meaning everywhere
 SUMMARY_KEYS = (
     "score",

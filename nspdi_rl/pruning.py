@@ -10,13 +10,18 @@ Two modes share one schedule shape ``f(progress)`` in [0, 1]:
 Shapes: ``constant`` (f = 1), ``linear``, ``sine`` (STDS:
 ``(1 + sin(pi (p - 1/2))) / 2``) and ``cubic`` (Zhu & Gupta 2017:
 ``1 - (1 - p)^3``), with ``p`` the progress rescaled to ``[start, end]``.
+
+:class:`Pruner` moves the thresholds to a given progress; :class:`PruningDriver`
+runs it over one training run counted in steps (when to update, when to freeze
+the mask, what a resumed run needs), for every training loop alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -24,11 +29,21 @@ from torch import nn
 
 from nspdi_rl.layers import NSPLayer, NSPWeight
 
-__all__ = ["SCHEDULE_SHAPES", "PRUNING_MODES", "Pruner", "PruningSchedule", "schedule_fraction"]
+__all__ = [
+    "FREEZE_CHOICES",
+    "PRUNING_MODES",
+    "SCHEDULE_SHAPES",
+    "Pruner",
+    "PruningDriver",
+    "PruningSchedule",
+    "schedule_fraction",
+]
 
 SCHEDULE_SHAPES = ("constant", "linear", "sine", "cubic")
 PRUNING_MODES = ("threshold", "target_sparsity")
 SCOPES = ("layer", "global")
+# when the mask is fixed: at the end of training, or once the schedule reaches its final value
+FREEZE_CHOICES = ("end", "reached")
 
 
 def schedule_fraction(shape: str, progress: float, start: float = 0.0, end: float = 1.0) -> float:
@@ -198,6 +213,134 @@ class Pruner:
             )
         self.progress = float(state["progress"])
         self.frozen = bool(state["frozen"])
+
+
+class PruningDriver:
+    """Runs a :class:`Pruner` over one training run counted in steps.
+
+    Every training loop calls :meth:`update` with its step count before each
+    update of the weights and :meth:`finish` when training ends; the driver turns
+    steps into progress (``step / total_steps``, at most 1), freezes the mask at
+    the moment ``freeze_mask`` asks for, and lands on the final target at the end.
+    Its :meth:`state_dict` holds what a resumed run needs besides the weights (the
+    frozen masks travel with those).
+
+    :param model: any module holding NSP layers.
+    :param schedule: the pruning schedule.
+    :param total_steps: the run's full length in steps (> 0), the same across resumes.
+    :param freeze_mask: ``end`` (default: silent synapses may regrow until training
+        ends) or ``reached`` (the mask is fixed as soon as progress reaches
+        ``schedule.end``, and only the surviving synapses train from then on).
+    :param include_readout: also prune layers whose ``role`` is ``readout``. Default False.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        schedule: PruningSchedule,
+        total_steps: int,
+        freeze_mask: str = "end",
+        include_readout: bool = False,
+    ) -> None:
+        if not isinstance(schedule, PruningSchedule):
+            raise TypeError(f"schedule must be a PruningSchedule, got {type(schedule).__name__}")
+        if (
+            isinstance(total_steps, bool)
+            or not isinstance(total_steps, Integral)
+            or total_steps <= 0
+        ):
+            raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
+        if freeze_mask not in FREEZE_CHOICES:
+            raise ValueError(f"unknown freeze_mask {freeze_mask!r}; accepted: {FREEZE_CHOICES}")
+        self.pruner: Pruner = Pruner(model, schedule, include_readout=include_readout)
+        self.total_steps: int = int(total_steps)
+        self.freeze_mask: str = freeze_mask
+
+    @property
+    def schedule(self) -> PruningSchedule:
+        """The schedule the pruner follows."""
+        return self.pruner.schedule
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the mask is fixed (no further update changes it)."""
+        return self.pruner.frozen
+
+    @property
+    def target(self) -> float:
+        """The schedule's value (target sparsity, or ``d1``) at the last update."""
+        return self.schedule.value(self.pruner.progress)
+
+    def progress(self, step: int) -> float:
+        """Training progress in [0, 1] after ``step`` steps (runs may overshoot their length)."""
+        if isinstance(step, bool) or not isinstance(step, Integral) or step < 0:
+            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        return min(1.0, int(step) / self.total_steps)
+
+    def update(self, step: int) -> float:
+        """Move the thresholds to ``step`` (freezing the mask if it is due); return the target.
+
+        Once the mask is frozen this changes nothing.
+        """
+        progress = self.progress(step)
+        if self.frozen:
+            return self.target
+        target = self.pruner.step(progress)
+        if self.freeze_mask == "reached" and progress >= self.schedule.end:
+            self.pruner.freeze()
+        return target
+
+    def finish(self) -> float:
+        """End of training: land on the final target and freeze the mask (unless frozen)."""
+        if not self.frozen:
+            # a run too short to reach schedule.end still ends at its final value
+            self.pruner.step(1.0)
+            self.pruner.freeze()
+        return self.target
+
+    def state_dict(self) -> dict[str, Any]:
+        """The pruner's state (schedule, progress, frozen, include_readout), ``total_steps``
+        and ``freeze_mask``."""
+        return {
+            **self.pruner.state_dict(),
+            "total_steps": self.total_steps,
+            "freeze_mask": self.freeze_mask,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state``; load the model's weights (with their masks) first.
+
+        A bare :class:`Pruner` state, as runs saved before this driver existed, is
+        accepted: its run length and freeze rule are taken to be this driver's.
+
+        :raises ValueError: when ``state`` belongs to another run (schedule, length,
+            freeze rule or readout pruning differ) or lacks a key.
+        """
+        if not isinstance(state, Mapping):
+            raise ValueError(f"pruning state must be a mapping, got {type(state).__name__}")
+        missing = [
+            k for k in ("schedule", "progress", "frozen", "include_readout") if k not in state
+        ]
+        if missing:
+            raise ValueError(f"pruning state lacks {missing}; it has {sorted(state)}")
+        saved_steps = int(state.get("total_steps", self.total_steps))
+        if saved_steps != self.total_steps:
+            raise ValueError(f"saved run was {saved_steps} steps long, this one {self.total_steps}")
+        saved_freeze = state.get("freeze_mask", self.freeze_mask)
+        if saved_freeze != self.freeze_mask:
+            raise ValueError(
+                f"saved run froze the mask at {saved_freeze!r}, this one at {self.freeze_mask!r}"
+            )
+        if bool(state["include_readout"]) != self.pruner.include_readout:
+            raise ValueError(
+                f"saved run had include_readout={bool(state['include_readout'])}, "
+                f"this one {self.pruner.include_readout}"
+            )
+        self.pruner.load_state_dict(dict(state))
+        if self.frozen:
+            for w in self.pruner.weights:
+                if w.frozen_mask is None:  # weights saved without their mask
+                    w.freeze()
 
 
 def pruned_weights(model: nn.Module, include_readout: bool = False) -> Iterable[NSPWeight]:

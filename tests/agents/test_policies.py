@@ -98,6 +98,31 @@ def test_pruning_callback_follows_the_schedule_and_freezes():
     assert values["nsp/connectivity/readout"] == m["connectivity_per_layer"]["readout"] == 1.0
 
 
+def test_pruning_callback_resumes_from_a_state_saved_before_the_driver():
+    """Earlier maze runs' state.json: ``total_timesteps`` and no ``freeze_mask``."""
+    schedule = PruningSchedule(final=0.8, end=0.5)
+    old = {
+        "schedule": schedule.to_dict(),
+        "progress": 0.75,
+        "frozen": True,
+        "include_readout": False,
+        "total_timesteps": 128,
+    }
+    with pytest.raises(ValueError, match="saved run was 128 timesteps long, this one 256"):
+        agents.NSPPruningCallback(schedule, total_timesteps=256).load_state_dict(old)
+    cb = agents.NSPPruningCallback(schedule, total_timesteps=128)
+    cb.load_state_dict(old)
+    model = PPO(
+        "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0
+    )
+    model.learn(32, callback=cb)
+    assert cb.pruner is not None and cb.pruner.frozen
+    assert all(w.frozen_mask is not None for w in cb.pruner.weights)
+    state = cb.state_dict()
+    assert state["progress"] == 0.75 and state["total_steps"] == 128
+    assert state["freeze_mask"] == "end" and "total_timesteps" not in state
+
+
 def test_population_input_range_comes_from_the_observation_space():
     model = PPO(
         "SpikingMlpPolicy", gym.make("nspdi/PointMaze-v0"), policy_kwargs=small(), n_steps=16

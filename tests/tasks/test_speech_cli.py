@@ -21,6 +21,7 @@ from torch.utils.data import TensorDataset
 
 from nspdi_rl.cli import SUMMARY_KEYS as COMMON_SUMMARY_KEYS
 from nspdi_rl.network import SpikingNetConfig
+from nspdi_rl.pruning import PruningSchedule
 from nspdi_rl.stopping import interrupt_on_sigterm
 from tasks import training
 from tasks.data import TaskData
@@ -153,7 +154,7 @@ def _train_toy(
 
 
 def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
-    train = TrainConfig(epochs=3, batch_size=8, target_sparsity=0.8)
+    train = TrainConfig(epochs=3, batch_size=8, pruning=PruningSchedule(final=0.8))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     reference = _train_toy(whole, train)
     with pytest.raises(Interrupted, match="epoch 2, batch 2"):
@@ -257,7 +258,7 @@ def test_a_stop_during_the_epoch_checkpoint_waits_for_it(
 ) -> None:
     """SIGTERM while the end-of-epoch checkpoint is written: the file is completed,
     then the run stops, and --resume ends where an uninterrupted run ends."""
-    train = TrainConfig(epochs=2, batch_size=8, target_sparsity=0.8)
+    train = TrainConfig(epochs=2, batch_size=8, pruning=PruningSchedule(final=0.8))
     reference = _train_toy(tmp_path / "whole", train)
     real_save = training.atomic_torch_save
 
