@@ -77,8 +77,7 @@ def _describe(outcome: Outcome) -> str:
     if outcome.summary is None:
         return f"FAILED after {outcome.attempts} attempt(s): {outcome.error}"
     s = outcome.summary
-    score = s.get("accuracy", s.get("success_rate"))
-    return f"score {score:.3f} at sparsity {s['sparsity']:.3f} in {outcome.wall_s:.0f} s"
+    return f"score {s['score']:.3f} at sparsity {s['sparsity']:.3f} in {outcome.wall_s:.0f} s"
 
 
 def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
@@ -88,8 +87,13 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
         check_ray_address(args.address)
     elif args.address is not None:
         raise GridError("--address is for --backend ray")
-    grid = load_grid(args.grids)
+    if args.jobs is not None and args.jobs <= 0:
+        raise GridError(f"--jobs must be > 0, got {args.jobs}")
+    if args.retries < 0:
+        raise GridError(f"--retries must be >= 0, got {args.retries}")
     run_dir = Path(args.run_dir)
+    _check_folder("--run-dir", run_dir)
+    grid = load_grid(args.grids)
     todo = pending(grid.trials, run_dir)
     print(
         f"{len(grid.trials)} trials in {', '.join(grid.names)}: "
@@ -153,6 +157,15 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     return 0
 
 
+def _check_folder(option: str, folder: Path) -> None:
+    """Refuse a folder that is a file, or lies under one, before anything is written."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise GridError(f"{option} {folder}: {part} is a file, not a folder")
+            return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
@@ -162,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "survivors":
             print(survivors_table(Path(args.run_dir), args.match))
             return 0
+        _check_folder("--output", Path(args.output).parent)
         path = write_report(Path(args.run_dir), Path(args.output))
         print(f"wrote {path}")
         return 0

@@ -206,10 +206,12 @@ def make_dataset(
     Clips already on disk are kept (an interrupted run continues); the list
     files are written last.
     """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file, not a dataset folder")
     check_tools()
     if jobs <= 0:
         raise ValueError(f"--jobs must be > 0, got {jobs}")
-    root = Path(root)
     clips, splits = plan(speakers, utterances, unknown_words, seed, variants())
     for word in {c.word for c in clips}:
         (root / word).mkdir(parents=True, exist_ok=True)

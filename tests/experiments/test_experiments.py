@@ -115,6 +115,27 @@ def test_unreachable_ray_head_is_one_line(tmp_path: Path, capsys: pytest.Capture
     assert "unknown --backend 'slurm'" in capsys.readouterr().err
 
 
+def test_driver_options_are_checked_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    grid = str(write(tmp_path, TINY))
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    cases = [
+        (["run", grid, "--run-dir", str(taken)], f"--run-dir {taken}: {taken} is a file"),
+        (["run", grid, "--run-dir", str(tmp_path / "r"), "--jobs", "0"], "--jobs must be > 0"),
+        (["run", grid, "--run-dir", str(tmp_path / "r"), "--retries", "-1"], "--retries must"),
+        (["report", str(tmp_path), "--output", str(taken / "r.md")], f"{taken} is a file"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], captured.err
+        assert captured.out == ""  # nothing counted, listed or run
+    assert taken.read_text() == "a file" and not (tmp_path / "r").exists()
+
+
 def _check_run(run_dir: Path) -> None:
     summaries = sorted(run_dir.glob("*/summary.json"))
     assert len(summaries) == 6

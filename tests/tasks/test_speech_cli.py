@@ -178,6 +178,15 @@ def test_generator_names_missing_tools(
     assert "espeak-ng and sox not found" in err and "apt-get install espeak-ng sox" in err
 
 
+def test_generator_refuses_a_file_as_its_folder(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    target = tmp_path / "kws"
+    target.write_text("a file")
+    assert make_espeak_kws.main([str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{target} is a file, not a dataset folder")
+    assert target.read_text() == "a file"
+
+
 @pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng and sox (.ci/run installs them)")
 def test_generator_writes_the_speech_commands_layout(tmp_path: Path) -> None:
     root = tmp_path / "kws"
