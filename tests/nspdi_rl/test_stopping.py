@@ -13,13 +13,27 @@ import pytest
 from nspdi_rl.stopping import interrupt_on_sigterm, interrupts_held
 
 
+def _wait_for_the_handler(seconds: float = 10.0) -> None:
+    """Give a signal sent to this process time to reach its Python handler.
+
+    Not ``signal.pause()``: the kernel may deliver a process-directed signal to any
+    thread (earlier tests leave torch and logging threads behind), and then a main
+    thread in ``pause()`` never wakes. The handler runs in the main thread between
+    two of these short sleeps wherever the signal landed.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    pytest.fail(f"the signal's handler did not run within {seconds} s")
+
+
 def test_sigterm_raises_keyboard_interrupt_once_and_handlers_come_back() -> None:
     before_term, before_int = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     saved = False
     with pytest.raises(KeyboardInterrupt), interrupt_on_sigterm():
         try:
             os.kill(os.getpid(), signal.SIGTERM)
-            signal.pause()  # not reached: the handler raises first
+            _wait_for_the_handler()  # the handler raises first
         except KeyboardInterrupt:
             # the "checkpoint" code: a forwarded second SIGTERM must not cut it
             os.kill(os.getpid(), signal.SIGTERM)
@@ -34,11 +48,11 @@ def test_sigterm_after_ctrl_c_is_ignored_but_a_second_ctrl_c_is_not() -> None:
     with interrupt_on_sigterm():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
-            signal.pause()
+            _wait_for_the_handler()
         os.kill(os.getpid(), signal.SIGTERM)  # ignored: already stopping
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
-            signal.pause()
+            _wait_for_the_handler()
 
 
 def test_outside_the_main_thread_it_changes_nothing() -> None:
