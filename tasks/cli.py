@@ -261,6 +261,10 @@ def run(
                 f"{summary['bits_per_ksynop']:.4f} bits/kSynOp; "
                 f"{summary['wall_time_s']:.0f} s; wrote {run_dir / 'summary.json'}"
             )
+        # every process leaves together, so that none tears its process group down
+        # while rank 0 still writes the run folder (a rank aborted once that way in
+        # gloo, "terminate called without an active exception", 3 processes, full suite)
+        workers.barrier()
         return 0
 
     try:
