@@ -163,6 +163,7 @@ class NSPWeight(nn.Module):
 
     d1: torch.Tensor
     d2: torch.Tensor
+    reached: torch.Tensor
     fixed_sign: torch.Tensor | None
     frozen_mask: torch.Tensor | None
 
