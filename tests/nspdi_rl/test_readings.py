@@ -192,3 +192,23 @@ def test_config_checks_and_legacy_fields() -> None:
     assert NSPConfig.from_dict({"straight_through": True}).pruned_grad == "straight_through"
     with pytest.raises(ValueError, match="unknown NSPConfig keys"):
         NSPConfig.from_dict({"reeding": "d2"})
+
+
+def test_survivors_keep_more_weight_under_the_d2_reading() -> None:
+    """The mechanism the readings differ by: at the same sparsity the d1 reading
+    shrinks every survivor by a * d1, the d2 reading does not."""
+    from nspdi_rl.metrics import survivor_summary
+
+    summaries = {}
+    for reading in ("d1", "d2"):
+        config = SpikingNetConfig(
+            input_shape=(40,), n_outputs=5, hidden=(64,), nsp=NSPConfig(reading=reading)
+        )
+        model = build_network(config, seed=0)
+        Pruner(model, PruningSchedule(final=0.95, shape="constant")).step(1.0)
+        summaries[reading] = survivor_summary(model)
+    d1, d2 = summaries["d1"], summaries["d2"]
+    assert 0 < d1["mean_abs_w_live"] < 0.5 * d2["mean_abs_w_live"]
+    assert 0 < d1["neurons_fed"] <= 1 and 0 < d2["neurons_fed"] <= 1
+    plain = build_network(SpikingNetConfig(input_shape=(4,), n_outputs=2, hidden=(3,)), seed=0)
+    assert survivor_summary(plain)["neurons_fed"] == 1.0
