@@ -13,6 +13,16 @@ import pytest
 from nspdi_rl.stopping import interrupt_on_sigterm, interrupts_held
 
 
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """Python's own SIGINT handler during each test, as in a terminal: a process
+    started in the background by a non-interactive shell inherits SIGINT ignored,
+    and interrupt_on_sigterm rightly leaves an ignored SIGINT alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _wait_for_the_handler(seconds: float = 10.0) -> None:
     """Give a signal sent to this process time to reach its Python handler.
 
