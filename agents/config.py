@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from agents.policies import DEFAULT_SPIKING
-from nspdi_rl.cli import FREEZE_CHOICES, Preset
+from nspdi_rl.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
@@ -302,6 +302,12 @@ class MazeSettings:
         data = dict(data)
         if data.get("pruning") == "none":
             data["pruning"] = "dense"
+        # NSP options a run saved before they existed take the values it ran with
+        policy_kwargs = dict(data.get("policy_kwargs", {}))
+        spiking = dict(policy_kwargs.get("spiking", {}))
+        if isinstance(spiking.get("nsp"), dict):
+            spiking["nsp"] = {**ADDED_OPTIONS, **spiking["nsp"]}
+            data["policy_kwargs"] = {**policy_kwargs, "spiking": spiking}
         schedule = data.pop("schedule")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:

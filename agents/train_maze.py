@@ -56,6 +56,7 @@ from nspdi_rl.cli import (
     set_threads,
     write_run_file,
 )
+from nspdi_rl.metrics import survivor_summary
 from nspdi_rl.stopping import interrupt_on_sigterm
 
 PROG = "python -m agents.train_maze"
@@ -161,7 +162,8 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
     nsp = nsp_config(args)
-    spiking["nsp"] = {**spiking.get("nsp", {}), "method": nsp.method, "a_dist": nsp.a_dist}
+    shared = ("method", "a_dist", "reading", "theta_init", "pruned_grad", "learnable_a")
+    spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in shared}}
     policy_kwargs["spiking"] = spiking
     try:
         return MazeSettings(
@@ -376,6 +378,7 @@ def train(
             "pruning": settings.pruning,
             "ndi": settings.policy_kwargs["spiking"]["ndi"],
             "target_sparsity": settings.schedule.final,
+            "survivors": survivor_summary(model.policy),
         }
     )
     write_summary(summary, run_dir / "summary.json")

@@ -18,8 +18,10 @@ A grid file::
         ndi: [true, false]
 
 A sub-grid may list ``pruning`` (dense, magnitude, gradr, stds, nsp: the runners'
-``--pruning``), ``target_sparsity``, ``ndi`` and ``a_dist`` (lognormal, uniform,
-constant); what it leaves out takes the defaults (nsp, 0.9, NDI on, lognormal). Trials
+``--pruning``), ``target_sparsity``, ``ndi``, ``a_dist`` (lognormal, uniform,
+constant) and NSP's readings ``reading`` (d1, d2), ``theta_init`` (w_over_a, w),
+``pruned_grad`` (straight_through, exact, until_reached) and ``learnable_a``;
+what it leaves out takes the defaults (:data:`AXES`). Trials
 that several sub-grids share (NSP at 0.9 appears in most claims) run once.
 Every trial's command line is checked by its runner's own parser and option
 checks before anything runs.
@@ -38,8 +40,15 @@ from typing import Any
 
 import yaml
 
-from nspdi_rl.cli import UsageError
-from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS
+from nspdi_rl.cli import ADDED_OPTIONS, UsageError
+from nspdi_rl.layers import (
+    A_DISTRIBUTIONS,
+    PRUNED_GRADS,
+    PRUNING_METHODS,
+    READINGS,
+    THETA_INITS,
+    NSPConfig,
+)
 
 __all__ = ["AXES", "MODULES", "TASKS", "Grid", "GridError", "Trial", "load_grid"]
 
@@ -52,11 +61,16 @@ AXES: dict[str, Any] = {
     "target_sparsity": 0.9,
     "ndi": True,
     "a_dist": "lognormal",
+    "reading": NSPConfig.reading,
+    "theta_init": NSPConfig.theta_init,
+    "pruned_grad": NSPConfig.pruned_grad,
+    "learnable_a": NSPConfig.learnable_a,
 }
 TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 # options the experiment runner sets itself
 RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
-                      "pruning", "no-ndi", "a-dist"})  # fmt: skip
+                      "pruning", "no-ndi", "a-dist", "reading", "theta-init", "pruned-grad",
+                      "learnable-a"})  # fmt: skip
 # keys of earlier grid files, refused with what replaced them
 RENAMED_KEYS = {"method": "pruning"}
 
@@ -75,6 +89,8 @@ class Trial:
     :param target_sparsity: final sparsity (0 for ``dense``).
     :param ndi: NDI on.
     :param a_dist: distribution of NSP's ``a`` (only meaningful for ``nsp``).
+    :param reading, theta_init, pruned_grad, learnable_a: the runner's ``--reading``,
+        ``--theta-init``, ``--pruned-grad`` and ``--learnable-a``.
     :param seed: the runner's ``--seed``.
     :param experiments: the sub-grids that contain this trial (``grid/sub-grid``).
     """
@@ -86,20 +102,37 @@ class Trial:
     ndi: bool
     a_dist: str
     seed: int
+    reading: str = ADDED_OPTIONS["reading"]
+    theta_init: str = ADDED_OPTIONS["theta_init"]
+    pruned_grad: str = ADDED_OPTIONS["pruned_grad"]
+    learnable_a: bool = ADDED_OPTIONS["learnable_a"]
     experiments: tuple[str, ...] = field(default=(), compare=False)
+
+    def _added(self) -> dict[str, Any]:
+        """The options added since the first study whose value differs from what
+        runs did before them."""
+        return {k: getattr(self, k) for k, v in ADDED_OPTIONS.items() if getattr(self, k) != v}
 
     @property
     def key(self) -> str:
-        """Everything that makes the trial's result, hashed: names its folder."""
-        spec = {k: v for k, v in asdict(self).items() if k != "experiments"}
+        """Everything that makes the trial's result, hashed: names its folder.
+
+        Options added since the first study count only where they change what a
+        trial runs, so a trial that sets them as runs did before keeps its key.
+        """
+        spec = {k: v for k, v in asdict(self).items() if k not in ("experiments", *ADDED_OPTIONS)}
+        spec |= self._added()
         text = json.dumps(spec, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     @property
     def name(self) -> str:
         ndi = "ndi" if self.ndi else "nondi"
+        added = "".join(
+            f"-{'learna' if k == 'learnable_a' else v}" for k, v in self._added().items()
+        )
         return (
-            f"{self.task}-{self.pruning}-{self.target_sparsity:g}-{ndi}-{self.a_dist}"
+            f"{self.task}-{self.pruning}{added}-{self.target_sparsity:g}-{ndi}-{self.a_dist}"
             f"-seed{self.seed}-{self.key}"
         )
 
@@ -114,6 +147,10 @@ class Trial:
                 argv += [f"--{name}", *(str(v) for v in values)]
         argv += ["--seed", str(self.seed), "--target-sparsity", str(self.target_sparsity)]
         argv += ["--pruning", self.pruning, "--a-dist", self.a_dist]
+        argv += ["--reading", self.reading, "--theta-init", self.theta_init]
+        argv += ["--pruned-grad", self.pruned_grad]
+        if self.learnable_a:
+            argv.append("--learnable-a")
         if not self.ndi:
             argv.append("--no-ndi")
         return argv
@@ -135,8 +172,15 @@ def _check_value(where: str, key: str, value: Any) -> Any:
         raise GridError(f"{where}: unknown pruning {value!r}; accepted: {PRUNING_METHODS}")
     if key == "a_dist" and value not in A_DISTRIBUTIONS:
         raise GridError(f"{where}: unknown a_dist {value!r}; accepted: {A_DISTRIBUTIONS}")
-    if key == "ndi" and not isinstance(value, bool):
-        raise GridError(f"{where}: ndi takes true or false, got {value!r}")
+    for name, accepted in (
+        ("reading", READINGS),
+        ("theta_init", THETA_INITS),
+        ("pruned_grad", PRUNED_GRADS),
+    ):
+        if key == name and value not in accepted:
+            raise GridError(f"{where}: unknown {name} {value!r}; accepted: {accepted}")
+    if key in ("ndi", "learnable_a") and not isinstance(value, bool):
+        raise GridError(f"{where}: {key} takes true or false, got {value!r}")
     if key == "target_sparsity":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise GridError(f"{where}: target_sparsity must be in [0, 1), got {value!r}")
@@ -164,7 +208,13 @@ def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
         point = {**AXES, **dict(zip(axes, values, strict=True))}
         if point["pruning"] == "dense":
             point["target_sparsity"] = 0.0  # an unpruned run is the same at every target
-        combos.append(point)
+        if point["pruning"] != "nsp":
+            # NSP's readings mean nothing to the baselines: crossing them runs each once
+            point |= {k: AXES[k] for k in ("reading", "theta_init", "learnable_a")}
+            if point["pruning"] in ("dense", "magnitude"):
+                point["pruned_grad"] = AXES["pruned_grad"]
+        if point not in combos:
+            combos.append(point)
     return combos
 
 
@@ -242,10 +292,10 @@ def load_grid(paths: Sequence[str | Path], check: bool = True) -> Grid:
         )
     )
     if check:
-        checked: set[tuple[Any, ...]] = set()
+        checked: set[Trial] = set()
         for trial in built:
             # seeds share a command line up to --seed: check each shape once
-            shape = (trial.task, trial.args, trial.pruning, trial.ndi, trial.a_dist)
+            shape = replace(trial, seed=0, experiments=())
             if shape not in checked:
                 check_trial(trial)
                 checked.add(shape)

@@ -25,6 +25,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.grid import AXES  # noqa: E402
+from nspdi_rl.cli import ADDED_OPTIONS  # noqa: E402
+
 __all__ = ["RUNS_FILE", "ReportError", "load_records", "write_report"]
 
 RUNS_FILE = "runs.jsonl"
@@ -56,6 +59,27 @@ class Record:
     energy_pj: float | None
     bits_per_ksynop: float | None
     wall_s: float
+    #: NSP's readings where they differ from today's defaults, e.g. ``d2,exact``
+    variant: str = ""
+
+    @property
+    def method(self) -> str:
+        """The method as the tables name it: ``nsp[d2,exact]`` for a reading other
+        than the default one."""
+        return f"{self.pruning}[{self.variant}]" if self.variant else self.pruning
+
+
+def _variant(trial: dict[str, Any]) -> str:
+    """The trial's NSP readings that differ from today's defaults (a trial made
+    before an option existed ran as :data:`ADDED_OPTIONS` says)."""
+    parts = []
+    for key, default in AXES.items():
+        if key in ADDED_OPTIONS:
+            value = trial.get(key, ADDED_OPTIONS[key])
+            if value != default:
+                learnable = "learnable_a" if value else "fixed_a"
+                parts.append(learnable if key == "learnable_a" else str(value))
+    return ",".join(parts)
 
 
 # summary keys of runs made before the runners shared one vocabulary, per task
@@ -92,6 +116,7 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
         energy_pj=summary.get("energy_per_inference_pj"),
         bits_per_ksynop=summary.get("bits_per_ksynop"),
         wall_s=float(summary.get("wall_time_s") or 0.0),
+        variant=_variant(trial),
     )
 
 
@@ -136,13 +161,13 @@ def _stat(values: Iterable[float | None]) -> Stat | None:
     return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
 
 
-Group = tuple[str, float, bool, str]  # pruning, target, ndi, a_dist
+Group = tuple[str, float, bool, str]  # method (with its variant), target, ndi, a_dist
 
 
 def _groups(records: Sequence[Record]) -> dict[Group, list[Record]]:
     groups: dict[Group, list[Record]] = defaultdict(list)
     for r in records:
-        groups[(r.pruning, r.target, r.ndi, r.a_dist)].append(r)
+        groups[(r.method, r.target, r.ndi, r.a_dist)].append(r)
     return groups
 
 

@@ -33,10 +33,18 @@ from typing import Any
 
 import torch
 
-from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig
+from nspdi_rl.layers import (
+    A_DISTRIBUTIONS,
+    PRUNED_GRADS,
+    PRUNING_METHODS,
+    READINGS,
+    THETA_INITS,
+    NSPConfig,
+)
 from nspdi_rl.pruning import FREEZE_CHOICES, SCHEDULE_SHAPES, SCOPES, PruningSchedule
 
 __all__ = [
+    "ADDED_OPTIONS",
     "FREEZE_CHOICES",
     "RUN_FILE",
     "RUN_FORMAT",
@@ -73,6 +81,14 @@ SUMMARY_KEYS = (
     "wall_time_s",
     "settings",
 )
+#: options added since run.json format 2, with the value that gives what runs did
+#: before they existed: a resumed older run takes these, whatever today's default is
+ADDED_OPTIONS: dict[str, Any] = {
+    "reading": "d1",
+    "theta_init": "w_over_a",
+    "pruned_grad": "straight_through",
+    "learnable_a": False,
+}
 #: options that may differ between a run and its resumption
 RUNTIME_OPTIONS = frozenset({"output", "resume", "threads", "no_progress"})
 # spellings of earlier versions, refused with what replaced them
@@ -106,6 +122,8 @@ class Preset:
         fields ``final``, ``shape``, ``end`` and ``scope``; their defaults are its own.
     :param freeze_mask: ``end`` or ``reached``; None: the runner decides (per algorithm).
     :param a_dist: distribution of NSP's transition ratio ``a``. Default ``lognormal``.
+    :param reading, theta_init, pruned_grad: the :class:`NSPConfig` fields of those
+        names; their defaults are its own.
     :param threads: torch CPU threads; None: torch's default.
     """
 
@@ -118,6 +136,9 @@ class Preset:
     scope: str = PruningSchedule.scope
     freeze_mask: str | None = "end"
     a_dist: str = NSPConfig.a_dist
+    reading: str = NSPConfig.reading
+    theta_init: str = NSPConfig.theta_init
+    pruned_grad: str = NSPConfig.pruned_grad
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -131,6 +152,7 @@ class Preset:
             raise ValueError(f"preset freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}")
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"preset a_dist {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
+        NSPConfig(reading=self.reading, theta_init=self.theta_init, pruned_grad=self.pruned_grad)
         PruningSchedule(
             final=self.target_sparsity, shape=self.schedule, end=self.prune_end, scope=self.scope
         )
@@ -199,6 +221,27 @@ def runner_parser(
         help=f"distribution of NSP's transition ratio a, one of {A_DISTRIBUTIONS} "
         "(constant = homogeneous)",
     )
+    prune.add_argument(
+        "--reading",
+        default=preset.reading,
+        help=f"which NSP threshold drives sparsity, one of {READINGS}: d1 (every survivor "
+        "shrinks by a*d1) or d2 (a cut on |a(|theta| - d1)|; survivors keep their weight)",
+    )
+    prune.add_argument(
+        "--theta-init",
+        default=preset.theta_init,
+        help=f"NSP's theta at init, one of {THETA_INITS}: w_over_a (the weight starts at the "
+        "initial draw) or w (a scales the draw from the start)",
+    )
+    prune.add_argument(
+        "--pruned-grad",
+        default=preset.pruned_grad,
+        help=f"gradient of pruned synapses, one of {PRUNED_GRADS}: straight_through (they "
+        "may regrow), exact (none), or straight_through until the target is reached",
+    )
+    prune.add_argument(
+        "--learnable-a", action="store_true", help="train NSP's a (kept positive as log a)"
+    )
     prune.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
 
     net = p.add_argument_group("network")
@@ -251,6 +294,7 @@ def check_shared_options(args: argparse.Namespace) -> None:
     if args.resume and args.output is None:
         raise UsageError("--resume needs --output, the run folder to continue")
     pruning_schedule(args)
+    nsp_config(args)
 
 
 def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
@@ -274,9 +318,16 @@ def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
 def nsp_config(args: argparse.Namespace) -> NSPConfig:
     """The synapse settings the shared options describe."""
     try:
-        return NSPConfig(method=args.pruning, a_dist=args.a_dist)
+        return NSPConfig(
+            method=args.pruning,
+            a_dist=args.a_dist,
+            reading=args.reading,
+            theta_init=args.theta_init,
+            pruned_grad=args.pruned_grad,
+            learnable_a=args.learnable_a,
+        )
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(f"{err} (--pruning, --reading, --theta-init, --pruned-grad)") from None
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -314,14 +365,18 @@ def _resume_options(
     """Take the saved options into ``args``; refuse options given again with other values.
 
     An option left at its default takes the saved value; one the command line sets
-    must agree with it. A key the saved run does not know (an option added since)
+    must agree with it. An option the saved run does not know takes the value of
+    :data:`ADDED_OPTIONS` (what the run did before the option existed), or else
     keeps the value given.
     """
     changed = []
     for key, given in run_options(args, runtime).items():
-        if key not in saved:
+        if key in saved:
+            value = saved[key]
+        elif key in ADDED_OPTIONS:
+            value = ADDED_OPTIONS[key]  # the run was started before the option existed
+        else:
             continue
-        value = saved[key]
         if given != parser.get_default(key) and given != value:
             changed.append(f"--{key.replace('_', '-')} {value!r} -> {given!r}")
         setattr(args, key, value)

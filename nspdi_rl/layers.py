@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -41,6 +41,17 @@ __all__ = [
 
 PRUNING_METHODS = ("nsp", "stds", "gradr", "magnitude", "dense")
 A_DISTRIBUTIONS = ("lognormal", "uniform", "constant")
+#: which threshold the pruning controller moves: ``d1`` (the transition threshold,
+#: every survivor's weight shrinks by ``a d1``) or ``d2`` (the cut on the effective
+#: weight ``|a (|theta| - d1)|``; survivors keep their whole weight)
+READINGS = ("d1", "d2")
+#: ``theta`` at init: ``w_over_a`` (the effective weight starts at the initial draw
+#: ``w``) or ``w`` (``theta`` is the draw itself, so ``a`` is a real gain from the start)
+THETA_INITS = ("w_over_a", "w")
+#: the gradient of pruned (silent) synapses: ``straight_through`` (they keep
+#: learning and can regrow), ``exact`` (none), or ``until_reached`` (straight-through
+#: until the schedule reaches its target or the mask is frozen, exact after)
+PRUNED_GRADS = ("straight_through", "exact", "until_reached")
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,16 @@ class NSPConfig:
     :param a_std: standard deviation of ``a`` (>= 0; ignored for ``constant``).
         Default 0.5. ``uniform`` needs ``a_std * sqrt(3) < a_mean`` to stay positive.
     :param learnable_a: train ``a`` (held as ``log a``, so it stays positive).
-    :param d2: pruning cut on the effective weight, ``|w| < d2 -> 0`` (>= 0); nsp only.
-    :param straight_through: silent synapses get gradient (STDS style) if True.
+    :param reading: which threshold the pruning controller moves, one of
+        :data:`READINGS`: ``d1`` (default) or ``d2`` (nsp only); the other one stays
+        at its value below.
+    :param d1: the transition threshold's fixed value under ``reading="d2"`` (>= 0).
+        Default 0.
+    :param d2: pruning cut on the effective weight, ``|w| < d2 -> 0`` (>= 0), fixed under
+        ``reading="d1"``; nsp only. Default 0.
+    :param theta_init: ``w_over_a`` (default) or ``w``, see :data:`THETA_INITS` (nsp only).
+    :param pruned_grad: gradient of silent synapses, one of :data:`PRUNED_GRADS`
+        (``straight_through`` by default; ``magnitude`` and ``dense`` ignore it).
     """
 
     method: str = "nsp"
@@ -66,8 +85,11 @@ class NSPConfig:
     a_mean: float = 1.0
     a_std: float = 0.5
     learnable_a: bool = False
+    reading: str = "d1"
+    d1: float = 0.0
     d2: float = 0.0
-    straight_through: bool = True
+    theta_init: str = "w_over_a"
+    pruned_grad: str = "straight_through"
 
     def __post_init__(self) -> None:
         if self.method not in PRUNING_METHODS:
@@ -83,8 +105,37 @@ class NSPConfig:
                 f"uniform a with a_mean={self.a_mean} and a_std={self.a_std} would draw "
                 f"non-positive values; need a_std * sqrt(3) < a_mean"
             )
-        if not (math.isfinite(self.d2) and self.d2 >= 0):
-            raise ValueError(f"d2 must be >= 0, got {self.d2}")
+        for name in ("d1", "d2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, accepted in (
+            ("reading", READINGS),
+            ("theta_init", THETA_INITS),
+            ("pruned_grad", PRUNED_GRADS),
+        ):
+            if getattr(self, name) not in accepted:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; accepted: {accepted}")
+        if self.method != "nsp":
+            for name, value in (("reading", "d2"), ("theta_init", "w")):
+                if getattr(self, name) == value:
+                    raise ValueError(
+                        f"{name}={value!r} is an NSP reading; method is {self.method!r}"
+                    )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NSPConfig:
+        """The config from its fields; a dict saved before ``pruned_grad`` existed
+        (``straight_through: true / false``) reads as ``straight_through`` / ``exact``."""
+        data = dict(data)
+        if "straight_through" in data:
+            legacy = data.pop("straight_through")
+            data.setdefault("pruned_grad", "straight_through" if legacy else "exact")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown NSPConfig keys {unknown}; accepted: {sorted(known)}")
+        return cls(**data)
 
 
 def _draw_a(n: int, config: NSPConfig, generator: torch.Generator | None) -> torch.Tensor:
@@ -112,6 +163,7 @@ class NSPWeight(nn.Module):
 
     d1: torch.Tensor
     d2: torch.Tensor
+    reached: torch.Tensor
     fixed_sign: torch.Tensor | None
     frozen_mask: torch.Tensor | None
 
@@ -135,12 +187,18 @@ class NSPWeight(nn.Module):
             theta = initial.abs()
         else:
             self.register_buffer("fixed_sign", None)
-            theta = initial / a.reshape((-1,) + (1,) * (initial.dim() - 1))
+            theta = initial
+            if config.theta_init == "w_over_a":
+                theta = initial / a.reshape((-1,) + (1,) * (initial.dim() - 1))
         self.theta = nn.Parameter(theta.detach().clone())
-        self.register_buffer("d1", torch.zeros(()))
-        self.register_buffer(
-            "d2", torch.tensor(float(config.d2) if config.method == "nsp" else 0.0)
-        )
+        nsp = config.method == "nsp"
+        # the threshold the controller does not move stays at the config's value
+        d1 = config.d1 if nsp and config.reading == "d2" else 0.0
+        d2 = config.d2 if nsp and config.reading == "d1" else 0.0
+        self.register_buffer("d1", torch.tensor(float(d1), dtype=initial.dtype))
+        self.register_buffer("d2", torch.tensor(float(d2), dtype=initial.dtype))
+        # set once the schedule reached its target: ends the "until_reached" gradient
+        self.register_buffer("reached", torch.zeros((), dtype=torch.bool))
         self.register_buffer("frozen_mask", None)
 
     @property
@@ -170,24 +228,41 @@ class NSPWeight(nn.Module):
                 self.a,
                 float(self.d1),
                 float(self.d2),
-                self.config.straight_through,
+                self.straight_through,
                 self.fixed_sign,
             )
         if self.frozen_mask is not None:
             w = w * self.frozen_mask
         return w
 
-    def prune_scores(self) -> torch.Tensor:
-        """A score per synapse such that the synapse is active iff ``score > d1``.
+    @property
+    def reading(self) -> str:
+        """The threshold the controller moves: ``d2`` for NSP read that way, else ``d1``."""
+        return self.config.reading if self.config.method == "nsp" else "d1"
 
-        The target-sparsity controller sets ``d1`` to a quantile of these.
+    @property
+    def straight_through(self) -> bool:
+        """Whether silent synapses get gradient now (see :data:`PRUNED_GRADS`)."""
+        grad = self.config.pruned_grad
+        return grad == "straight_through" or (grad == "until_reached" and not bool(self.reached))
+
+    def prune_scores(self) -> torch.Tensor:
+        """A score per synapse such that the synapse is active iff ``score > threshold``,
+        the threshold being the one :attr:`reading` names.
+
+        Under the ``d1`` reading the score is ``|theta|`` (less ``d2 / a`` when a cut is
+        set); under ``d2`` it is the effective weight before the cut,
+        ``relu(a (|theta| - d1))``, computed as the forward pass computes it.
+        The target-sparsity controller sets the threshold to a quantile of these.
         """
         with torch.no_grad():
             if self.config.method == "gradr":
                 return self.theta.detach().clone()
             score = self.theta.detach().abs()
+            a = self.a.detach().reshape((-1,) + (1,) * (score.dim() - 1))
+            if self.reading == "d2":
+                return torch.relu(a * (score - float(self.d1)))
             if self.config.method == "nsp" and float(self.d2) > 0:
-                a = self.a.detach().reshape((-1,) + (1,) * (score.dim() - 1))
                 score = score - float(self.d2) / a
             return score
 
@@ -195,6 +270,34 @@ class NSPWeight(nn.Module):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"d1 must be >= 0, got {value}")
         self.d1.fill_(value)
+
+    def set_d2(self, value: float) -> None:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"d2 must be >= 0, got {value}")
+        self.d2.fill_(value)
+
+    def set_threshold(self, score: float) -> None:
+        """Silence exactly the synapses whose :meth:`prune_scores` are ``<= score``.
+
+        ``d1`` takes ``score`` (a synapse lives iff ``|theta| - d1 > 0``); ``d2`` takes
+        the next representable value above it, as the cut keeps ``|w| >= d2`` (so does
+        ``d1`` when a fixed ``d2`` cut is set: the synapse at ``score`` keeps ``|w| = d2``).
+        """
+        if not (math.isfinite(score) and score >= 0):
+            raise ValueError(f"the pruning threshold must be >= 0, got {score}")
+        value = torch.tensor(score, dtype=self.d1.dtype)
+        above = torch.nextafter(value, torch.tensor(math.inf, dtype=value.dtype))
+        if self.reading == "d2":
+            self.d2.copy_(above)
+        elif float(self.d2) > 0:
+            # with a cut, the synapse whose score is exactly d1 keeps |w| = d2 and lives
+            self.d1.copy_(above)
+        else:
+            self.d1.copy_(value)
+
+    def mark_reached(self) -> None:
+        """The schedule reached its target: an ``until_reached`` gradient turns exact."""
+        self.reached.fill_(True)
 
     @torch.no_grad()
     def mask(self) -> torch.Tensor:
@@ -205,6 +308,7 @@ class NSPWeight(nn.Module):
     def freeze(self) -> None:
         """Remove the silent synapses for good: they stay zero whatever theta does."""
         self.frozen_mask = (self.forward() != 0).to(self.theta.dtype)
+        self.mark_reached()
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
@@ -213,10 +317,17 @@ class NSPWeight(nn.Module):
         key = prefix + "frozen_mask"
         if key in state_dict and self.frozen_mask is None:
             self.frozen_mask = torch.empty_like(self.theta)
+        self._load_reached(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.theta.shape)}, method={self.config.method}"
+
+    def _load_reached(self, state_dict: dict[str, Any], prefix: str) -> None:
+        # weights saved before the "reached" flag existed: not reached yet, unless frozen
+        key = prefix + "reached"
+        if key not in state_dict:
+            state_dict[key] = torch.tensor(prefix + "frozen_mask" in state_dict)
 
 
 def _kaiming_uniform(

@@ -45,6 +45,7 @@ __all__ = [
     "mutual_information_bits",
     "sparsity",
     "survivor_stats",
+    "survivor_summary",
 ]
 
 ENERGY_PER_AC_PJ = 0.9
@@ -165,6 +166,7 @@ class SurvivorStats:
     fed: int
     outputs: int
     d1: float
+    d2: float
     mean_abs_weight: float
     mean_abs_theta: float
     a_live: float
@@ -197,6 +199,7 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
                     fed=int(live.any(1).sum()),
                     outputs=w.shape[0],
                     d1=float(weight.d1),
+                    d2=float(weight.d2),
                     mean_abs_weight=float(w[live].abs().mean()) if n else nan,
                     mean_abs_theta=float(theta[live].abs().mean()) if n else nan,
                     a_live=float(a[live].mean()) if n else nan,
@@ -204,6 +207,23 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
                 )
             )
     return stats
+
+
+def survivor_summary(model: nn.Module) -> dict[str, float]:
+    """Two numbers that say how pruning left the synaptic weights ``W`` of the pruned
+    layers: ``mean_abs_w_live``, the mean effective ``|w|`` of the live synapses, and
+    ``neurons_fed``, the share of their neurons with at least one live synapse.
+
+    NaN when the model has no pruned ``W`` (or none lives).
+    """
+    stats = [s for s in survivor_stats(model) if s.name.endswith(".w")]
+    live = sum(s.live for s in stats)
+    outputs = sum(s.outputs for s in stats)
+    weighted = sum(s.mean_abs_weight * s.live for s in stats if s.live)
+    return {
+        "mean_abs_w_live": weighted / live if live else float("nan"),
+        "neurons_fed": sum(s.fed for s in stats) / outputs if outputs else float("nan"),
+    }
 
 
 def energy_pj(

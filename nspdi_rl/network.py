@@ -193,7 +193,7 @@ class SpikingNetConfig:
             )
         data = dict(data)
         if isinstance(data.get("nsp"), dict):
-            data["nsp"] = NSPConfig(**data["nsp"])
+            data["nsp"] = NSPConfig.from_dict(data["nsp"])
         if isinstance(data.get("lif"), dict):
             data["lif"] = LIFConfig(**data["lif"])
         return cls(**data)

@@ -119,7 +119,12 @@ def _count(fraction: float, n: int) -> int:
 def _kth_smallest(scores: torch.Tensor, k: int) -> float:
     if k <= 0:
         return 0.0
-    return float(torch.kthvalue(scores.reshape(-1).float(), k).values)
+    flat = scores.reshape(-1)
+    # in the scores' own precision: a d2 cut placed just above this value must
+    # separate the same synapses the forward pass sees
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    return float(torch.kthvalue(flat, k).values)
 
 
 def _layer_targets(scores: list[torch.Tensor], target: float) -> list[float]:
@@ -176,19 +181,28 @@ class Pruner:
         self.progress = float(progress)
         target = self.schedule.value(progress)
         weights = [w for w in self.weights if w.config.method != "dense"]
+        if progress >= self.schedule.end:
+            for w in weights:
+                w.mark_reached()
         if self.schedule.mode == "threshold":
             for w in weights:
-                w.set_d1(target)
+                w.set_d1(target) if w.reading == "d1" else w.set_d2(target)
             return target
         if self.schedule.scope == "layer":
             scores = [w.prune_scores() for w in weights]
             for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
-                w.set_d1(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
+                w.set_threshold(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
         elif weights:
+            readings = {w.reading for w in weights}
+            if len(readings) > 1:
+                raise ValueError(
+                    "a global threshold needs one reading for every weight; this model "
+                    f"mixes {sorted(readings)} (use scope='layer')"
+                )
             pooled = torch.cat([w.prune_scores().reshape(-1) for w in weights])
-            d1 = max(0.0, _kth_smallest(pooled, _count(target, pooled.numel())))
+            threshold = max(0.0, _kth_smallest(pooled, _count(target, pooled.numel())))
             for w in weights:
-                w.set_d1(d1)
+                w.set_threshold(threshold)
         return target
 
     def freeze(self) -> None:

@@ -48,6 +48,7 @@ from nspdi_rl.metrics import (
     information_efficiency,
     layer_stats,
     sparsity,
+    survivor_summary,
 )
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 from nspdi_rl.pruning import FREEZE_CHOICES, PruningDriver, PruningSchedule
@@ -578,6 +579,7 @@ def _final_report(
         "test_samples": test["samples"],
         "val_accuracy": state.history[-1]["val_accuracy"] if state.history else None,
         "sparsity_with_readout": sparsity(model, include_readout=True),
+        "survivors": survivor_summary(model),
         "nonzero_synapses": nonzero,
         "mutual_information_bits": efficiency["mutual_information_bits"],
         "bits_per_ksynop": efficiency["bits_per_ksynop"],

@@ -49,7 +49,17 @@ def test_a_dist_reaches_the_policy_synapses():
     from agents.train_maze import parse_args, settings_from_args
 
     nsp = settings_from_args(parse_args(["--a-dist", "constant"])).policy_kwargs["spiking"]
-    assert nsp["nsp"] == {"method": "nsp", "a_dist": "constant"}
+    assert nsp["nsp"] == {
+        "method": "nsp",
+        "a_dist": "constant",
+        "reading": "d1",
+        "theta_init": "w_over_a",
+        "pruned_grad": "straight_through",
+        "learnable_a": False,
+    }
+    reading = settings_from_args(parse_args(["--reading", "d2", "--learnable-a"]))
+    assert reading.policy_kwargs["spiking"]["nsp"]["reading"] == "d2"
+    assert reading.policy_kwargs["spiking"]["nsp"]["learnable_a"] is True
     default = settings_from_args(parse_args([])).policy_kwargs["spiking"]["nsp"]
     assert default["a_dist"] == "lognormal"
 

@@ -3,6 +3,7 @@ instance), skipping finished trials, and the report from the JSON files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,38 @@ def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["survivors", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no finished trial" in err and "1 without a model" in err and len(err.splitlines()) == 1
+
+
+def test_readings_are_grid_axes_that_the_baselines_ignore(tmp_path: Path) -> None:
+    text = """name: readings
+task: maze
+args: {total-timesteps: 64}
+experiments:
+  screen:
+    pruning: [nsp, magnitude]
+    reading: [d1, d2]
+    learnable_a: [false, true]
+    pruned_grad: [exact]
+"""
+    grid = load_grid([write(tmp_path, text)])
+    assert len(grid.trials) == 5  # nsp: 2 readings x 2; magnitude once
+    names = sorted(t.name.split("-seed")[0] for t in grid.trials)
+    assert names == [
+        "maze-magnitude-0.9-ndi-lognormal",
+        "maze-nsp-d2-exact-0.9-ndi-lognormal",
+        "maze-nsp-d2-exact-learna-0.9-ndi-lognormal",
+        "maze-nsp-exact-0.9-ndi-lognormal",
+        "maze-nsp-exact-learna-0.9-ndi-lognormal",
+    ]
+    nsp = next(t for t in grid.trials if t.reading == "d2" and t.learnable_a)
+    argv = nsp.argv()
+    assert argv[argv.index("--reading") + 1] == "d2" and "--learnable-a" in argv
+    assert argv[argv.index("--pruned-grad") + 1] == "exact"
+    # a trial that sets the new options as runs did before them keeps its key
+    legacy = replace(nsp, reading="d1", pruned_grad="straight_through", learnable_a=False)
+    added = ("experiments", "reading", "theta_init", "pruned_grad", "learnable_a")
+    spec = {k: v for k, v in asdict(legacy).items() if k not in added}
+    expected = hashlib.sha1(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
+    assert legacy.key == expected[:10]
+    with pytest.raises(GridError, match="unknown reading 'd3'"):
+        load_grid([write(tmp_path, text.replace("[d1, d2]", "[d3]"))])

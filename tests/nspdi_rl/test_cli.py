@@ -47,7 +47,8 @@ def test_every_runner_lists_the_shared_flags_the_same_way() -> None:
     assert flags == [
         "--output", "--resume", "--seed", "--threads", "--no-progress",
         "--pruning", "--target-sparsity", "--schedule", "--prune-end", "--scope",
-        "--freeze-mask", "--a-dist", "--no-ndi", "--hidden", "--alpha",
+        "--freeze-mask", "--a-dist", "--reading", "--theta-init", "--pruned-grad",
+        "--learnable-a", "--no-ndi", "--hidden", "--alpha",
     ]  # fmt: skip
     # same flags, same groups, same words (the output folder's default aside)
     strip = [(g, o, h) for g, o, h in rows["maze"] if o != ("--output",)]
@@ -133,3 +134,20 @@ def test_presets_check_their_values() -> None:
         Preset(hidden=(0,), alpha=1.0)
     with pytest.raises(ValueError, match="target sparsity must be in"):
         Preset(hidden=None, alpha=1.0, target_sparsity=1.0)
+
+
+def test_a_run_saved_before_an_option_existed_resumes_as_it_ran(tmp_path: Path) -> None:
+    from nspdi_rl.cli import ADDED_OPTIONS
+
+    p = _parser()
+    run = tmp_path / "run"
+    write_run_file(run, p.parse_args(["--output", str(run)]), "prog")
+    record = json.loads((run / "run.json").read_text())
+    for key in ADDED_OPTIONS:
+        del record["options"][key]  # as written before the readings were options
+    (run / "run.json").write_text(json.dumps(record))
+    args = p.parse_args(["--output", str(run), "--resume"])
+    prepare_run_dir(args, p, "x")
+    assert {k: getattr(args, k) for k in ADDED_OPTIONS} == ADDED_OPTIONS
+    with pytest.raises(UsageError, match="--reading 'd1' -> 'd2'"):
+        prepare_run_dir(p.parse_args(["--output", str(run), "--resume", "--reading", "d2"]), p, "x")
