@@ -61,6 +61,9 @@ class Record:
     wall_s: float
     #: NSP's readings where they differ from today's defaults, e.g. ``d2,exact``
     variant: str = ""
+    #: the survivors' mean effective |w| and share of neurons fed (runs since the readings)
+    mean_abs_w_live: float | None = None
+    neurons_fed: float | None = None
 
     @property
     def method(self) -> str:
@@ -117,6 +120,8 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
         bits_per_ksynop=summary.get("bits_per_ksynop"),
         wall_s=float(summary.get("wall_time_s") or 0.0),
         variant=_variant(trial),
+        mean_abs_w_live=summary.get("survivors", {}).get("mean_abs_w_live"),
+        neurons_fed=summary.get("survivors", {}).get("neurons_fed"),
     )
 
 
@@ -226,7 +231,52 @@ class _Section:
                 return self.stat(group)
         return None
 
+    def has_readings(self) -> bool:
+        """Whether the grid screened NSP's readings (groups other than today's default)."""
+        return any("[" in g[0] for g in self.groups)
+
+    def readings(self, target: float) -> dict[str, Stat]:
+        """Score per NSP reading (with its ``a``) at ``target``, NDI on."""
+        out = {}
+        for g in self.groups:
+            if g[0].startswith("nsp") and g[1] == target and g[2]:
+                label = f"{g[0]} {g[3]}"
+                out[label] = self.stat(g)  # type: ignore[assignment]
+        return out
+
     # -- tables ----------------------------------------------------------------------
+
+    def readings_table(self) -> list[str]:
+        """Every method and NSP reading at each target, with what pruning left."""
+        if not self.has_readings():
+            return []
+        targets = sorted({g[1] for g in self.groups if g[1] > 0})
+        top = targets[-1]
+        out = [
+            "**NSP's readings and the baselines** (NDI on; `nsp[...]` names the options "
+            "that differ from today's default reading; survivors at the highest target)",
+            "",
+            "| method | a | "
+            + " | ".join(f"target {t:g}" for t in targets)
+            + f" | mean abs w (live) at {top:g} | neurons fed at {top:g} |",
+            "|---|---|" + "---|" * (len(targets) + 2),
+        ]
+        rows = sorted({(g[0], g[3]) for g in self.groups if g[2] and g[0] != "dense"})
+        rows.sort(key=lambda r: (r[0].startswith("nsp"), r))
+        for method, a_dist in rows:
+            a = a_dist if method.startswith("nsp") else "-"
+            cells = []
+            for t in targets:
+                stat = self.stat((method, t, True, a_dist))
+                cells.append(str(stat) if stat else "-")
+            w = self.stat((method, top, True, a_dist), "mean_abs_w_live")
+            fed = self.stat((method, top, True, a_dist), "neurons_fed")
+            out.append(
+                f"| {method} | {a} | "
+                + " | ".join(cells)
+                + f" | {_fmt(w.mean if w else None, 3)} | {_fmt(fed.mean if fed else None, 2)} |"
+            )
+        return [*out, ""]
 
     def sweep_table(self) -> list[str]:
         rows = self.sweep()
@@ -440,6 +490,74 @@ CLAIMS = {
 }
 
 
+# the rule of experiments/grids/screen-*.yaml: ties go to the simpler reading
+_GRAD_ORDER = {"exact": 0, "until_reached": 1}
+
+
+def _simplicity(label: str) -> tuple[int, int]:
+    parts = label.split(" ")[0].removeprefix("nsp").strip("[]").split(",")
+    parts = [p for p in parts if p]
+    grad = min((_GRAD_ORDER.get(p, 2) for p in parts), default=2)
+    return len(parts), grad
+
+
+def _ranks(scores: dict[str, float]) -> dict[str, float]:
+    """Rank 1 for the best score; equal scores share the mean of their ranks."""
+    order = sorted(scores, key=lambda label: -scores[label])
+    ranks: dict[str, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for label in order[i : j + 1]:
+            ranks[label] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def readings_rule(sections: Sequence[_Section], target: float = 0.98) -> list[str]:
+    """The screening's rule (experiments/grids/screen-*.yaml), applied: NSP readings
+    ranked per task by mean score at ``target``, the best mean rank over the tasks
+    wins, ties to the simpler reading."""
+    screened = [s for s in sections if s.has_readings()]
+    if not screened:
+        return []
+    per_task = {s.name: _ranks({k: v.mean for k, v in s.readings(target).items() if v})
+                for s in screened}  # fmt: skip
+    labels = sorted({label for ranks in per_task.values() for label in ranks})
+    complete = [lb for lb in labels if all(lb in ranks for ranks in per_task.values())]
+    mean_rank = {lb: statistics.fmean(r[lb] for r in per_task.values()) for lb in complete}
+    order = sorted(complete, key=lambda lb: (mean_rank[lb], *_simplicity(lb)))
+    out = [
+        f"## NSP's readings: the rule at {target:g}",
+        "",
+        "Per task, the NSP readings ranked by mean score at the target (1 = best); the "
+        "winner has the best mean rank over the tasks, ties going to the simpler reading "
+        "(fewer options away from today's default, then exact before until_reached "
+        "before straight_through). A reading missing from a task is not ranked.",
+        "",
+        "| reading | a | " + " | ".join(per_task) + " | mean rank |",
+        "|---|---|" + "---|" * (len(per_task) + 1),
+    ]
+    for lb in order:
+        method, a_dist = lb.split(" ")
+        cells = [f"{r[lb]:g}" for r in per_task.values()]
+        out.append(f"| {method} | {a_dist} | " + " | ".join(cells) + f" | {mean_rank[lb]:.2f} |")
+    if order:
+        winner = order[0]
+        out += ["", f"Winner so far: **{winner}** (mean rank {mean_rank[winner]:.2f})."]
+        method, a_dist = winner.split(" ")
+        other = f"{method} {'constant' if a_dist == 'lognormal' else 'lognormal'}"
+        if other in mean_rank:
+            out.append(
+                f"Heterogeneous against constant `a` for it: mean rank "
+                f"{mean_rank[method + ' lognormal']:.2f} (lognormal) vs "
+                f"{mean_rank[method + ' constant']:.2f} (constant)."
+            )
+    return [*out, ""]
+
+
 def _machine() -> str:
     import torch
 
@@ -509,6 +627,7 @@ def write_report(run_dir: Path, output: Path) -> Path:
         cells = [s.verdicts.get(number, ("not run", ""))[0] for s in sections]
         lines.append(f"| {number}. {text} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += readings_rule(sections)
     for number, text in CLAIMS.items():
         lines.append(f"**Claim {number}: {text}.**")
         for s in sections:
@@ -529,6 +648,7 @@ def write_report(run_dir: Path, output: Path) -> Path:
              for d in ("lognormal", "uniform", "constant")],
         )  # fmt: skip
         lines += s.methods_table()
+        lines += s.readings_table()
         lines += [*s.plots(), ""]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n")

@@ -336,3 +336,42 @@ experiments:
     assert legacy.key == expected[:10]
     with pytest.raises(GridError, match="unknown reading 'd3'"):
         load_grid([write(tmp_path, text.replace("[d1, d2]", "[d3]"))])
+
+
+def _fake_trial(run_dir: Path, task: str, grid: str, seed: int, score: float, **opts) -> None:
+    """A finished trial as the driver leaves it: trial.json and summary.json."""
+    trial = {"task": task, "pruning": "nsp", "target_sparsity": 0.98, "ndi": True,
+             "a_dist": "lognormal", "seed": seed, "experiments": [f"{grid}/screen"]}  # fmt: skip
+    trial |= opts
+    folder = run_dir / f"{task}-{abs(hash(json.dumps(trial, sort_keys=True)))}"
+    folder.mkdir(parents=True)
+    (folder / "trial.json").write_text(json.dumps(trial))
+    summary = {"score": score, "metric": "accuracy", "sparsity": 0.98, "wall_time_s": 1.0,
+               "survivors": {"mean_abs_w_live": 0.3 if opts.get("reading") == "d2" else 0.05,
+                             "neurons_fed": 0.9}}  # fmt: skip
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_report_ranks_the_readings_by_the_grid_files_rule(tmp_path: Path) -> None:
+    run_dir = tmp_path / "screen"
+    scores = {  # task -> reading options -> score per seed
+        "speech": [({}, 0.82), ({"reading": "d2", "pruned_grad": "exact"}, 0.98),
+                   ({"reading": "d2"}, 0.95), ({"pruning": "magnitude"}, 0.99)],
+        "vision": [({}, 0.80), ({"reading": "d2", "pruned_grad": "exact"}, 0.96),
+                   ({"reading": "d2"}, 0.96), ({"pruning": "magnitude"}, 0.95)],
+    }  # fmt: skip
+    for task, rows in scores.items():
+        for opts, score in rows:
+            for seed in (0, 1):
+                _fake_trial(run_dir, task, f"screen-{task}", seed, score + 0.001 * seed, **opts)
+    report = tmp_path / "screen.md"
+    assert main(["report", str(run_dir), "--output", str(report)]) == 0
+    text = report.read_text()
+    # speech: d2+exact 1st, d2 2nd, today's 3rd; vision: d2 and d2+exact tie (1.5 each)
+    assert "| nsp[d2,exact] | lognormal | 1 | 1.5 | 1.25 |" in text
+    assert "| nsp[d2] | lognormal | 2 | 1.5 | 1.75 |" in text
+    assert "| nsp | lognormal | 3 | 3 | 3.00 |" in text
+    assert "Winner so far: **nsp[d2,exact] lognormal** (mean rank 1.25)." in text
+    # the per-task table shows the baseline beside the readings, and what survived
+    assert "| magnitude | - | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
+    assert "| nsp[d2,exact] | lognormal | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
