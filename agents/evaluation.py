@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,19 @@ import numpy as np
 import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 
 # Imported for their side effects: ``envs`` registers the maze ids, and
 # ``agents`` imports the spiking policy classes so that SB3 can unpickle a
 # model saved with one of them.
 import agents  # noqa: F401
 import envs
+from agents.environments import (
+    NORMALIZER_FILE,
+    import_gym_packages,
+    load_normalizer,
+    step_success,
+)
 from envs.grid_maze import GridMazeEnv
 from envs.recording import record_episode, save_gif
 from nspdi_rl.checkpoint import json_ready, write_json
@@ -52,6 +59,8 @@ __all__ = [
     "write_summary",
 ]
 
+#: one observation, or a batch: an array, or one array per key of a Dict space
+Observation = np.ndarray | dict[str, np.ndarray]
 #: ``run.json`` ``algo`` value -> SB3 algorithm class.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
 #: Episodes with random starts when the maze's free starts cannot be enumerated.
@@ -142,12 +151,23 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dic
     run_info = _read_run_json(model_path.parent / "run.json")
     algo = run_info["algo"]
     try:
+        import_gym_packages(run_info.get("gym_packages") or ())
+    except ValueError as err:
+        raise RunError(f"{model_path.parent / 'run.json'}: {err}") from None
+    try:
         model = ALGOS[algo].load(model_path, device=device)
     except _LOAD_ERRORS as err:
         cause = " ".join(str(err).split()) or type(err).__name__
         raise RunError(
             f"{model_path}: cannot be loaded as a {algo.upper()} model ({cause})"
         ) from err
+    statistics = model_path.parent / NORMALIZER_FILE
+    if run_info.get("normalize"):
+        if not statistics.is_file():
+            raise RunError(f"{statistics}: not found; the run normalised its observations")
+        # evaluate_maze finds them where SB3 keeps a model's VecNormalize
+        env_id, kwargs = run_info["env_id"], run_info["env_kwargs"]
+        model.set_env(load_normalizer(statistics, env_id, kwargs, n_envs=model.n_envs))
     return model, run_info, model_path
 
 
@@ -250,6 +270,9 @@ def evaluate_maze(
         )
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
     seed = int(seed)
+    # a model trained on normalised observations (SB3 keeps its VecNormalize) sees them so
+    get_normalizer = getattr(model, "get_vec_normalize_env", None)
+    normalizer = get_normalizer() if callable(get_normalizer) else None
 
     probe = gym.make(env_id, disable_env_checker=True, **kwargs)
     try:
@@ -268,10 +291,12 @@ def evaluate_maze(
     if not deterministic:
         torch.manual_seed(seed)
     episodes: list[_Episode] = []
-    observations: list[np.ndarray] = []
+    observations: list[Observation] = []
     for first in range(0, len(resets), _LOCKSTEP_BATCH):
         chunk = resets[first : first + _LOCKSTEP_BATCH]
-        episodes += _run_lockstep(model, env_id, kwargs, chunk, deterministic, observations)
+        episodes += _run_lockstep(
+            model, env_id, kwargs, chunk, deterministic, observations, normalizer
+        )
 
     summary = _summarise(episodes)
     summary.update(_measure(model, observations))
@@ -291,7 +316,7 @@ def evaluate_maze(
         try:
             frames, _ = record_episode(
                 render_env,
-                lambda obs, _env: _single_action(model, obs, deterministic),
+                lambda obs, _env: _single_action(model, obs, deterministic, normalizer),
                 seed=resets[k].seed,
                 options=resets[k].options,
                 max_steps=max_steps,
@@ -304,6 +329,13 @@ def evaluate_maze(
 
 def _check_spaces(model: Any, env: gym.Env, env_id: str) -> None:
     space = getattr(model, "observation_space", None)
+    if isinstance(space, gym.spaces.Dict) or isinstance(env.observation_space, gym.spaces.Dict):
+        if space != env.observation_space:
+            raise ValueError(
+                f"the model expects observations {space} but {env_id} gives "
+                f"{env.observation_space}; evaluate with the env_kwargs of training"
+            )
+        return
     if space is not None and getattr(space, "shape", None) != env.observation_space.shape:
         raise ValueError(
             f"the model expects observations of shape {space.shape} but {env_id} gives "
@@ -328,9 +360,13 @@ def _run_lockstep(
     kwargs: Mapping[str, Any],
     resets: list[_Reset],
     deterministic: bool,
-    observations: list[np.ndarray],
+    observations: list[Observation],
+    normalizer: VecNormalize | None,
 ) -> list[_Episode]:
-    """Run one episode per entry of ``resets`` side by side, one batched predict per step."""
+    """Run one episode per entry of ``resets`` side by side, one batched predict per step.
+
+    An episode succeeds when any of its steps reaches the goal (goal-conditioned mazes
+    may go on after it: ``continuing_task``)."""
     envs_ = [gym.make(env_id, disable_env_checker=True, **kwargs) for _ in resets]
     episodes, obs = [], []
     for env, reset in zip(envs_, resets, strict=True):
@@ -339,7 +375,9 @@ def _run_lockstep(
         episodes.append(_Episode(optimal_length=info.get("optimal_length")))
     running = list(range(len(envs_)))
     while running:
-        batch = np.stack([obs[i] for i in running])
+        batch = _stack([obs[i] for i in running])
+        if normalizer is not None:
+            batch = normalizer.normalize_obs(batch)
         observations.append(batch)
         actions, _ = model.predict(batch, deterministic=deterministic)
         still_running = []
@@ -348,9 +386,8 @@ def _run_lockstep(
             episode = episodes[i]
             episode.total_return += float(reward)
             episode.length += 1
-            if terminated or truncated:
-                episode.success = bool(info.get("is_success", False))
-            else:
+            episode.success = episode.success or step_success(info)
+            if not (terminated or truncated):
                 obs[i] = o
                 still_running.append(i)
         running = still_running
@@ -376,24 +413,49 @@ def _mean(values: list[Any]) -> float:
     return round(float(np.mean(values)), 9)
 
 
-def _measure(model: Any, observations: list[np.ndarray]) -> dict[str, Any]:
+def _stack(items: Sequence[Observation]) -> Observation:
+    """A batch of observations: one array, or one per key of a Dict observation."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {key: np.stack([o[key] for o in items]) for key in first}
+    return np.stack(items)  # type: ignore[arg-type]
+
+
+def _concat(batches: Sequence[Observation]) -> Observation:
+    first = batches[0]
+    if isinstance(first, dict):
+        return {key: np.concatenate([b[key] for b in batches]) for key in first}
+    return np.concatenate(batches)  # type: ignore[arg-type]
+
+
+def _take(batch: Observation, rows: np.ndarray) -> Observation:
+    return {k: v[rows] for k, v in batch.items()} if isinstance(batch, dict) else batch[rows]
+
+
+def _measure(model: Any, observations: list[Observation]) -> dict[str, Any]:
     """``policy.measure`` on the visited observations, or ``None`` values without it."""
     measure = getattr(getattr(model, "policy", None), "measure", None)
-    batch = np.concatenate(observations)
-    if len(batch) > MAX_MEASURED_OBSERVATIONS:
-        # Evenly spaced, so late steps of long episodes are measured too.
-        keep = np.linspace(0, len(batch) - 1, MAX_MEASURED_OBSERVATIONS).round().astype(int)
-        batch = batch[keep]
     if measure is None:
         return {**dict.fromkeys(MEASURE_KEYS), "n_measured_observations": 0}
+    batch = _concat(observations)
+    n = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+    if n > MAX_MEASURED_OBSERVATIONS:
+        # Evenly spaced, so late steps of long episodes are measured too.
+        batch = _take(batch, np.linspace(0, n - 1, MAX_MEASURED_OBSERVATIONS).round().astype(int))
+        n = MAX_MEASURED_OBSERVATIONS
     result: dict[str, Any] = dict.fromkeys(MEASURE_KEYS)
     result.update(json_ready(dict(measure(batch))))
-    result["n_measured_observations"] = len(batch)
+    result["n_measured_observations"] = n
     return result
 
 
-def _single_action(model: Any, obs: np.ndarray, deterministic: bool) -> Any:
-    actions, _ = model.predict(obs[None], deterministic=deterministic)
+def _single_action(
+    model: Any, obs: Observation, deterministic: bool, normalizer: VecNormalize | None
+) -> Any:
+    batch = _stack([obs])
+    if normalizer is not None:
+        batch = normalizer.normalize_obs(batch)
+    actions, _ = model.predict(batch, deterministic=deterministic)
     return actions[0]
 
 

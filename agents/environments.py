@@ -1,0 +1,142 @@
+"""The environments an agent trains and is evaluated on: any registered Gymnasium id.
+
+Ids come from :mod:`envs` (the ``nspdi/`` mazes) or from the modules named with
+``--gym-packages`` (as in RL Zoo: ``gymnasium_robotics`` registers
+``PointMaze_UMaze-v3`` and its siblings on import). Observations may be a Box or a
+Dict of Boxes (the goal-conditioned ``observation`` / ``achieved_goal`` /
+``desired_goal``); the spiking policies read a Dict as its Boxes concatenated in
+key order.
+
+The population and rate encoders need a value range. Bounded spaces give theirs;
+an unbounded one (the MuJoCo mazes) is normalised by a running mean and standard
+deviation (SB3's ``VecNormalize``), clipped to :data:`NORMALIZED_OBS_BOUND`
+standard deviations, which then is the encoders' range. The statistics are saved
+beside the model (``vecnormalize.pkl``) and evaluation applies them unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+import envs  # noqa: F401  (registers the nspdi/ ids)
+
+__all__ = [
+    "NORMALIZED_OBS_BOUND",
+    "NORMALIZER_FILE",
+    "check_env_id",
+    "import_gym_packages",
+    "is_unbounded",
+    "load_normalizer",
+    "make_training_env",
+    "parse_env_kwargs",
+    "step_success",
+]
+
+#: the range of normalised observations, in running standard deviations: values
+#: beyond it are clipped (about 1 in 1.7 million draws of a normal variable)
+NORMALIZED_OBS_BOUND = 5.0
+#: the observation statistics saved beside a model (SB3's file name in RL Zoo)
+NORMALIZER_FILE = "vecnormalize.pkl"
+
+
+def import_gym_packages(names: Sequence[str]) -> None:
+    """Import the modules that register environment ids.
+
+    :raises ValueError: naming a module that cannot be imported, and why.
+    """
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            hint = (
+                " (install the project's maze2d extra: pip install 'nspdi-rl[maze2d]')"
+                if name.split(".")[0] == "gymnasium_robotics"
+                else ""
+            )
+            raise ValueError(f"cannot import gym package {name!r}: {err}{hint}") from None
+
+
+def check_env_id(env_id: str) -> None:
+    """:raises ValueError: when ``env_id`` is not registered, with a hint."""
+    if env_id in gym.registry:
+        return
+    ours = sorted(k for k in gym.registry if k.startswith("nspdi/"))
+    hint = (
+        "; gymnasium-robotics ids need --gym-packages gymnasium_robotics"
+        if env_id.startswith(("PointMaze", "AntMaze"))
+        else ""
+    )
+    raise ValueError(f"unknown env id {env_id!r}: not registered (ours: {ours}){hint}")
+
+
+def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """RL Zoo's ``KEY:VALUE`` pairs as a dict; a value is a Python literal (``1.0``,
+    ``False``, ``'coords'``, ``[1, 2]``) or else the text itself.
+
+    :raises ValueError: for an item without ``:`` or a key that is not a name.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition(":")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"env kwarg {item!r} is not KEY:VALUE (e.g. continuing_task:False)")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def is_unbounded(space: spaces.Space) -> bool:
+    """Whether a Box (or a Box inside a Dict) has an infinite bound."""
+    if isinstance(space, spaces.Dict):
+        return any(is_unbounded(s) for s in space.spaces.values())
+    if isinstance(space, spaces.Box):
+        return not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
+    return False
+
+
+def make_training_env(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    env_kwargs: Mapping[str, Any],
+    normalize: bool,
+    normalizer: Path | None = None,
+) -> VecEnv:
+    """``n_envs`` copies of the env, seeded; with ``normalize``, wrapped in
+    ``VecNormalize`` (observations only), whose statistics come from ``normalizer``
+    when given (a resumed run)."""
+    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs))
+    if not normalize:
+        return venv
+    if normalizer is not None:
+        return VecNormalize.load(str(normalizer), venv)
+    return VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=NORMALIZED_OBS_BOUND)
+
+
+def load_normalizer(
+    path: Path, env_id: str, env_kwargs: Mapping[str, Any], n_envs: int = 1
+) -> VecNormalize:
+    """Saved observation statistics, frozen (evaluation does not update them), around
+    ``n_envs`` copies of the env (a model takes an env of as many as it trained on)."""
+    venv = DummyVecEnv([lambda: gym.make(env_id, **dict(env_kwargs))] * n_envs)
+    normalizer = VecNormalize.load(str(path), venv)
+    normalizer.training = False
+    return normalizer
+
+
+def step_success(info: Mapping[str, Any]) -> bool:
+    """Whether this step reached the goal: ``is_success`` (SB3's key, the ``nspdi/``
+    mazes) or ``success`` (gymnasium-robotics)."""
+    return bool(info.get("is_success", info.get("success", False)))
