@@ -50,10 +50,13 @@ from nspdi_rl.checkpoint import json_ready, write_json
 
 __all__ = [
     "ALGOS",
+    "D4RL_REFERENCE_RETURNS",
     "DEFAULT_RANDOM_EPISODES",
+    "EVAL_SEED",
     "MAX_MEASURED_OBSERVATIONS",
     "MEASURE_KEYS",
     "RunError",
+    "d4rl_score",
     "evaluate_maze",
     "load_run",
     "write_summary",
@@ -65,6 +68,21 @@ Observation = np.ndarray | dict[str, np.ndarray]
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
 #: Episodes with random starts when the maze's free starts cannot be enumerated.
 DEFAULT_RANDOM_EPISODES = 20
+#: The first evaluation seed: far above the seeds training resets its envs with
+#: (``seed`` to ``seed + n_envs - 1``), so evaluation starts (and random layouts) are
+#: drawn from seeds training never used
+EVAL_SEED = 1_000_000
+#: D4RL's reference returns (random policy, expert) of the sparse-reward Maze2D tasks
+#: over one episode of 300 / 600 / 800 steps; gymnasium-robotics keeps these mazes as
+#: ``PointMaze_*-v3`` with D4RL's episode lengths. Normalised score:
+#: ``100 * (return - random) / (expert - random)``.
+D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
+    "PointMaze_UMaze-v3": (23.85, 161.86),
+    "PointMaze_Medium-v3": (13.13, 277.39),
+    "PointMaze_Large-v3": (6.70, 273.99),
+}
+# env options that change what a D4RL return means (D4RL's task goes on after the goal)
+_D4RL_TASK_OPTIONS = ("continuing_task", "reset_target", "reward_type", "max_episode_steps")
 #: At most this many visited observations go to ``policy.measure`` (evenly spaced).
 MAX_MEASURED_OBSERVATIONS = 2048
 #: Summary keys filled by ``policy.measure``; ``None`` for policies without it.
@@ -205,7 +223,7 @@ def evaluate_maze(
     env_kwargs: Mapping[str, Any] | None = None,
     n_episodes: int | None = None,
     deterministic: bool = True,
-    seed: int = 0,
+    seed: int = EVAL_SEED,
     gif_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run evaluation episodes of ``model`` in a maze and summarise them.
@@ -235,7 +253,8 @@ def evaluate_maze(
         :data:`DEFAULT_RANDOM_EPISODES`.
     :param deterministic: passed to ``predict``; with ``False`` the actions are
         sampled from torch's global generator, seeded with ``seed``.
-    :param seed: seeds the random starts (and the sampled actions). Default 0.
+    :param seed: seeds the random starts (and the sampled actions). Default
+        :data:`EVAL_SEED`, above every seed training uses.
     :param gif_path: if given, the episode from the start farthest from the goal
         (every-free-start mode) or the first episode (random starts) is run
         again with ``render_mode="rgb_array"`` and written there as a GIF.
@@ -299,6 +318,7 @@ def evaluate_maze(
         )
 
     summary = _summarise(episodes)
+    summary["normalized_score"] = d4rl_score(env_id, kwargs, summary["mean_return"])
     summary.update(_measure(model, observations))
     summary.update(
         env_id=env_id,
@@ -394,6 +414,16 @@ def _run_lockstep(
     for env in envs_:
         env.close()
     return episodes
+
+
+def d4rl_score(env_id: str, env_kwargs: Mapping[str, Any], mean_return: float) -> float | None:
+    """D4RL's normalised score of a mean episode return (0: random policy, 100: expert),
+    for the mazes D4RL scores, run as D4RL runs them; None otherwise."""
+    reference = D4RL_REFERENCE_RETURNS.get(env_id)
+    if reference is None or any(k in env_kwargs for k in _D4RL_TASK_OPTIONS):
+        return None
+    random, expert = reference
+    return round(100.0 * (mean_return - random) / (expert - random), 6)
 
 
 def _summarise(episodes: list[_Episode]) -> dict[str, Any]:

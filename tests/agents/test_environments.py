@@ -125,3 +125,15 @@ def test_any_registered_id_is_accepted() -> None:
     assert settings.env_id == "CartPole-v1" and settings.normalize and settings.env_kwargs == {}
     grid = settings_from_args(parse_args(["--env-kwargs", "shaping:1.0"]))
     assert grid.env_kwargs == {"shaping": 1.0, "obs_mode": "coords"} and not grid.normalize
+
+
+def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:
+    from agents.evaluation import d4rl_score
+
+    assert d4rl_score("PointMaze_UMaze-v3", {}, 161.86) == pytest.approx(100.0)
+    assert d4rl_score("PointMaze_UMaze-v3", {}, 23.85) == pytest.approx(0.0)
+    assert d4rl_score("PointMaze_Large-v3", {}, 140.345) == pytest.approx(50.0)
+    # another task than D4RL's, or a maze it does not score: no score
+    assert d4rl_score("PointMaze_UMaze-v3", {"continuing_task": False}, 100.0) is None
+    assert d4rl_score("PointMaze_UMazeDense-v3", {}, 100.0) is None
+    assert d4rl_score("nspdi/PointMaze-v0", {}, 100.0) is None
