@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,20 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
+from envs.rendering import point_frame
 
 __all__ = [
     "NORMALIZED_OBS_BOUND",
     "NORMALIZER_FILE",
     "check_env_id",
     "import_gym_packages",
+    "is_robotics_maze",
     "is_unbounded",
     "load_normalizer",
     "make_training_env",
+    "mujoco_render_error",
     "parse_env_kwargs",
+    "record_top_down",
     "step_success",
 ]
 
@@ -134,6 +139,84 @@ def load_normalizer(
     normalizer = VecNormalize.load(str(path), venv)
     normalizer.training = False
     return normalizer
+
+
+def is_robotics_maze(env: gym.Env) -> bool:
+    """Whether ``env`` is one of gymnasium-robotics' mazes (PointMaze, AntMaze)."""
+    maze = getattr(env.unwrapped, "maze", None)
+    return all(hasattr(maze, a) for a in ("maze_map", "maze_size_scaling", "x_map_center"))
+
+
+def mujoco_render_error(env_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """Why MuJoCo cannot draw ``env_id`` here (no OpenGL: set ``MUJOCO_GL=egl`` or
+    ``osmesa`` where one is installed), or None when it can."""
+    try:
+        with warnings.catch_warnings():  # glfw warns before it fails; the error says it all
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id, render_mode="rgb_array", **dict(env_kwargs))
+            try:
+                env.reset(seed=0)
+                env.render()
+            finally:
+                env.close()
+    except Exception as err:  # the GL back ends raise many types (FatalError, EGLError, ...)
+        return f"{type(err).__name__}: {err}".splitlines()[0]
+    return None
+
+
+#: gymnasium-robotics' success distance (its ``compute_terminated``) and the point's
+#: radius in its MuJoCo model, both in world units
+_ROBOTICS_SUCCESS_DISTANCE = 0.45
+_ROBOTICS_POINT_RADIUS = 0.1
+
+
+def record_top_down(
+    env: gym.Env,
+    policy: Any,
+    *,
+    seed: int,
+    max_steps: int,
+    cell_px: int = 32,
+) -> list[np.ndarray]:
+    """One episode of a gymnasium-robotics maze drawn top down from the positions (the
+    maze map, the goal, the path, the agent), where MuJoCo cannot render.
+
+    :param policy: ``policy(obs, env) -> action``.
+    :return: a frame after the reset and after every step.
+    """
+    maze = env.unwrapped.maze
+    walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
+    scale = float(maze.maze_size_scaling)
+
+    def cells(xy: np.ndarray) -> tuple[float, float]:
+        # world (x right, y up, origin at the centre) -> cell units (x right, y down)
+        return (
+            (float(xy[0]) + maze.x_map_center) / scale,
+            (maze.y_map_center - float(xy[1])) / scale,
+        )
+
+    obs, _ = env.reset(seed=seed)
+    path = [cells(obs["achieved_goal"])]
+
+    def frame() -> np.ndarray:
+        return point_frame(
+            walls,
+            path[-1],
+            cells(obs["desired_goal"]),
+            path,
+            _ROBOTICS_POINT_RADIUS / scale,
+            _ROBOTICS_SUCCESS_DISTANCE / scale,
+            cell_px,
+        )
+
+    frames = [frame()]
+    for _ in range(max_steps):
+        obs, _, terminated, truncated, _ = env.step(policy(obs, env))
+        path.append(cells(obs["achieved_goal"]))
+        frames.append(frame())
+        if terminated or truncated:
+            break
+    return frames
 
 
 def step_success(info: Mapping[str, Any]) -> bool:

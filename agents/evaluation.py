@@ -41,7 +41,10 @@ import envs
 from agents.environments import (
     NORMALIZER_FILE,
     import_gym_packages,
+    is_robotics_maze,
     load_normalizer,
+    mujoco_render_error,
+    record_top_down,
     step_success,
 )
 from envs.grid_maze import GridMazeEnv
@@ -262,7 +265,8 @@ def evaluate_maze(
         ``mean_return``, ``mean_episode_length`` (steps), ``n_episodes``, the
         :data:`MEASURE_KEYS`, ``n_measured_observations``, and the settings
         ``env_id``, ``env_kwargs``, ``start_mode``, ``requested_episodes``,
-        ``deterministic``, ``seed`` (plus ``gif_path`` if written).
+        ``deterministic``, ``seed`` (plus ``gif_path`` and ``gif_drawn_by`` if written),
+        ``normalized_score`` (D4RL's, see :func:`d4rl_score`; None for other mazes).
     :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
         whose observation space differs from the environment's, or env options
         the environment rejects.
@@ -332,19 +336,42 @@ def evaluate_maze(
         # The farthest start shows the most of the maze; with random starts
         # the first episode is as good as any.
         k = 0 if starts is None else int(np.argmax([e.optimal_length or 0 for e in episodes]))
-        render_env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
-        try:
-            frames, _ = record_episode(
-                render_env,
-                lambda obs, _env: _single_action(model, obs, deterministic, normalizer),
-                seed=resets[k].seed,
-                options=resets[k].options,
-                max_steps=max_steps,
-            )
-        finally:
-            render_env.close()
+        frames, drawn_by = _episode_frames(
+            lambda obs, _env: _single_action(model, obs, deterministic, normalizer),
+            env_id,
+            kwargs,
+            resets[k],
+            max_steps,
+        )
+        summary["gif_drawn_by"] = drawn_by
         summary["gif_path"] = str(save_gif(frames, gif_path))
     return summary
+
+
+def _episode_frames(
+    policy: Any, env_id: str, kwargs: Mapping[str, Any], reset: _Reset, max_steps: int
+) -> tuple[list[np.ndarray], str]:
+    """The frames of one episode, and what drew them: the env itself, or for a
+    gymnasium-robotics maze where MuJoCo has no OpenGL here, a top-down picture."""
+    probe = gym.make(env_id, disable_env_checker=True, **kwargs)
+    robotics = is_robotics_maze(probe)
+    probe.close()
+    error = mujoco_render_error(env_id, kwargs) if robotics else None
+    if error is not None:
+        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+        try:
+            frames = record_top_down(env, policy, seed=reset.seed, max_steps=max_steps)
+        finally:
+            env.close()
+        return frames, f"top-down picture from positions (MuJoCo cannot render here: {error})"
+    env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
+    try:
+        frames, _ = record_episode(
+            env, policy, seed=reset.seed, options=reset.options, max_steps=max_steps
+        )
+    finally:
+        env.close()
+    return frames, "the env's rgb_array render"
 
 
 def _check_spaces(model: Any, env: gym.Env, env_id: str) -> None:

@@ -110,6 +110,10 @@ def test_point_maze_v3_trains_and_evaluates_with_its_saved_statistics(tmp_path: 
     again = evaluate_maze(model, info["env_id"], info["env_kwargs"])
     assert again["mean_return"] == pytest.approx(summary["mean_return"], abs=1e-9)
     assert again["success_rate"] == summary["success_rate"]
+    assert again["normalized_score"] is None  # D4RL scores the sparse mazes only
+    shown = evaluate_maze(model, info["env_id"], info["env_kwargs"], 1, gif_path=tmp_path / "e.gif")
+    assert (tmp_path / "e.gif").stat().st_size > 0
+    assert shown["gif_drawn_by"].startswith(("the env's rgb_array", "top-down picture"))
     # without the statistics the same model acts differently
     model.env = None
     model._vec_normalize_env = None
@@ -137,3 +141,23 @@ def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:
     assert d4rl_score("PointMaze_UMaze-v3", {"continuing_task": False}, 100.0) is None
     assert d4rl_score("PointMaze_UMazeDense-v3", {}, 100.0) is None
     assert d4rl_score("nspdi/PointMaze-v0", {}, 100.0) is None
+
+
+def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
+    import gymnasium as gym
+
+    from agents.environments import is_robotics_maze, record_top_down
+    from envs.rendering import AGENT_RGB, GOAL_RGB, PATH_RGB, WALL_RGB
+
+    import_gym_packages(["gymnasium_robotics"])
+    env = gym.make("PointMaze_UMaze-v3")
+    assert is_robotics_maze(env) and not is_robotics_maze(gym.make("nspdi/PointMaze-v0"))
+    frames = record_top_down(env, lambda obs, e: e.action_space.sample(), seed=3, max_steps=40)
+    assert len(frames) == 41  # the reset and 40 steps (the task goes on after the goal)
+    maze = env.unwrapped.maze
+    assert frames[0].shape == (len(maze.maze_map) * 32, len(maze.maze_map[0]) * 32, 3)
+    last = frames[-1].reshape(-1, 3)
+    for colour in (AGENT_RGB, GOAL_RGB, PATH_RGB, WALL_RGB):
+        assert (last == colour).all(axis=1).any(), colour
+    # the border of the map is wall
+    assert (frames[0][:32] == WALL_RGB).all()
