@@ -22,7 +22,7 @@ DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progr
     "argv, message",
     [
         (["--algo", "trpo"], "unknown --algo 'trpo'"),
-        (["--env", "CartPole-v1"], "unknown --env 'CartPole-v1'"),
+        (["--env", "NoSuchEnv-v1"], "unknown env id 'NoSuchEnv-v1': not registered"),
         (["--total-timesteps", "-5"], "--total-timesteps must be > 0, got -5"),
         (["--target-sparsity", "1.0"], r"--target-sparsity must be in [0, 1), got 1.0"),
         (["--pruning", "lottery"], "unknown --pruning 'lottery'"),
