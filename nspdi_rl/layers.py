@@ -228,6 +228,8 @@ class NSPWeight(nn.Module):
         # set once the schedule reached its target: ends the "until_reached" gradient
         self.register_buffer("reached", torch.zeros((), dtype=torch.bool))
         self.register_buffer("frozen_mask", None)
+        # the effective weight of the last call without autograd, and what it was made of
+        self._cached: tuple[tuple[int, ...], torch.Tensor] | None = None
 
     @property
     def a(self) -> torch.Tensor:
@@ -243,6 +245,30 @@ class NSPWeight(nn.Module):
         return self.theta.numel()
 
     def forward(self) -> torch.Tensor:
+        """The effective weight ``w``.
+
+        Without autograd (rollouts, evaluation) it is computed once per change of
+        ``theta``, ``a``, ``d1``, ``d2`` or the frozen mask and then reused: between
+        two optimiser steps a policy runs many times on the same weights. Treat the
+        returned tensor as read-only.
+        """
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+            return self._effective()
+        key = self._state_key()
+        if self._cached is None or self._cached[0] != key:
+            # a tuple, so that nn.Module does not register a Parameter (dense: theta) here
+            self._cached = (key, self._effective())
+        return self._cached[1]
+
+    def _state_key(self) -> tuple[int, ...]:
+        """Changes whenever the effective weight may: tensors' in-place version counters,
+        and their storage (``.to()``, ``.data = ...``, a new frozen mask)."""
+        key: list[int] = []
+        for t in (self.theta, self.log_a, self.d1, self.d2, self.frozen_mask):
+            key += (-1, -1) if t is None else (t._version, t.data_ptr())
+        return tuple(key)
+
+    def _effective(self) -> torch.Tensor:
         method = self.config.method
         w: torch.Tensor
         if method == "dense":
