@@ -161,7 +161,7 @@ def test_local_run_skips_finished_trials_and_reports(
     assert "6 trials in tiny: 0 finished, 6 to run (local)" in out and "[6/6]" in out
     # a lost result is the only thing run again (the runner's own summary is lost too:
     # the maze runner resumes from its last checkpoint and evaluates again)
-    victim = next(run_dir.glob("*nsp-0.5*seed1*"))
+    victim = next(run_dir.glob("*-nsp*-0.5-*seed1*"))
     (victim / "summary.json").unlink()
     (victim / "run" / "summary.json").unlink()
     assert main(["run", grid, "--run-dir", str(run_dir)]) == 0
