@@ -149,14 +149,7 @@ class Preset:
             raise ValueError(f"preset freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}")
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"preset a_dist {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
-        NSPConfig(
-            method=self.pruning,
-            a_dist=self.a_dist,
-            reading=self.reading,
-            theta_init=self.theta_init,
-            pruned_grad=self.pruned_grad,
-            learnable_a=self.learnable_a,
-        )
+        _nsp_config_of(self)
         PruningSchedule(
             final=self.target_sparsity, shape=self.schedule, end=self.prune_end, scope=self.scope
         )
@@ -340,17 +333,22 @@ def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
     )
 
 
+def _nsp_config_of(options: argparse.Namespace | Preset) -> NSPConfig:
+    """The :class:`NSPConfig` of options named as the shared flags name them."""
+    return NSPConfig(
+        method=options.pruning,
+        a_dist=options.a_dist,
+        reading=options.reading,
+        theta_init=options.theta_init,
+        pruned_grad=options.pruned_grad,
+        learnable_a=options.learnable_a,
+    )
+
+
 def nsp_config(args: argparse.Namespace) -> NSPConfig:
     """The synapse settings the shared options describe."""
     try:
-        return NSPConfig(
-            method=args.pruning,
-            a_dist=args.a_dist,
-            reading=args.reading,
-            theta_init=args.theta_init,
-            pruned_grad=args.pruned_grad,
-            learnable_a=args.learnable_a,
-        )
+        return _nsp_config_of(args)
     except ValueError as err:
         raise UsageError(
             f"{err} (--pruning, --reading, --theta-init, --pruned-grad, --learnable-a)"
