@@ -10,6 +10,7 @@ the kernel off (the benchmarks compare both).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -41,8 +42,13 @@ def lif_kernel() -> ModuleType | None:
     if _failed is not None:
         return None
     try:
-        from torch.utils.cpp_extension import load
-
+        logger = logging.getLogger("torch.utils.cpp_extension")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # its import notes that CUDA is absent: not our case
+        try:
+            from torch.utils.cpp_extension import load
+        finally:
+            logger.setLevel(level)
         _built = load(
             name=_NAME,
             sources=[str(SOURCE)],
