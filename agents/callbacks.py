@@ -131,11 +131,16 @@ class NSPPruningCallback(BaseCallback):
         self.logger.record("nsp/energy_per_step_pj", metrics["energy_per_step_pj"])
         return metrics
 
-    def _observation_batch(self) -> np.ndarray:
+    def _observation_batch(self) -> np.ndarray | dict[str, np.ndarray]:
+        """The envs' latest observations as the policy saw them (normalised where the run
+        normalises), or samples of the observation space before the first step."""
         last = getattr(self.model, "_last_obs", None)
-        if isinstance(last, np.ndarray):
+        if isinstance(last, (np.ndarray, dict)):
             return last
-        return np.stack([self.model.observation_space.sample() for _ in range(8)])
+        samples = [self.model.observation_space.sample() for _ in range(8)]
+        if isinstance(samples[0], dict):
+            return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+        return np.stack(samples)
 
     def state_dict(self) -> dict[str, Any]:
         """What ``--resume`` needs: the driver's state (schedule position, whether the

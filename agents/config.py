@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from stable_baselines3 import HerReplayBuffer
 
 from agents.policies import DEFAULT_SPIKING
 from nspdi_rl.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
@@ -36,6 +37,7 @@ __all__ = [
     "check_hyperparams",
     "load_yaml_config",
     "parse_policy_kwargs",
+    "sb3_arguments",
 ]
 
 DEFAULT_ENV_ID = "nspdi/GridMaze-v0"
@@ -106,15 +108,16 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_policy_kwargs(value: Any) -> dict[str, Any]:
-    """``policy_kwargs`` as a mapping, or RL Zoo's string form ``"dict(a=1, b=dict(c=2))"``.
+def parse_policy_kwargs(value: Any, name: str = "policy_kwargs") -> dict[str, Any]:
+    """``policy_kwargs`` (or another keyword mapping, ``name``) as a mapping, or RL Zoo's
+    string form ``"dict(a=1, b=dict(c=2))"``.
 
     The string is parsed as literals only (never evaluated).
     """
     if isinstance(value, dict):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"policy_kwargs must be a mapping or a 'dict(...)' string, got {value!r}")
+        raise ValueError(f"{name} must be a mapping or a 'dict(...)' string, got {value!r}")
 
     def convert(node: ast.AST) -> Any:
         if (
@@ -123,7 +126,7 @@ def parse_policy_kwargs(value: Any) -> dict[str, Any]:
             and node.func.id == "dict"
         ):
             if node.args:
-                raise ValueError(f"policy_kwargs {value!r}: dict() takes keyword arguments only")
+                raise ValueError(f"{name} {value!r}: dict() takes keyword arguments only")
             return {kw.arg: convert(kw.value) for kw in node.keywords}
         if isinstance(node, ast.Dict):
             return {convert(k): convert(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
@@ -135,7 +138,7 @@ def parse_policy_kwargs(value: Any) -> dict[str, Any]:
     try:
         return convert(ast.parse(value, mode="eval").body)
     except (SyntaxError, ValueError) as err:
-        raise ValueError(f"cannot parse policy_kwargs {value!r}: {err}") from None
+        raise ValueError(f"cannot parse {name} {value!r}: {err}") from None
 
 
 def load_yaml_config(path: str | Path, env_id: str) -> dict[str, Any]:
@@ -158,8 +161,9 @@ def load_yaml_config(path: str | Path, env_id: str) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ValueError(f"config file {path}: section {env_id!r} must be a mapping")
     section = dict(section)
-    if "policy_kwargs" in section:
-        section["policy_kwargs"] = parse_policy_kwargs(section["policy_kwargs"])
+    for key in ("policy_kwargs", "replay_buffer_kwargs"):  # RL Zoo writes "dict(...)"
+        if key in section:
+            section[key] = parse_policy_kwargs(section[key], key)
     return section
 
 
@@ -206,6 +210,18 @@ def _check_value(where: str, key: str, value: Any, rule: str) -> None:
         raise ValueError(f"{where}{key} must be in [0, 1], got {value!r}")
 
 
+#: replay buffers a run may name (by class name, as RL Zoo's YAML files do)
+REPLAY_BUFFERS = {"HerReplayBuffer": HerReplayBuffer}
+
+
+def sb3_arguments(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters as SB3 takes them: a replay buffer's name becomes its class."""
+    out = dict(hyperparams)
+    if isinstance(out.get("replay_buffer_class"), str):
+        out["replay_buffer_class"] = REPLAY_BUFFERS[out["replay_buffer_class"]]
+    return out
+
+
 def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -> None:
     """Refuse an argument the SB3 algorithm does not take, or a value of the wrong
     type or sign, naming it.
@@ -223,6 +239,16 @@ def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -
     for key, value in hyperparams.items():
         if key not in accepted:
             raise ValueError(f"{where}{algo} takes no {key!r}; accepted: {sorted(accepted)}")
+        if key == "replay_buffer_class":
+            if value not in REPLAY_BUFFERS:
+                raise ValueError(
+                    f"{where}replay_buffer_class {value!r}; accepted: {sorted(REPLAY_BUFFERS)}"
+                )
+            continue
+        if key == "replay_buffer_kwargs":
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}replay_buffer_kwargs must be a mapping, got {value!r}")
+            continue
         if key == "ent_coef" and isinstance(value, str) and algo == "sac":
             if value != "auto" and not value.startswith("auto_"):
                 raise ValueError(f"{where}ent_coef must be a number, 'auto' or 'auto_<init>'")
@@ -251,6 +277,9 @@ class MazeSettings:
     :param freeze_mask: ``end`` or ``reached``.
     :param eval_freq: environment steps between evaluations.
     :param checkpoint_freq: environment steps between checkpoints.
+    :param gym_packages: modules imported before the env is made (they register ids).
+    :param normalize: normalise observations by running statistics (see
+        :mod:`agents.environments`).
     """
 
     algo: str
@@ -266,8 +295,17 @@ class MazeSettings:
     seed: int = 0
     eval_freq: int = 10_000
     checkpoint_freq: int = 10_000
+    gym_packages: tuple[str, ...] = ()
+    normalize: bool = False
 
     def __post_init__(self) -> None:
+        # JSON gives lists back: keep the tuple (hashable, and equal after a round trip)
+        object.__setattr__(self, "gym_packages", tuple(self.gym_packages))
+        bad = [m for m in self.gym_packages if not all(p.isidentifier() for p in m.split("."))]
+        if bad:
+            raise ValueError(f"gym package {bad[0]!r} is not a module name")
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be true or false, got {self.normalize!r}")
         if self.algo not in ALGO_DEFAULTS:
             raise ValueError(f"unknown algo {self.algo!r}; accepted: {sorted(ALGO_DEFAULTS)}")
         if self.pruning not in PRUNING_METHODS:

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation import RunError, evaluate_maze, load_run, write_summary
+from agents.evaluation import EVAL_SEED, RunError, evaluate_maze, load_run, write_summary
 
 PROG = "agents.evaluate_maze"
 SUMMARY_NAME = "summary.json"
@@ -34,6 +34,7 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "success_rate",
     "mean_path_optimality",
     "mean_return",
+    "normalized_score",
     "sparsity",
     "synops_per_step",
     "energy_per_step_pj",
@@ -82,7 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="N episodes from seeded random starts; None: one episode from every free start "
         "of a fixed grid maze (20 random starts for the point mazes)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=EVAL_SEED,
+        help="first seed of the random starts (episode i: seed + i); the default lies "
+        "above every seed training uses",
+    )
     parser.add_argument(
         "--stochastic",
         action="store_true",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,31 +31,61 @@ import numpy as np
 import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 
 # Imported for their side effects: ``envs`` registers the maze ids, and
 # ``agents`` imports the spiking policy classes so that SB3 can unpickle a
 # model saved with one of them.
 import agents  # noqa: F401
 import envs
+from agents.environments import (
+    NORMALIZER_FILE,
+    import_gym_packages,
+    is_robotics_maze,
+    load_normalizer,
+    mujoco_render_error,
+    record_top_down,
+    step_success,
+)
 from envs.grid_maze import GridMazeEnv
 from envs.recording import record_episode, save_gif
 from nspdi_rl.checkpoint import json_ready, write_json
 
 __all__ = [
     "ALGOS",
+    "D4RL_REFERENCE_RETURNS",
     "DEFAULT_RANDOM_EPISODES",
+    "EVAL_SEED",
     "MAX_MEASURED_OBSERVATIONS",
     "MEASURE_KEYS",
     "RunError",
+    "d4rl_score",
     "evaluate_maze",
     "load_run",
     "write_summary",
 ]
 
+#: one observation, or a batch: an array, or one array per key of a Dict space
+Observation = np.ndarray | dict[str, np.ndarray]
 #: ``run.json`` ``algo`` value -> SB3 algorithm class.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
 #: Episodes with random starts when the maze's free starts cannot be enumerated.
 DEFAULT_RANDOM_EPISODES = 20
+#: The first evaluation seed: far above the seeds training resets its envs with
+#: (``seed`` to ``seed + n_envs - 1``), so evaluation starts (and random layouts) are
+#: drawn from seeds training never used
+EVAL_SEED = 1_000_000
+#: D4RL's reference returns (random policy, expert) of the sparse-reward Maze2D tasks
+#: over one episode of 300 / 600 / 800 steps; gymnasium-robotics keeps these mazes as
+#: ``PointMaze_*-v3`` with D4RL's episode lengths. Normalised score:
+#: ``100 * (return - random) / (expert - random)``.
+D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
+    "PointMaze_UMaze-v3": (23.85, 161.86),
+    "PointMaze_Medium-v3": (13.13, 277.39),
+    "PointMaze_Large-v3": (6.70, 273.99),
+}
+# env options that change what a D4RL return means (D4RL's task goes on after the goal)
+_D4RL_TASK_OPTIONS = ("continuing_task", "reset_target", "reward_type", "max_episode_steps")
 #: At most this many visited observations go to ``policy.measure`` (evenly spaced).
 MAX_MEASURED_OBSERVATIONS = 2048
 #: Summary keys filled by ``policy.measure``; ``None`` for policies without it.
@@ -142,12 +172,23 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dic
     run_info = _read_run_json(model_path.parent / "run.json")
     algo = run_info["algo"]
     try:
+        import_gym_packages(run_info.get("gym_packages") or ())
+    except ValueError as err:
+        raise RunError(f"{model_path.parent / 'run.json'}: {err}") from None
+    try:
         model = ALGOS[algo].load(model_path, device=device)
     except _LOAD_ERRORS as err:
         cause = " ".join(str(err).split()) or type(err).__name__
         raise RunError(
             f"{model_path}: cannot be loaded as a {algo.upper()} model ({cause})"
         ) from err
+    statistics = model_path.parent / NORMALIZER_FILE
+    if run_info.get("normalize"):
+        if not statistics.is_file():
+            raise RunError(f"{statistics}: not found; the run normalised its observations")
+        # evaluate_maze finds them where SB3 keeps a model's VecNormalize
+        env_id, kwargs = run_info["env_id"], run_info["env_kwargs"]
+        model.set_env(load_normalizer(statistics, env_id, kwargs, n_envs=model.n_envs))
     return model, run_info, model_path
 
 
@@ -185,7 +226,7 @@ def evaluate_maze(
     env_kwargs: Mapping[str, Any] | None = None,
     n_episodes: int | None = None,
     deterministic: bool = True,
-    seed: int = 0,
+    seed: int = EVAL_SEED,
     gif_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run evaluation episodes of ``model`` in a maze and summarise them.
@@ -215,7 +256,8 @@ def evaluate_maze(
         :data:`DEFAULT_RANDOM_EPISODES`.
     :param deterministic: passed to ``predict``; with ``False`` the actions are
         sampled from torch's global generator, seeded with ``seed``.
-    :param seed: seeds the random starts (and the sampled actions). Default 0.
+    :param seed: seeds the random starts (and the sampled actions). Default
+        :data:`EVAL_SEED`, above every seed training uses.
     :param gif_path: if given, the episode from the start farthest from the goal
         (every-free-start mode) or the first episode (random starts) is run
         again with ``render_mode="rgb_array"`` and written there as a GIF.
@@ -223,7 +265,8 @@ def evaluate_maze(
         ``mean_return``, ``mean_episode_length`` (steps), ``n_episodes``, the
         :data:`MEASURE_KEYS`, ``n_measured_observations``, and the settings
         ``env_id``, ``env_kwargs``, ``start_mode``, ``requested_episodes``,
-        ``deterministic``, ``seed`` (plus ``gif_path`` if written).
+        ``deterministic``, ``seed`` (plus ``gif_path`` and ``gif_drawn_by`` if written),
+        ``normalized_score`` (D4RL's, see :func:`d4rl_score`; None for other mazes).
     :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
         whose observation space differs from the environment's, or env options
         the environment rejects.
@@ -250,6 +293,9 @@ def evaluate_maze(
         )
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
     seed = int(seed)
+    # a model trained on normalised observations (SB3 keeps its VecNormalize) sees them so
+    get_normalizer = getattr(model, "get_vec_normalize_env", None)
+    normalizer = get_normalizer() if callable(get_normalizer) else None
 
     probe = gym.make(env_id, disable_env_checker=True, **kwargs)
     try:
@@ -268,12 +314,15 @@ def evaluate_maze(
     if not deterministic:
         torch.manual_seed(seed)
     episodes: list[_Episode] = []
-    observations: list[np.ndarray] = []
+    observations: list[Observation] = []
     for first in range(0, len(resets), _LOCKSTEP_BATCH):
         chunk = resets[first : first + _LOCKSTEP_BATCH]
-        episodes += _run_lockstep(model, env_id, kwargs, chunk, deterministic, observations)
+        episodes += _run_lockstep(
+            model, env_id, kwargs, chunk, deterministic, observations, normalizer
+        )
 
     summary = _summarise(episodes)
+    summary["normalized_score"] = d4rl_score(env_id, kwargs, summary["mean_return"])
     summary.update(_measure(model, observations))
     summary.update(
         env_id=env_id,
@@ -287,23 +336,53 @@ def evaluate_maze(
         # The farthest start shows the most of the maze; with random starts
         # the first episode is as good as any.
         k = 0 if starts is None else int(np.argmax([e.optimal_length or 0 for e in episodes]))
-        render_env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
-        try:
-            frames, _ = record_episode(
-                render_env,
-                lambda obs, _env: _single_action(model, obs, deterministic),
-                seed=resets[k].seed,
-                options=resets[k].options,
-                max_steps=max_steps,
-            )
-        finally:
-            render_env.close()
+        frames, drawn_by = _episode_frames(
+            lambda obs, _env: _single_action(model, obs, deterministic, normalizer),
+            env_id,
+            kwargs,
+            resets[k],
+            max_steps,
+        )
+        summary["gif_drawn_by"] = drawn_by
         summary["gif_path"] = str(save_gif(frames, gif_path))
     return summary
 
 
+def _episode_frames(
+    policy: Any, env_id: str, kwargs: Mapping[str, Any], reset: _Reset, max_steps: int
+) -> tuple[list[np.ndarray], str]:
+    """The frames of one episode, and what drew them: the env itself, or for a
+    gymnasium-robotics maze where MuJoCo has no OpenGL here, a top-down picture."""
+    probe = gym.make(env_id, disable_env_checker=True, **kwargs)
+    robotics = is_robotics_maze(probe)
+    probe.close()
+    error = mujoco_render_error(env_id, kwargs) if robotics else None
+    if error is not None:
+        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+        try:
+            frames = record_top_down(env, policy, seed=reset.seed, max_steps=max_steps)
+        finally:
+            env.close()
+        return frames, f"top-down picture from positions (MuJoCo cannot render here: {error})"
+    env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
+    try:
+        frames, _ = record_episode(
+            env, policy, seed=reset.seed, options=reset.options, max_steps=max_steps
+        )
+    finally:
+        env.close()
+    return frames, "the env's rgb_array render"
+
+
 def _check_spaces(model: Any, env: gym.Env, env_id: str) -> None:
     space = getattr(model, "observation_space", None)
+    if isinstance(space, gym.spaces.Dict) or isinstance(env.observation_space, gym.spaces.Dict):
+        if space != env.observation_space:
+            raise ValueError(
+                f"the model expects observations {space} but {env_id} gives "
+                f"{env.observation_space}; evaluate with the env_kwargs of training"
+            )
+        return
     if space is not None and getattr(space, "shape", None) != env.observation_space.shape:
         raise ValueError(
             f"the model expects observations of shape {space.shape} but {env_id} gives "
@@ -328,9 +407,13 @@ def _run_lockstep(
     kwargs: Mapping[str, Any],
     resets: list[_Reset],
     deterministic: bool,
-    observations: list[np.ndarray],
+    observations: list[Observation],
+    normalizer: VecNormalize | None,
 ) -> list[_Episode]:
-    """Run one episode per entry of ``resets`` side by side, one batched predict per step."""
+    """Run one episode per entry of ``resets`` side by side, one batched predict per step.
+
+    An episode succeeds when any of its steps reaches the goal (goal-conditioned mazes
+    may go on after it: ``continuing_task``)."""
     envs_ = [gym.make(env_id, disable_env_checker=True, **kwargs) for _ in resets]
     episodes, obs = [], []
     for env, reset in zip(envs_, resets, strict=True):
@@ -339,7 +422,9 @@ def _run_lockstep(
         episodes.append(_Episode(optimal_length=info.get("optimal_length")))
     running = list(range(len(envs_)))
     while running:
-        batch = np.stack([obs[i] for i in running])
+        batch = _stack([obs[i] for i in running])
+        if normalizer is not None:
+            batch = normalizer.normalize_obs(batch)
         observations.append(batch)
         actions, _ = model.predict(batch, deterministic=deterministic)
         still_running = []
@@ -348,15 +433,24 @@ def _run_lockstep(
             episode = episodes[i]
             episode.total_return += float(reward)
             episode.length += 1
-            if terminated or truncated:
-                episode.success = bool(info.get("is_success", False))
-            else:
+            episode.success = episode.success or step_success(info)
+            if not (terminated or truncated):
                 obs[i] = o
                 still_running.append(i)
         running = still_running
     for env in envs_:
         env.close()
     return episodes
+
+
+def d4rl_score(env_id: str, env_kwargs: Mapping[str, Any], mean_return: float) -> float | None:
+    """D4RL's normalised score of a mean episode return (0: random policy, 100: expert),
+    for the mazes D4RL scores, run as D4RL runs them; None otherwise."""
+    reference = D4RL_REFERENCE_RETURNS.get(env_id)
+    if reference is None or any(k in env_kwargs for k in _D4RL_TASK_OPTIONS):
+        return None
+    random, expert = reference
+    return round(100.0 * (mean_return - random) / (expert - random), 6)
 
 
 def _summarise(episodes: list[_Episode]) -> dict[str, Any]:
@@ -376,24 +470,49 @@ def _mean(values: list[Any]) -> float:
     return round(float(np.mean(values)), 9)
 
 
-def _measure(model: Any, observations: list[np.ndarray]) -> dict[str, Any]:
+def _stack(items: Sequence[Observation]) -> Observation:
+    """A batch of observations: one array, or one per key of a Dict observation."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {key: np.stack([o[key] for o in items]) for key in first}
+    return np.stack(items)  # type: ignore[arg-type]
+
+
+def _concat(batches: Sequence[Observation]) -> Observation:
+    first = batches[0]
+    if isinstance(first, dict):
+        return {key: np.concatenate([b[key] for b in batches]) for key in first}
+    return np.concatenate(batches)  # type: ignore[arg-type]
+
+
+def _take(batch: Observation, rows: np.ndarray) -> Observation:
+    return {k: v[rows] for k, v in batch.items()} if isinstance(batch, dict) else batch[rows]
+
+
+def _measure(model: Any, observations: list[Observation]) -> dict[str, Any]:
     """``policy.measure`` on the visited observations, or ``None`` values without it."""
     measure = getattr(getattr(model, "policy", None), "measure", None)
-    batch = np.concatenate(observations)
-    if len(batch) > MAX_MEASURED_OBSERVATIONS:
-        # Evenly spaced, so late steps of long episodes are measured too.
-        keep = np.linspace(0, len(batch) - 1, MAX_MEASURED_OBSERVATIONS).round().astype(int)
-        batch = batch[keep]
     if measure is None:
         return {**dict.fromkeys(MEASURE_KEYS), "n_measured_observations": 0}
+    batch = _concat(observations)
+    n = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+    if n > MAX_MEASURED_OBSERVATIONS:
+        # Evenly spaced, so late steps of long episodes are measured too.
+        batch = _take(batch, np.linspace(0, n - 1, MAX_MEASURED_OBSERVATIONS).round().astype(int))
+        n = MAX_MEASURED_OBSERVATIONS
     result: dict[str, Any] = dict.fromkeys(MEASURE_KEYS)
     result.update(json_ready(dict(measure(batch))))
-    result["n_measured_observations"] = len(batch)
+    result["n_measured_observations"] = n
     return result
 
 
-def _single_action(model: Any, obs: np.ndarray, deterministic: bool) -> Any:
-    actions, _ = model.predict(obs[None], deterministic=deterministic)
+def _single_action(
+    model: Any, obs: Observation, deterministic: bool, normalizer: VecNormalize | None
+) -> Any:
+    batch = _stack([obs])
+    if normalizer is not None:
+        batch = normalizer.normalize_obs(batch)
+    actions, _ = model.predict(batch, deterministic=deterministic)
     return actions[0]
 
 

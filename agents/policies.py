@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
+from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
@@ -55,9 +56,13 @@ DEFAULT_SPIKING: dict[str, Any] = {
 
 
 def input_bounds(*input_spaces: spaces.Space) -> tuple[float, float] | None:
-    """The smallest and largest value the concatenated Box spaces can take (None if unbounded)."""
-    lows, highs = [], []
+    """The smallest and largest value the concatenated Box spaces can take (None if
+    unbounded); a Dict space counts as its Boxes."""
+    flat: list[spaces.Space] = []
     for space in input_spaces:
+        flat += list(space.spaces.values()) if isinstance(space, spaces.Dict) else [space]
+    lows, highs = [], []
+    for space in flat:
         if not isinstance(space, spaces.Box):
             return None
         lows.append(float(np.min(space.low)))
@@ -127,7 +132,14 @@ class _SpikingOptions:
 
 
 class _SpikingMixin(_SpikingOptions):
-    """Metrics shared by every spiking policy."""
+    """What every spiking policy shares: Dict observations read as their Boxes
+    concatenated in key order (SB3's ``CombinedExtractor``, as its ``MultiInputPolicy``
+    does), and the metrics."""
+
+    def __init__(self, observation_space: spaces.Space, *args: Any, **kwargs: Any) -> None:
+        if isinstance(observation_space, spaces.Dict):
+            kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(observation_space, *args, **kwargs)
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         raise NotImplementedError

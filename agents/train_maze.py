@@ -26,7 +26,6 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.env_util import make_vec_env
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
@@ -38,6 +37,16 @@ from agents.config import (
     MazeSettings,
     default_freeze_mask,
     load_yaml_config,
+    sb3_arguments,
+)
+from agents.environments import (
+    NORMALIZED_OBS_BOUND,
+    NORMALIZER_FILE,
+    check_env_id,
+    import_gym_packages,
+    is_unbounded,
+    make_training_env,
+    parse_env_kwargs,
 )
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
@@ -74,7 +83,34 @@ def parser() -> argparse.ArgumentParser:
     )
     maze = p.add_argument_group("maze")
     maze.add_argument("--algo", default="ppo", help=f"one of {sorted(ALGOS)}")
-    maze.add_argument("--env", default=DEFAULT_ENV_ID, help="a registered nspdi/ maze id")
+    maze.add_argument(
+        "--env",
+        default=DEFAULT_ENV_ID,
+        help="a registered Gymnasium id: an nspdi/ maze, or one a --gym-packages module "
+        "registers (PointMaze_UMaze-v3 with gymnasium_robotics)",
+    )
+    maze.add_argument(
+        "--gym-packages",
+        nargs="+",
+        default=[],
+        metavar="MODULE",
+        help="modules to import first, which register env ids (e.g. gymnasium_robotics)",
+    )
+    maze.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        default=[],
+        metavar="KEY:VALUE",
+        help="keyword arguments of gymnasium.make, values as Python literals "
+        "(e.g. shaping:1.0 continuing_task:False)",
+    )
+    maze.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="normalise observations by running statistics, saved with the model "
+        "(default: on when the env's observations are unbounded)",
+    )
     maze.add_argument(
         "--total-timesteps",
         type=int,
@@ -119,9 +155,12 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     check_shared_options(args)
     if args.algo not in ALGOS:
         raise UsageError(f"unknown --algo {args.algo!r}; accepted: {sorted(ALGOS)}")
-    if args.env not in gym.registry or not args.env.startswith("nspdi/"):
-        ids = sorted(k for k in gym.registry if k.startswith("nspdi/"))
-        raise UsageError(f"unknown --env {args.env!r}; accepted: {ids}")
+    try:
+        import_gym_packages(args.gym_packages)
+        check_env_id(args.env)
+        env_kwargs = parse_env_kwargs(args.env_kwargs)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     for name in ("total_timesteps", "n_envs"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -129,16 +168,25 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     for name in ("time_steps", "eval_freq", "checkpoint_freq"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    env_kwargs: dict[str, Any] = {}
     if "GridMaze" in args.env:
         if args.obs_mode not in OBS_MODES:
             raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
-        env_kwargs["obs_mode"] = args.obs_mode
-    space = gym.make(args.env, **env_kwargs).action_space
+        given = env_kwargs.get("obs_mode")
+        if given is not None and given != args.obs_mode and args.obs_mode != DEFAULT_OBS_MODE:
+            raise UsageError("give the observation once: --obs-mode or --env-kwargs obs_mode:...")
+        env_kwargs.setdefault("obs_mode", args.obs_mode)
+    try:
+        probe = gym.make(args.env, **env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{args.env} refuses --env-kwargs {env_kwargs}: {err}") from None
+    space, obs_space = probe.action_space, probe.observation_space
+    episode_steps = probe.spec.max_episode_steps if probe.spec else None
+    probe.close()
     if args.algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
         raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
     if args.algo == "sac" and not isinstance(space, gym.spaces.Box):
         raise UsageError(f"--algo sac needs a continuous action space; {args.env} has {space}")
+    normalize = is_unbounded(obs_space) if args.normalize is None else args.normalize
 
     defaults = ALGO_DEFAULTS[args.algo]
     hyperparams = dict(defaults["hyperparams"])
@@ -154,10 +202,27 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
         section.pop("policy", None)
         policy_kwargs = section.pop("policy_kwargs", {})
         hyperparams.update(section)
+    if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and episode_steps:
+        # HER samples goals from whole episodes: it needs one finished before learning
+        starts = hyperparams.get("learning_starts", 100)  # SB3's default
+        if starts <= episode_steps:
+            raise UsageError(
+                f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
+                f"steps on {args.env}), got {starts}"
+            )
     spiking = dict(policy_kwargs.pop("spiking", {}))
     if env_kwargs.get("obs_mode") in ("full", "local"):
         spiking.setdefault("encoder", "direct")
     spiking.setdefault("time_steps", args.time_steps)
+    if normalize:  # the encoders see normalised values: their range is the clip bound
+        spiking.setdefault("input_low", -NORMALIZED_OBS_BOUND)
+        spiking.setdefault("input_high", NORMALIZED_OBS_BOUND)
+    encoder = spiking.get("encoder", DEFAULT_SPIKING["encoder"])
+    if is_unbounded(obs_space) and encoder != "direct" and "input_low" not in spiking:
+        raise UsageError(
+            f"{args.env} has unbounded observations and the {encoder!r} encoder needs a "
+            "range: drop --no-normalize, or set spiking input_low / input_high"
+        )
     spiking.setdefault("hidden", tuple(args.hidden))
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
@@ -180,6 +245,8 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             freeze_mask=args.freeze_mask or default_freeze_mask(args.algo),
             eval_freq=args.eval_freq,
             checkpoint_freq=args.checkpoint_freq,
+            gym_packages=tuple(args.gym_packages),
+            normalize=normalize,
         )
     except ValueError as err:
         where = f"--config {args.config}: " if args.config else ""
@@ -247,6 +314,7 @@ class RunCallback(BaseCallback):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.model.save(tmp / "model.zip")
+        save_normalizer(self.model, tmp)
         if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
             self.model.save_replay_buffer(tmp / "replay_buffer.pkl")
         state = {
@@ -260,6 +328,13 @@ class RunCallback(BaseCallback):
         for old in sorted(p for p in root.glob("step_*") if p != target)[:-1]:
             shutil.rmtree(old, ignore_errors=True)  # keep the newest two
         return target
+
+
+def save_normalizer(model: BaseAlgorithm, folder: Path) -> None:
+    """The observation statistics beside the model, when the run normalises."""
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        normalizer.save(str(folder / NORMALIZER_FILE))
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -281,10 +356,21 @@ def build_model(
     :raises UsageError: when SB3 refuses the settings or the checkpoint cannot be loaded.
     """
     algo = ALGOS[settings.algo]
-    vec_env = make_vec_env(
-        settings.env_id, n_envs=settings.n_envs, seed=settings.seed, env_kwargs=settings.env_kwargs
-    )
+    import_gym_packages(settings.gym_packages)
     checkpoint = latest_checkpoint(run_dir)
+    statistics = None
+    if checkpoint is not None and settings.normalize:
+        statistics = checkpoint / NORMALIZER_FILE
+        if not statistics.is_file():
+            raise UsageError(f"{checkpoint} lacks {NORMALIZER_FILE}, the observation statistics")
+    vec_env = make_training_env(
+        settings.env_id,
+        settings.n_envs,
+        settings.seed,
+        settings.env_kwargs,
+        settings.normalize,
+        normalizer=statistics,
+    )
     if checkpoint is None:
         try:
             model = algo(
@@ -295,7 +381,7 @@ def build_model(
                 policy_kwargs=settings.policy_kwargs,
                 device="cpu",
                 tensorboard_log=str(run_dir / "tensorboard"),
-                **settings.hyperparams,
+                **sb3_arguments(settings.hyperparams),
             )
         except (ValueError, TypeError, AssertionError) as err:
             # what the settings' own checks cannot see (e.g. SB3's batch-size rules)
@@ -356,6 +442,7 @@ def train(
         )
         return 130
     model.save(run_dir / "model.zip")  # the frozen final mask travels inside it
+    save_normalizer(model, run_dir)
     run_cb.checkpoint()
     final = run_cb.evaluate()
     summary = common_summary(

@@ -1,9 +1,18 @@
 """Spiking PPO against SB3's MlpPolicy PPO on the default grid maze, in one process.
 
-Prints, for each policy, training throughput (environment steps per second of
-``model.learn``: rollouts and updates together, median over ``--repeats``) and
-the success rate from every free start after the same number of timesteps,
-with the spiking/MLP ratio. Run: ``python -m bench.ppo_steps [--timesteps N]``.
+Three candidates, same hyperparameters (the runner's PPO defaults), run in turn
+within each repeat so that they share the machine's state:
+
+- ``MlpPolicy``: SB3's MLP (64-64 tanh) on the raw observation (the coordinates);
+- ``MlpPolicy+population``: the same MLP fed the spiking policy's input, the
+  observation population-coded with the same receptive fields (like with like);
+- ``SpikingMlpPolicy``: the spiking NDI policy, pruned online to 90 %.
+
+Prints training throughput (environment steps per second of ``model.learn``:
+rollouts and updates together, median over ``--repeats``), the success rate from
+every free start after the same number of timesteps, and each one's ratio to the
+plain MLP. Run: ``python -m bench.ppo_steps [--timesteps N] [--repeats R]``;
+``NSPDI_KERNELS=0`` runs the spiking policy on the uncompiled LIF loop.
 """
 
 from __future__ import annotations
@@ -14,23 +23,46 @@ import statistics
 import time
 
 import torch
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
 from agents.callbacks import NSPPruningCallback
 from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID
 from agents.evaluation import evaluate_maze
+from agents.policies import DEFAULT_SPIKING, input_bounds
+from nspdi_rl.network import Encoder
 from nspdi_rl.pruning import PruningSchedule
 
 ENV_KWARGS = {"obs_mode": "coords"}
+CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
 
 
-def run(policy: str, timesteps: int, seed: int) -> tuple[float, float, float | None]:
+class PopulationFeatures(BaseFeaturesExtractor):
+    """The observation population-coded as the spiking policies code it (their
+    defaults: ``DEFAULT_SPIKING``'s fields per value over the space's bounds)."""
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        size = int(DEFAULT_SPIKING["population_size"])
+        super().__init__(observation_space, int(observation_space.shape[0]) * size)
+        low, high = input_bounds(observation_space) or (0.0, 1.0)
+        self.encoder = Encoder("population", 1, low, high, size)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode_static(observations)
+
+
+def run(candidate: str, timesteps: int, seed: int) -> tuple[float, float, float | None]:
     defaults = ALGO_DEFAULTS["ppo"]
     venv = make_vec_env(DEFAULT_ENV_ID, n_envs=defaults["n_envs"], seed=seed, env_kwargs=ENV_KWARGS)
-    model = PPO(policy, venv, seed=seed, device="cpu", **defaults["hyperparams"])
+    policy, kwargs = candidate, {}
+    if candidate == "MlpPolicy+population":
+        policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
+    model = PPO(policy, venv, seed=seed, device="cpu", policy_kwargs=kwargs or None,
+                **defaults["hyperparams"])  # fmt: skip
     callback = None
     if policy == "SpikingMlpPolicy":
         callback = NSPPruningCallback(PruningSchedule(final=0.9, end=0.8), timesteps)
@@ -54,16 +86,20 @@ def main() -> None:
         f"os.cpu_count()={os.cpu_count()}, "
         f"{DEFAULT_ENV_ID} {ENV_KWARGS}, {args.timesteps} timesteps x {args.repeats} repeats"
     )
-    rows = {}
-    for policy in ("MlpPolicy", "SpikingMlpPolicy"):
-        runs = [run(policy, args.timesteps, args.seed + r) for r in range(args.repeats)]
-        rows[policy] = (
-            statistics.median(r[0] for r in runs),
-            statistics.median(r[1] for r in runs),
+    results: dict[str, list[tuple[float, float, float | None]]] = {c: [] for c in CANDIDATES}
+    for r in range(args.repeats):  # interleaved: each repeat runs every candidate once
+        for candidate in CANDIDATES:
+            results[candidate].append(run(candidate, args.timesteps, args.seed + r))
+    rows = {
+        c: (
+            statistics.median(x[0] for x in runs),
+            statistics.median(x[1] for x in runs),
             runs[0][2],
         )
+        for c, runs in results.items()
+    }
     base = rows["MlpPolicy"][0]
-    print("| policy | steps/s (learn) | vs MLP | success | sparsity |")
+    print("| policy | steps/s (learn) | vs MlpPolicy | success | sparsity |")
     print("|---|---|---|---|---|")
     for policy, (rate, success, sparsity) in rows.items():
         sp = "n/a" if sparsity is None else f"{sparsity:.3f}"

@@ -21,16 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import maze as mz
-from envs.rendering import (
-    AGENT_RGB,
-    FLOOR_RGB,
-    GOAL_RGB,
-    PATH_RGB,
-    WALL_RGB,
-    MazeRendering,
-    check_render_mode,
-    grid_text,
-)
+from envs.rendering import MazeRendering, check_render_mode, grid_text, point_frame
 
 #: Accepted ``reward_type`` values.
 REWARD_TYPES: tuple[str, ...] = ("dense", "sparse")
@@ -307,25 +298,15 @@ class PointMazeEnv(MazeRendering, gym.Env):
         return grid_text(self.walls, self.agent_cell, self.goal_cell, visited)
 
     def _frame(self) -> np.ndarray:
-        # walls, floor, the goal disc (success_radius), the path as dots, the agent
-        px = self.cell_px
-        h, w = self.walls.shape
-        frame = np.empty((h * px, w * px, 3), dtype=np.uint8)
-        frame[...] = FLOOR_RGB
-        # Pixel centres in world units.
-        ys = (np.arange(h * px) + 0.5)[:, None] / px
-        xs = (np.arange(w * px) + 0.5)[None, :] / px
-        gx, gy = self.goal_xy
-        frame[(xs - gx) ** 2 + (ys - gy) ** 2 <= self.success_radius**2] = GOAL_RGB
-        frame[np.repeat(np.repeat(self.walls, px, axis=0), px, axis=1)] = WALL_RGB
-        dot = max(1, px // 16)
-        for x, y in self.path[:-1]:
-            cx, cy = int(x * px), int(y * px)
-            frame[cy - dot : cy + dot + 1, cx - dot : cx + dot + 1] = PATH_RGB
-        half = max(2, round(self.radius * px))
-        cx, cy = int(self.position[0] * px), int(self.position[1] * px)
-        frame[cy - half : cy + half + 1, cx - half : cx + half + 1] = AGENT_RGB
-        return frame
+        return point_frame(
+            self.walls,
+            self.position,
+            self.goal_xy,
+            self.path,
+            self.radius,
+            self.success_radius,
+            self.cell_px,
+        )
 
 
 # The one list of constructor option names is the signature itself.

@@ -7,6 +7,7 @@ imports matplotlib when it is first drawn, so the environments stay usable
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,44 @@ def grid_frame(
     inset = cell_px // 4
     r0, c0 = agent[0] * cell_px, agent[1] * cell_px
     frame[r0 + inset : r0 + cell_px - inset, c0 + inset : c0 + cell_px - inset] = AGENT_RGB
+    return frame
+
+
+def point_frame(
+    walls: np.ndarray,
+    position: tuple[float, float],
+    goal: tuple[float, float],
+    path: Sequence[tuple[float, float]],
+    radius: float,
+    success_radius: float,
+    cell_px: int,
+) -> np.ndarray:
+    """An ``(H * cell_px, W * cell_px, 3)`` uint8 picture of a point maze, top down.
+
+    Positions are in cell units: ``(x, y)`` with x along columns and y along rows, the
+    top-left corner at ``(0, 0)``. Walls, floor, the goal disc (``success_radius``),
+    the path as dots and the agent (a square of half-side ``radius``).
+
+    :param walls: bool wall array.
+    :param path: the positions so far (the last one is the agent's).
+    """
+    px = cell_px
+    h, w = walls.shape
+    frame = np.empty((h * px, w * px, 3), dtype=np.uint8)
+    frame[...] = FLOOR_RGB
+    # pixel centres in cell units
+    ys = (np.arange(h * px) + 0.5)[:, None] / px
+    xs = (np.arange(w * px) + 0.5)[None, :] / px
+    gx, gy = goal
+    frame[(xs - gx) ** 2 + (ys - gy) ** 2 <= success_radius**2] = GOAL_RGB
+    frame[np.repeat(np.repeat(walls, px, axis=0), px, axis=1)] = WALL_RGB
+    dot = max(1, px // 16)
+    for x, y in path[:-1]:
+        cx, cy = int(x * px), int(y * px)
+        frame[max(0, cy - dot) : cy + dot + 1, max(0, cx - dot) : cx + dot + 1] = PATH_RGB
+    half = max(2, round(radius * px))
+    cx, cy = int(position[0] * px), int(position[1] * px)
+    frame[max(0, cy - half) : cy + half + 1, max(0, cx - half) : cx + half + 1] = AGENT_RGB
     return frame
 
 

@@ -21,7 +21,8 @@ A sub-grid may list ``pruning`` (dense, magnitude, gradr, stds, nsp: the runners
 ``--pruning``), ``target_sparsity``, ``ndi``, ``a_dist`` (lognormal, uniform,
 constant) and NSP's readings ``reading`` (d1, d2), ``theta_init`` (w_over_a, w),
 ``pruned_grad`` (straight_through, exact, until_reached) and ``learnable_a``;
-what it leaves out takes the defaults (:data:`AXES`). Trials
+what it leaves out takes the defaults (:data:`AXES`; NSP's readings default to the
+method's own). Trials
 that several sub-grids share (NSP at 0.9 appears in most claims) run once.
 Every trial's command line is checked by its runner's own parser and option
 checks before anything runs.
@@ -61,10 +62,12 @@ AXES: dict[str, Any] = {
     "target_sparsity": 0.9,
     "ndi": True,
     "a_dist": "lognormal",
-    "reading": NSPConfig.reading,
-    "theta_init": NSPConfig.theta_init,
-    "pruned_grad": NSPConfig.pruned_grad,
-    "learnable_a": NSPConfig.learnable_a,
+    # None: the pruning method's own (NSPConfig fills them: NSP's default reading, or
+    # what the baselines are defined with)
+    "reading": None,
+    "theta_init": None,
+    "pruned_grad": None,
+    "learnable_a": None,
 }
 TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 # options the experiment runner sets itself
@@ -149,8 +152,7 @@ class Trial:
         argv += ["--pruning", self.pruning, "--a-dist", self.a_dist]
         argv += ["--reading", self.reading, "--theta-init", self.theta_init]
         argv += ["--pruned-grad", self.pruned_grad]
-        if self.learnable_a:
-            argv.append("--learnable-a")
+        argv.append("--learnable-a" if self.learnable_a else "--no-learnable-a")
         if not self.ndi:
             argv.append("--no-ndi")
         return argv
@@ -213,6 +215,11 @@ def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
             point |= {k: AXES[k] for k in ("reading", "theta_init", "learnable_a")}
             if point["pruning"] in ("dense", "magnitude"):
                 point["pruned_grad"] = AXES["pruned_grad"]
+        try:
+            config = NSPConfig(method=point["pruning"], **{k: point[k] for k in ADDED_OPTIONS})
+        except ValueError as err:
+            raise GridError(f"{where}: {err}") from None
+        point |= {k: getattr(config, k) for k in ADDED_OPTIONS}  # what the trial runs
         if point not in combos:
             combos.append(point)
     return combos

@@ -25,8 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.grid import AXES  # noqa: E402
 from nspdi_rl.cli import ADDED_OPTIONS  # noqa: E402
+from nspdi_rl.layers import NSPConfig  # noqa: E402
 
 __all__ = ["RUNS_FILE", "ReportError", "load_records", "write_report"]
 
@@ -59,8 +59,11 @@ class Record:
     energy_pj: float | None
     bits_per_ksynop: float | None
     wall_s: float
-    #: NSP's readings where they differ from today's defaults, e.g. ``d2,exact``
+    #: NSP's readings where they differ from the method's own (today's defaults),
+    #: e.g. ``d1,straight_through``
     variant: str = ""
+    #: the reading options the trial ran with (:data:`ADDED_OPTIONS`'s keys), as pairs
+    options: tuple[tuple[str, Any], ...] = ()
     #: the survivors' mean effective |w| and share of neurons fed (runs since the readings)
     mean_abs_w_live: float | None = None
     neurons_fed: float | None = None
@@ -72,16 +75,23 @@ class Record:
         return f"{self.pruning}[{self.variant}]" if self.variant else self.pruning
 
 
-def _variant(trial: dict[str, Any]) -> str:
-    """The trial's NSP readings that differ from today's defaults (a trial made
-    before an option existed ran as :data:`ADDED_OPTIONS` says)."""
+def _reading_options(trial: dict[str, Any]) -> dict[str, Any]:
+    """The trial's NSP reading options (a trial made before an option existed ran as
+    :data:`ADDED_OPTIONS` says)."""
+    return {key: trial.get(key, old) for key, old in ADDED_OPTIONS.items()}
+
+
+def _variant(pruning: str, options: dict[str, Any]) -> str:
+    """The options that differ from the method's own (what it runs by default today)."""
+    try:
+        own = NSPConfig(method=pruning)
+    except ValueError:  # a method name of an earlier version
+        return ""
     parts = []
-    for key, default in AXES.items():
-        if key in ADDED_OPTIONS:
-            value = trial.get(key, ADDED_OPTIONS[key])
-            if value != default:
-                learnable = "learnable_a" if value else "fixed_a"
-                parts.append(learnable if key == "learnable_a" else str(value))
+    for key, value in options.items():
+        if value != getattr(own, key):
+            learnable = "learnable_a" if value else "fixed_a"
+            parts.append(learnable if key == "learnable_a" else str(value))
     return ",".join(parts)
 
 
@@ -105,10 +115,12 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
     if "score" not in summary:  # an older run: its keys were the runner's own
         legacy = _LEGACY_SUMMARY_KEYS["maze" if trial["task"] == "maze" else "task"]
         summary = {**summary, **{new: summary.get(old) for new, old in legacy.items()}}
+    pruning = trial["pruning"] if "pruning" in trial else trial["method"]
+    options = _reading_options(trial)
     return Record(
         grid=trial["experiments"][0].split("/")[0] if trial["experiments"] else trial["task"],
         task=trial["task"],
-        pruning=trial["pruning"] if "pruning" in trial else trial["method"],
+        pruning=pruning,
         target=float(trial["target_sparsity"]),
         ndi=bool(trial["ndi"]),
         a_dist=trial["a_dist"],
@@ -119,7 +131,8 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
         energy_pj=summary.get("energy_per_inference_pj"),
         bits_per_ksynop=summary.get("bits_per_ksynop"),
         wall_s=float(summary.get("wall_time_s") or 0.0),
-        variant=_variant(trial),
+        variant=_variant(pruning, options),
+        options=tuple(options.items()),
         mean_abs_w_live=summary.get("survivors", {}).get("mean_abs_w_live"),
         neurons_fed=summary.get("survivors", {}).get("neurons_fed"),
     )
@@ -401,7 +414,7 @@ class _Section:
         elif self.task == "maze":
             self.verdicts[4] = ("n/a", "the maze has no class labels to carry information about")
         comparisons, notes = [], []
-        for t in (0.9, 0.98):
+        for t in (0.9, 0.98, 0.99):
             nsp = self.stat(("nsp", t, True, "lognormal"))
             others = [(m, self.stat((m, t, True, "lognormal"))) for m in BASELINES]
             others = [(m, o) for m, o in others if o is not None]
@@ -494,11 +507,10 @@ CLAIMS = {
 _GRAD_ORDER = {"exact": 0, "until_reached": 1}
 
 
-def _simplicity(label: str) -> tuple[int, int]:
-    parts = label.split(" ")[0].removeprefix("nsp").strip("[]").split(",")
-    parts = [p for p in parts if p]
-    grad = min((_GRAD_ORDER.get(p, 2) for p in parts), default=2)
-    return len(parts), grad
+def _simplicity(options: dict[str, Any]) -> tuple[int, int]:
+    """Fewer options away from the reading before the screening, then the gradient."""
+    away = sum(value != ADDED_OPTIONS[key] for key, value in options.items())
+    return away, _GRAD_ORDER.get(options["pruned_grad"], 2)
 
 
 def _ranks(scores: dict[str, float]) -> dict[str, float]:
@@ -528,14 +540,16 @@ def readings_rule(sections: Sequence[_Section], target: float = 0.98) -> list[st
     labels = sorted({label for ranks in per_task.values() for label in ranks})
     complete = [lb for lb in labels if all(lb in ranks for ranks in per_task.values())]
     mean_rank = {lb: statistics.fmean(r[lb] for r in per_task.values()) for lb in complete}
-    order = sorted(complete, key=lambda lb: (mean_rank[lb], *_simplicity(lb)))
+    options = {f"{r.method} {r.a_dist}": dict(r.options) for s in screened for r in s.records}
+    order = sorted(complete, key=lambda lb: (mean_rank[lb], *_simplicity(options[lb])))
     out = [
         f"## NSP's readings: the rule at {target:g}",
         "",
         "Per task, the NSP readings ranked by mean score at the target (1 = best); the "
         "winner has the best mean rank over the tasks, ties going to the simpler reading "
-        "(fewer options away from today's default, then exact before until_reached "
-        "before straight_through). A reading missing from a task is not ranked.",
+        "(fewer options away from the reading before the screening: d1, w_over_a, "
+        "straight_through, fixed a; then exact before until_reached before "
+        "straight_through). A reading missing from a task is not ranked.",
         "",
         "| reading | a | " + " | ".join(per_task) + " | mean rank |",
         "|---|---|" + "---|" * (len(per_task) + 1),

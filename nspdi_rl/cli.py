@@ -35,6 +35,7 @@ import torch
 
 from nspdi_rl.layers import (
     A_DISTRIBUTIONS,
+    ORIGINAL_READING,
     PRUNED_GRADS,
     PRUNING_METHODS,
     READINGS,
@@ -83,12 +84,7 @@ SUMMARY_KEYS = (
 )
 #: options added since run.json format 2, with the value that gives what runs did
 #: before they existed: a resumed older run takes these, whatever today's default is
-ADDED_OPTIONS: dict[str, Any] = {
-    "reading": "d1",
-    "theta_init": "w_over_a",
-    "pruned_grad": "straight_through",
-    "learnable_a": False,
-}
+ADDED_OPTIONS: dict[str, Any] = dict(ORIGINAL_READING)
 #: options that may differ between a run and its resumption
 RUNTIME_OPTIONS = frozenset({"output", "resume", "threads", "no_progress"})
 # spellings of earlier versions, refused with what replaced them
@@ -122,8 +118,8 @@ class Preset:
         fields ``final``, ``shape``, ``end`` and ``scope``; their defaults are its own.
     :param freeze_mask: ``end`` or ``reached``; None: the runner decides (per algorithm).
     :param a_dist: distribution of NSP's transition ratio ``a``. Default ``lognormal``.
-    :param reading, theta_init, pruned_grad: the :class:`NSPConfig` fields of those
-        names; their defaults are its own.
+    :param reading, theta_init, pruned_grad, learnable_a: the :class:`NSPConfig` fields
+        of those names; None (default): the pruning method's own, as NSPConfig fills them.
     :param threads: torch CPU threads; None: torch's default.
     """
 
@@ -136,9 +132,10 @@ class Preset:
     scope: str = PruningSchedule.scope
     freeze_mask: str | None = "end"
     a_dist: str = NSPConfig.a_dist
-    reading: str = NSPConfig.reading
-    theta_init: str = NSPConfig.theta_init
-    pruned_grad: str = NSPConfig.pruned_grad
+    reading: str | None = None
+    theta_init: str | None = None
+    pruned_grad: str | None = None
+    learnable_a: bool | None = None
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -152,7 +149,7 @@ class Preset:
             raise ValueError(f"preset freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}")
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"preset a_dist {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
-        NSPConfig(reading=self.reading, theta_init=self.theta_init, pruned_grad=self.pruned_grad)
+        _nsp_config_of(self)
         PruningSchedule(
             final=self.target_sparsity, shape=self.schedule, end=self.prune_end, scope=self.scope
         )
@@ -221,26 +218,34 @@ def runner_parser(
         help=f"distribution of NSP's transition ratio a, one of {A_DISTRIBUTIONS} "
         "(constant = homogeneous)",
     )
+    own = NSPConfig()  # NSP's own reading, for the help texts
     prune.add_argument(
         "--reading",
         default=preset.reading,
         help=f"which NSP threshold drives sparsity, one of {READINGS}: d1 (every survivor "
-        "shrinks by a*d1) or d2 (a cut on |a(|theta| - d1)|; survivors keep their weight)",
+        "shrinks by a*d1) or d2 (a cut on |a(|theta| - d1)|; survivors keep their weight)"
+        + _method_default(preset.reading, own.reading),
     )
     prune.add_argument(
         "--theta-init",
         default=preset.theta_init,
         help=f"NSP's theta at init, one of {THETA_INITS}: w_over_a (the weight starts at the "
-        "initial draw) or w (a scales the draw from the start)",
+        "initial draw) or w (a scales the draw from the start)"
+        + _method_default(preset.theta_init, own.theta_init),
     )
     prune.add_argument(
         "--pruned-grad",
         default=preset.pruned_grad,
         help=f"gradient of pruned synapses, one of {PRUNED_GRADS}: straight_through (they "
-        "may regrow), exact (none), or straight_through until the target is reached",
+        "may regrow), exact (none), or straight_through until the target is reached"
+        + _method_default(preset.pruned_grad, own.pruned_grad),
     )
     prune.add_argument(
-        "--learnable-a", action="store_true", help="train NSP's a (kept positive as log a)"
+        "--learnable-a",
+        action=argparse.BooleanOptionalAction,
+        default=preset.learnable_a,
+        help="train NSP's a (kept positive as log a)"
+        + _method_default(preset.learnable_a, "on" if own.learnable_a else "off"),
     )
     prune.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
 
@@ -257,6 +262,13 @@ def runner_parser(
         "--alpha", type=float, default=preset.alpha, help="surrogate-gradient sharpness"
     )
     return p
+
+
+def _method_default(preset: Any, nsp: Any) -> str:
+    """The help text's default for an NSP option the method fills when it is None."""
+    if preset is not None:
+        return ""
+    return f" (default: {nsp} under --pruning nsp; the baselines' own otherwise)"
 
 
 def reject_old_flags(argv: Sequence[str]) -> None:
@@ -278,7 +290,11 @@ def reject_old_flags(argv: Sequence[str]) -> None:
 
 
 def check_shared_options(args: argparse.Namespace) -> None:
-    """Check the shared options that need no data. :raises UsageError: naming the option."""
+    """Check the shared options that need no data, and fill the NSP options left to the
+    pruning method (None) with its own, so ``run.json`` holds what the run does.
+
+    :raises UsageError: naming the option.
+    """
     if args.pruning not in PRUNING_METHODS:
         raise UsageError(f"unknown --pruning {args.pruning!r}; accepted: {PRUNING_METHODS}")
     if args.a_dist not in A_DISTRIBUTIONS:
@@ -294,7 +310,9 @@ def check_shared_options(args: argparse.Namespace) -> None:
     if args.resume and args.output is None:
         raise UsageError("--resume needs --output, the run folder to continue")
     pruning_schedule(args)
-    nsp_config(args)
+    config = nsp_config(args)
+    for name in ORIGINAL_READING:
+        setattr(args, name, getattr(config, name))
 
 
 def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
@@ -315,19 +333,26 @@ def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
     )
 
 
+def _nsp_config_of(options: argparse.Namespace | Preset) -> NSPConfig:
+    """The :class:`NSPConfig` of options named as the shared flags name them."""
+    return NSPConfig(
+        method=options.pruning,
+        a_dist=options.a_dist,
+        reading=options.reading,
+        theta_init=options.theta_init,
+        pruned_grad=options.pruned_grad,
+        learnable_a=options.learnable_a,
+    )
+
+
 def nsp_config(args: argparse.Namespace) -> NSPConfig:
     """The synapse settings the shared options describe."""
     try:
-        return NSPConfig(
-            method=args.pruning,
-            a_dist=args.a_dist,
-            reading=args.reading,
-            theta_init=args.theta_init,
-            pruned_grad=args.pruned_grad,
-            learnable_a=args.learnable_a,
-        )
+        return _nsp_config_of(args)
     except ValueError as err:
-        raise UsageError(f"{err} (--pruning, --reading, --theta-init, --pruned-grad)") from None
+        raise UsageError(
+            f"{err} (--pruning, --reading, --theta-init, --pruned-grad, --learnable-a)"
+        ) from None
 
 
 def set_threads(args: argparse.Namespace) -> None:

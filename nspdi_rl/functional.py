@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from norse.torch.functional.lif import LIFParameters
 
+from nspdi_rl.kernels import lif_kernel
+
 __all__ = [
     "SURROGATES",
     "check_lif_parameters",
@@ -273,6 +275,10 @@ class _LIFSequence(torch.autograd.Function):
     (surrogate derivative, reset factor) computed for all T steps at once.
     ``v > v_th`` equals Norse's ``v - v_th > 0`` and ``where(z, v_reset, v)`` its
     ``(1 - z) v + z v_reset`` exactly, so the spikes are bit for bit Norse's.
+
+    On the CPU both passes run compiled (:mod:`nspdi_rl.kernels`, the same
+    arithmetic in the same order) where the kernel could be built; the tensor loop
+    below is the fallback, and the backward pass of surrogates other than SuperSpike.
     """
 
     @staticmethod
@@ -285,24 +291,17 @@ class _LIFSequence(torch.autograd.Function):
         derivative: Callable[[torch.Tensor, float], torch.Tensor],
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mem, keep_i, v_leak, v_th, v_reset = constants
-        v = v.clone()
-        i = i.clone()
-        fired = torch.empty(currents.shape, dtype=torch.bool, device=currents.device)
-        v_pre = torch.empty_like(currents)  # membrane before the reset: what backward needs
-        for t in range(currents.shape[0]):
-            i += currents[t]
-            # Norse: v + mem * ((v_leak - v) + i), in the same order
-            step = torch.sub(v_leak, v) if v_leak != 0.0 else torch.neg(v)
-            step += i
-            v.add_(step.mul_(mem))
-            i += i * keep_i
-            v_pre[t] = v
-            torch.gt(v, v_th, out=fired[t])
-            v.masked_fill_(fired[t], v_reset)
-        spikes = fired.to(currents.dtype)
+        keep_v_pre = any(ctx.needs_input_grad[:3])  # what backward needs, if it runs
+        kernel = lif_kernel() if currents.device.type == "cpu" else None
+        if kernel is not None:
+            spikes, v, i, v_pre = kernel.lif_forward(
+                currents.contiguous(), v.contiguous(), i.contiguous(), *constants, keep_v_pre
+            )
+        else:
+            spikes, v, i, v_pre = _lif_loop(currents, v, i, constants)
         ctx.save_for_backward(v_pre, spikes)
         ctx.constants, ctx.derivative, ctx.alpha = constants, derivative, alpha
+        ctx.kernel = kernel
         return spikes, v, i
 
     @staticmethod
@@ -311,6 +310,21 @@ class _LIFSequence(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         v_pre, spikes = ctx.saved_tensors
         mem, keep_i, _, v_th, v_reset = ctx.constants
+        if ctx.kernel is not None and ctx.derivative is _superspike:
+            empty = v_pre.new_empty(0)
+            grad_currents, g_v, g_i = ctx.kernel.lif_backward(
+                v_pre,
+                spikes,
+                empty if grad_spikes is None else grad_spikes.contiguous(),
+                empty if grad_v is None else grad_v.contiguous(),
+                empty if grad_i is None else grad_i.contiguous(),
+                mem,
+                keep_i,
+                v_th,
+                v_reset,
+                ctx.alpha,
+            )
+            return grad_currents, g_v, g_i, None, None, None
         surrogate = ctx.derivative(v_pre - v_th, ctx.alpha)
         reset_factor = torch.sub(v_reset, v_pre)  # d v_after / d z
         no_spike = torch.sub(1.0, spikes)  # d v_after / d v_before
@@ -328,6 +342,32 @@ class _LIFSequence(torch.autograd.Function):
             g_i = g_ia
             g_v = g_va.mul_(1.0 - mem)
         return grad_currents, g_v, g_i.clone(), None, None, None
+
+
+def _lif_loop(
+    currents: torch.Tensor,
+    v: torch.Tensor,
+    i: torch.Tensor,
+    constants: tuple[float, float, float, float, float],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The LIF time loop in tensor operations (where the compiled one is not available):
+    spikes, the final ``v`` and ``i``, and the membrane before each reset."""
+    mem, keep_i, v_leak, v_th, v_reset = constants
+    v = v.clone()
+    i = i.clone()
+    fired = torch.empty(currents.shape, dtype=torch.bool, device=currents.device)
+    v_pre = torch.empty_like(currents)  # membrane before the reset: what backward needs
+    for t in range(currents.shape[0]):
+        i += currents[t]
+        # Norse: v + mem * ((v_leak - v) + i), in the same order
+        step = torch.sub(v_leak, v) if v_leak != 0.0 else torch.neg(v)
+        step += i
+        v.add_(step.mul_(mem))
+        i += i * keep_i
+        v_pre[t] = v
+        torch.gt(v, v_th, out=fired[t])
+        v.masked_fill_(fired[t], v_reset)
+    return fired.to(currents.dtype), v, i, v_pre
 
 
 def _scalar_constants(

@@ -28,6 +28,7 @@ from nspdi_rl.functional import ndi_current, nsp_weight_unchecked
 
 __all__ = [
     "A_DISTRIBUTIONS",
+    "DEFAULT_READING",
     "LAYER_ROLES",
     "PRUNING_METHODS",
     "NDIConv2d",
@@ -37,6 +38,7 @@ __all__ = [
     "NSPLayer",
     "NSPLinear",
     "NSPWeight",
+    "ORIGINAL_READING",
 ]
 
 PRUNING_METHODS = ("nsp", "stds", "gradr", "magnitude", "dense")
@@ -52,6 +54,22 @@ THETA_INITS = ("w_over_a", "w")
 #: learning and can regrow), ``exact`` (none), or ``until_reached`` (straight-through
 #: until the schedule reaches its target or the mask is frozen, exact after)
 PRUNED_GRADS = ("straight_through", "exact", "until_reached")
+#: NSP's reading unless told otherwise: the winner of the screening of readings
+#: (``experiments/grids/screen-*.yaml``, ``docs/screen.md``)
+DEFAULT_READING: dict[str, Any] = {
+    "reading": "d2",
+    "theta_init": "w_over_a",
+    "pruned_grad": "exact",
+    "learnable_a": True,
+}
+#: how the first release read NSP, and what the baselines are defined with (STDS and
+#: Grad R: the d1 shift and straight-through gradients for pruned synapses)
+ORIGINAL_READING: dict[str, Any] = {
+    "reading": "d1",
+    "theta_init": "w_over_a",
+    "pruned_grad": "straight_through",
+    "learnable_a": False,
+}
 
 
 @dataclass(frozen=True)
@@ -67,33 +85,41 @@ class NSPConfig:
     :param a_mean: mean of ``a`` (> 0). Default 1.0.
     :param a_std: standard deviation of ``a`` (>= 0; ignored for ``constant``).
         Default 0.5. ``uniform`` needs ``a_std * sqrt(3) < a_mean`` to stay positive.
-    :param learnable_a: train ``a`` (held as ``log a``, so it stays positive).
+    :param learnable_a: train ``a`` (held as ``log a``, so it stays positive; nsp only).
     :param reading: which threshold the pruning controller moves, one of
-        :data:`READINGS`: ``d1`` (default) or ``d2`` (nsp only); the other one stays
-        at its value below.
+        :data:`READINGS`: ``d1`` or ``d2`` (nsp only); the other one stays at its value
+        below.
     :param d1: the transition threshold's fixed value under ``reading="d2"`` (>= 0).
         Default 0.
     :param d2: pruning cut on the effective weight, ``|w| < d2 -> 0`` (>= 0), fixed under
         ``reading="d1"``; nsp only. Default 0.
-    :param theta_init: ``w_over_a`` (default) or ``w``, see :data:`THETA_INITS` (nsp only).
+    :param theta_init: ``w_over_a`` or ``w``, see :data:`THETA_INITS` (nsp only).
     :param pruned_grad: gradient of silent synapses, one of :data:`PRUNED_GRADS`
-        (``straight_through`` by default; ``magnitude`` and ``dense`` ignore it).
+        (``magnitude`` and ``dense`` ignore it).
+
+    ``learnable_a``, ``reading``, ``theta_init`` and ``pruned_grad`` left at None take
+    the method's own: :data:`DEFAULT_READING` for nsp, :data:`ORIGINAL_READING` (STDS's
+    and Grad R's definitions) for the others. A built config always holds real values.
     """
 
     method: str = "nsp"
     a_dist: str = "lognormal"
     a_mean: float = 1.0
     a_std: float = 0.5
-    learnable_a: bool = False
-    reading: str = "d1"
+    learnable_a: bool | None = None
+    reading: str | None = None
     d1: float = 0.0
     d2: float = 0.0
-    theta_init: str = "w_over_a"
-    pruned_grad: str = "straight_through"
+    theta_init: str | None = None
+    pruned_grad: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in PRUNING_METHODS:
             raise ValueError(f"unknown pruning method {self.method!r}; accepted: {PRUNING_METHODS}")
+        own = DEFAULT_READING if self.method == "nsp" else ORIGINAL_READING
+        for name, value in own.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)  # frozen: filled once, here
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"unknown a distribution {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
         if not (math.isfinite(self.a_mean) and self.a_mean > 0):
@@ -117,7 +143,7 @@ class NSPConfig:
             if getattr(self, name) not in accepted:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; accepted: {accepted}")
         if self.method != "nsp":
-            for name, value in (("reading", "d2"), ("theta_init", "w")):
+            for name, value in (("reading", "d2"), ("theta_init", "w"), ("learnable_a", True)):
                 if getattr(self, name) == value:
                     raise ValueError(
                         f"{name}={value!r} is an NSP reading; method is {self.method!r}"
@@ -125,12 +151,15 @@ class NSPConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NSPConfig:
-        """The config from its fields; a dict saved before ``pruned_grad`` existed
-        (``straight_through: true / false``) reads as ``straight_through`` / ``exact``."""
+        """The config from its fields. A dict saved before the readings existed (it has
+        ``straight_through: true / false``, later ``pruned_grad``) reads as it ran:
+        ``straight_through`` / ``exact``, and :data:`ORIGINAL_READING` for the rest."""
         data = dict(data)
         if "straight_through" in data:
             legacy = data.pop("straight_through")
             data.setdefault("pruned_grad", "straight_through" if legacy else "exact")
+            for name, value in ORIGINAL_READING.items():
+                data.setdefault(name, value)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -178,8 +207,7 @@ class NSPWeight(nn.Module):
         self.config = config
         n_out = initial.shape[0]
         a = _draw_a(n_out, config, generator).to(initial.dtype)
-        learn_a = config.learnable_a and config.method == "nsp"
-        self.log_a = nn.Parameter(a.log(), requires_grad=learn_a)
+        self.log_a = nn.Parameter(a.log(), requires_grad=bool(config.learnable_a))
         if config.method == "gradr":
             self.register_buffer(
                 "fixed_sign", torch.where(initial >= 0, 1.0, -1.0).to(initial.dtype)
@@ -200,6 +228,8 @@ class NSPWeight(nn.Module):
         # set once the schedule reached its target: ends the "until_reached" gradient
         self.register_buffer("reached", torch.zeros((), dtype=torch.bool))
         self.register_buffer("frozen_mask", None)
+        # the effective weight of the last call without autograd, and what it was made of
+        self._cached: tuple[tuple[int, ...], torch.Tensor] | None = None
 
     @property
     def a(self) -> torch.Tensor:
@@ -215,6 +245,30 @@ class NSPWeight(nn.Module):
         return self.theta.numel()
 
     def forward(self) -> torch.Tensor:
+        """The effective weight ``w``.
+
+        Without autograd (rollouts, evaluation) it is computed once per change of
+        ``theta``, ``a``, ``d1``, ``d2`` or the frozen mask and then reused: between
+        two optimiser steps a policy runs many times on the same weights. Treat the
+        returned tensor as read-only.
+        """
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+            return self._effective()
+        key = self._state_key()
+        if self._cached is None or self._cached[0] != key:
+            # a tuple, so that nn.Module does not register a Parameter (dense: theta) here
+            self._cached = (key, self._effective())
+        return self._cached[1]
+
+    def _state_key(self) -> tuple[int, ...]:
+        """Changes whenever the effective weight may: tensors' in-place version counters,
+        and their storage (``.to()``, ``.data = ...``, a new frozen mask)."""
+        key: list[int] = []
+        for t in (self.theta, self.log_a, self.d1, self.d2, self.frozen_mask):
+            key += (-1, -1) if t is None else (t._version, t.data_ptr())
+        return tuple(key)
+
+    def _effective(self) -> torch.Tensor:
         method = self.config.method
         w: torch.Tensor
         if method == "dense":
@@ -237,8 +291,10 @@ class NSPWeight(nn.Module):
 
     @property
     def reading(self) -> str:
-        """The threshold the controller moves: ``d2`` for NSP read that way, else ``d1``."""
-        return self.config.reading if self.config.method == "nsp" else "d1"
+        """The threshold the controller moves (``d1`` for every method but NSP)."""
+        reading = self.config.reading
+        assert reading is not None  # NSPConfig fills it
+        return reading
 
     @property
     def straight_through(self) -> bool:

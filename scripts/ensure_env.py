@@ -53,6 +53,10 @@ def main() -> int:
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True, stdout=sys.stderr)
     subprocess.run([*pip, *reqs], check=True, stdout=sys.stderr)
+    # the compiled LIF loop, built now rather than in the first run (a warning, not a
+    # failure, where there is no compiler: the Python loop runs then)
+    build = "from nspdi_rl.kernels import lif_kernel; lif_kernel()"
+    subprocess.run([str(python), "-c", build], cwd=ROOT, check=True, stdout=sys.stderr)
     stamp.write_text("\n".join(reqs) + "\n")
     print(venv)
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.train_maze import main
+from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
 
 ROOT = Path(__file__).resolve().parents[2]
 # the default run (60k steps, about 1.5 min): seeds 0, 1 and 2 all reached success 1.0
@@ -21,7 +22,7 @@ DEFAULT_RUN = ["--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-progr
     "argv, message",
     [
         (["--algo", "trpo"], "unknown --algo 'trpo'"),
-        (["--env", "CartPole-v1"], "unknown --env 'CartPole-v1'"),
+        (["--env", "NoSuchEnv-v1"], "unknown env id 'NoSuchEnv-v1': not registered"),
         (["--total-timesteps", "-5"], "--total-timesteps must be > 0, got -5"),
         (["--target-sparsity", "1.0"], r"--target-sparsity must be in [0, 1), got 1.0"),
         (["--pruning", "lottery"], "unknown --pruning 'lottery'"),
@@ -49,17 +50,13 @@ def test_a_dist_reaches_the_policy_synapses():
     from agents.train_maze import parse_args, settings_from_args
 
     nsp = settings_from_args(parse_args(["--a-dist", "constant"])).policy_kwargs["spiking"]
-    assert nsp["nsp"] == {
-        "method": "nsp",
-        "a_dist": "constant",
-        "reading": "d1",
-        "theta_init": "w_over_a",
-        "pruned_grad": "straight_through",
-        "learnable_a": False,
-    }
-    reading = settings_from_args(parse_args(["--reading", "d2", "--learnable-a"]))
-    assert reading.policy_kwargs["spiking"]["nsp"]["reading"] == "d2"
-    assert reading.policy_kwargs["spiking"]["nsp"]["learnable_a"] is True
+    assert nsp["nsp"] == {"method": "nsp", "a_dist": "constant", **DEFAULT_READING}
+    reading = settings_from_args(parse_args(["--reading", "d1", "--no-learnable-a"]))
+    assert reading.policy_kwargs["spiking"]["nsp"]["reading"] == "d1"
+    assert reading.policy_kwargs["spiking"]["nsp"]["learnable_a"] is False
+    # a baseline takes its own definition, not NSP's reading
+    stds = settings_from_args(parse_args(["--pruning", "stds"])).policy_kwargs["spiking"]["nsp"]
+    assert stds == {"method": "stds", "a_dist": "lognormal", **ORIGINAL_READING}
     default = settings_from_args(parse_args([])).policy_kwargs["spiking"]["nsp"]
     assert default["a_dist"] == "lognormal"
 

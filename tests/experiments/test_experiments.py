@@ -20,6 +20,7 @@ from experiments.cli import main
 from experiments.execute import ROOT
 from experiments.grid import GridError, load_grid
 from experiments.report import load_records
+from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
 
 # a maze trial of a few seconds: 64 PPO steps of a tiny spiking policy
 TINY = """
@@ -160,7 +161,7 @@ def test_local_run_skips_finished_trials_and_reports(
     assert "6 trials in tiny: 0 finished, 6 to run (local)" in out and "[6/6]" in out
     # a lost result is the only thing run again (the runner's own summary is lost too:
     # the maze runner resumes from its last checkpoint and evaluates again)
-    victim = next(run_dir.glob("*nsp-0.5*seed1*"))
+    victim = next(run_dir.glob("*-nsp*-0.5-*seed1*"))
     (victim / "summary.json").unlink()
     (victim / "run" / "summary.json").unlink()
     assert main(["run", grid, "--run-dir", str(run_dir)]) == 0
@@ -338,6 +339,22 @@ experiments:
         load_grid([write(tmp_path, text.replace("[d1, d2]", "[d3]"))])
 
 
+def test_readings_left_out_of_a_grid_are_each_methods_own(tmp_path: Path) -> None:
+    text = """name: methods
+task: maze
+args: {total-timesteps: 64}
+experiments:
+  methods:
+    pruning: [nsp, stds, magnitude]
+"""
+    trials = {t.pruning: t for t in load_grid([write(tmp_path, text)]).trials}
+    for method, own in (("nsp", DEFAULT_READING), ("stds", ORIGINAL_READING)):
+        assert {k: getattr(trials[method], k) for k in own} == own, method
+    # the command line says every option, so a later default cannot change the trial
+    argv = trials["stds"].argv()
+    assert argv[argv.index("--reading") + 1] == "d1" and "--no-learnable-a" in argv
+
+
 def _fake_trial(run_dir: Path, task: str, grid: str, seed: int, score: float, **opts) -> None:
     """A finished trial as the driver leaves it: trial.json and summary.json."""
     trial = {"task": task, "pruning": "nsp", "target_sparsity": 0.98, "ndi": True,
@@ -352,7 +369,13 @@ def _fake_trial(run_dir: Path, task: str, grid: str, seed: int, score: float, **
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
-def test_report_ranks_the_readings_by_the_grid_files_rule(tmp_path: Path) -> None:
+def test_report_ranks_the_readings_by_the_grid_files_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the tables name each reading by what differs from NSP's default: fix one here
+    default = {"reading": "d2", "theta_init": "w_over_a", "pruned_grad": "exact",
+               "learnable_a": False}  # fmt: skip
+    monkeypatch.setattr("nspdi_rl.layers.DEFAULT_READING", default)
     run_dir = tmp_path / "screen"
     scores = {  # task -> reading options -> score per seed
         "speech": [({}, 0.82), ({"reading": "d2", "pruned_grad": "exact"}, 0.98),
@@ -367,11 +390,11 @@ def test_report_ranks_the_readings_by_the_grid_files_rule(tmp_path: Path) -> Non
     report = tmp_path / "screen.md"
     assert main(["report", str(run_dir), "--output", str(report)]) == 0
     text = report.read_text()
-    # speech: d2+exact 1st, d2 2nd, today's 3rd; vision: d2 and d2+exact tie (1.5 each)
-    assert "| nsp[d2,exact] | lognormal | 1 | 1.5 | 1.25 |" in text
-    assert "| nsp[d2] | lognormal | 2 | 1.5 | 1.75 |" in text
-    assert "| nsp | lognormal | 3 | 3 | 3.00 |" in text
-    assert "Winner so far: **nsp[d2,exact] lognormal** (mean rank 1.25)." in text
+    # speech: d2+exact 1st, d2 2nd, the original 3rd; vision: d2 and d2+exact tie (1.5 each)
+    assert "| nsp | lognormal | 1 | 1.5 | 1.25 |" in text
+    assert "| nsp[straight_through] | lognormal | 2 | 1.5 | 1.75 |" in text
+    assert "| nsp[d1,straight_through] | lognormal | 3 | 3 | 3.00 |" in text
+    assert "Winner so far: **nsp lognormal** (mean rank 1.25)." in text
     # the per-task table shows the baseline beside the readings, and what survived
     assert "| magnitude | - | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
-    assert "| nsp[d2,exact] | lognormal | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
+    assert "| nsp | lognormal | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text

@@ -151,3 +151,29 @@ def test_a_run_saved_before_an_option_existed_resumes_as_it_ran(tmp_path: Path) 
     assert {k: getattr(args, k) for k in ADDED_OPTIONS} == ADDED_OPTIONS
     with pytest.raises(UsageError, match="--reading 'd1' -> 'd2'"):
         prepare_run_dir(p.parse_args(["--output", str(run), "--resume", "--reading", "d2"]), p, "x")
+
+
+def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: Path) -> None:
+    from nspdi_rl.cli import check_shared_options
+    from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
+
+    p = _parser()
+    help_text = " ".join(p.format_help().split())
+    assert f"(default: {DEFAULT_READING['reading']} under --pruning nsp;" in help_text
+    assert "--learnable-a, --no-learnable-a" in help_text
+    for method, own in (("nsp", DEFAULT_READING), ("stds", ORIGINAL_READING)):
+        run = tmp_path / method
+        args = p.parse_args(["--output", str(run), "--pruning", method])
+        check_shared_options(args)
+        write_run_file(run, args, "prog")
+        saved = json.loads((run / "run.json").read_text())["options"]
+        assert {k: saved[k] for k in own} == own, method
+    args = p.parse_args(["--pruning", "nsp", "--no-learnable-a", "--reading", "d1"])
+    check_shared_options(args)
+    assert (args.learnable_a, args.reading, args.pruned_grad) == (
+        False,
+        "d1",
+        DEFAULT_READING["pruned_grad"],
+    )
+    with pytest.raises(UsageError, match="reading='d2' is an NSP reading; method is 'magnitude'"):
+        check_shared_options(p.parse_args(["--pruning", "magnitude", "--reading", "d2"]))

@@ -24,12 +24,14 @@ def test_schedule_shapes():
 
 
 def make_model(method="nsp", d2=0.0, ndi=True):
+    """A small network whose controller moves d1 (a fixed d2 cut where given);
+    tests/nspdi_rl/test_readings.py covers the d2 reading."""
     cfg = SpikingNetConfig(
         input_shape=(40,),
         n_outputs=4,
         hidden=(64, 32),
         ndi=ndi,
-        nsp=NSPConfig(method=method, d2=d2),
+        nsp=NSPConfig(method=method, d2=d2, reading="d1"),
     )
     return build_network(cfg, seed=0)
 

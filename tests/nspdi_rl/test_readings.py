@@ -3,11 +3,13 @@ gradient pruned synapses get; each against a float64 reference."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
 
-from nspdi_rl.layers import NSPConfig, NSPLinear, NSPWeight
+from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING, NSPConfig, NSPLinear, NSPWeight
 from nspdi_rl.network import SpikingNetConfig, build_network
 from nspdi_rl.pruning import Pruner, PruningSchedule
 
@@ -179,6 +181,17 @@ def test_gradients_of_the_d2_reading_match_finite_differences() -> None:
     assert torch.all(grad_theta[w == 0] == 0)
 
 
+@pytest.mark.parametrize("method", ["nsp", "stds", "gradr", "magnitude", "dense"])
+def test_options_left_open_take_the_methods_own(method: str) -> None:
+    config = NSPConfig(method=method)
+    own = DEFAULT_READING if method == "nsp" else ORIGINAL_READING
+    assert {k: getattr(config, k) for k in own} == own
+    # a value given is kept; the rest are still filled
+    config = NSPConfig(method=method, pruned_grad="until_reached")
+    assert config.pruned_grad == "until_reached" and config.reading == own["reading"]
+    assert NSPConfig.from_dict(asdict(config)) == config  # a saved config reads back whole
+
+
 def test_config_checks_and_legacy_fields() -> None:
     with pytest.raises(ValueError, match="unknown reading 'd3'"):
         NSPConfig(reading="d3")
@@ -188,8 +201,12 @@ def test_config_checks_and_legacy_fields() -> None:
         NSPConfig(method="stds", reading="d2")
     with pytest.raises(ValueError, match="d1 must be >= 0"):
         NSPConfig(d1=-0.1)
-    assert NSPConfig.from_dict({"straight_through": False}).pruned_grad == "exact"
-    assert NSPConfig.from_dict({"straight_through": True}).pruned_grad == "straight_through"
+    with pytest.raises(ValueError, match="learnable_a=True is an NSP reading; method is 'gradr'"):
+        NSPConfig(method="gradr", learnable_a=True)
+    # a dict saved before the readings existed reads as it ran, whatever today's default
+    old = {"method": "nsp", "learnable_a": False, "straight_through": False}
+    assert NSPConfig.from_dict(old) == NSPConfig(**{**ORIGINAL_READING, "pruned_grad": "exact"})
+    assert NSPConfig.from_dict({"straight_through": True}) == NSPConfig(**ORIGINAL_READING)
     with pytest.raises(ValueError, match="unknown NSPConfig keys"):
         NSPConfig.from_dict({"reeding": "d2"})
 

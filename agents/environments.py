@@ -1,0 +1,225 @@
+"""The environments an agent trains and is evaluated on: any registered Gymnasium id.
+
+Ids come from :mod:`envs` (the ``nspdi/`` mazes) or from the modules named with
+``--gym-packages`` (as in RL Zoo: ``gymnasium_robotics`` registers
+``PointMaze_UMaze-v3`` and its siblings on import). Observations may be a Box or a
+Dict of Boxes (the goal-conditioned ``observation`` / ``achieved_goal`` /
+``desired_goal``); the spiking policies read a Dict as its Boxes concatenated in
+key order.
+
+The population and rate encoders need a value range. Bounded spaces give theirs;
+an unbounded one (the MuJoCo mazes) is normalised by a running mean and standard
+deviation (SB3's ``VecNormalize``), clipped to :data:`NORMALIZED_OBS_BOUND`
+standard deviations, which then is the encoders' range. The statistics are saved
+beside the model (``vecnormalize.pkl``) and evaluation applies them unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+import envs  # noqa: F401  (registers the nspdi/ ids)
+from envs.rendering import point_frame
+
+__all__ = [
+    "NORMALIZED_OBS_BOUND",
+    "NORMALIZER_FILE",
+    "check_env_id",
+    "import_gym_packages",
+    "is_robotics_maze",
+    "is_unbounded",
+    "load_normalizer",
+    "make_training_env",
+    "mujoco_render_error",
+    "parse_env_kwargs",
+    "record_top_down",
+    "step_success",
+]
+
+#: the range of normalised observations, in running standard deviations: values
+#: beyond it are clipped (about 1 in 1.7 million draws of a normal variable)
+NORMALIZED_OBS_BOUND = 5.0
+#: the observation statistics saved beside a model (SB3's file name in RL Zoo)
+NORMALIZER_FILE = "vecnormalize.pkl"
+
+
+def import_gym_packages(names: Sequence[str]) -> None:
+    """Import the modules that register environment ids.
+
+    :raises ValueError: naming a module that cannot be imported, and why.
+    """
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            hint = (
+                " (install the project's maze2d extra: pip install 'nspdi-rl[maze2d]')"
+                if name.split(".")[0] == "gymnasium_robotics"
+                else ""
+            )
+            raise ValueError(f"cannot import gym package {name!r}: {err}{hint}") from None
+
+
+def check_env_id(env_id: str) -> None:
+    """:raises ValueError: when ``env_id`` is not registered, with a hint."""
+    if env_id in gym.registry:
+        return
+    ours = sorted(k for k in gym.registry if k.startswith("nspdi/"))
+    hint = (
+        "; gymnasium-robotics ids need --gym-packages gymnasium_robotics"
+        if env_id.startswith(("PointMaze", "AntMaze"))
+        else ""
+    )
+    raise ValueError(f"unknown env id {env_id!r}: not registered (ours: {ours}){hint}")
+
+
+def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """RL Zoo's ``KEY:VALUE`` pairs as a dict; a value is a Python literal (``1.0``,
+    ``False``, ``'coords'``, ``[1, 2]``) or else the text itself.
+
+    :raises ValueError: for an item without ``:`` or a key that is not a name.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition(":")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"env kwarg {item!r} is not KEY:VALUE (e.g. continuing_task:False)")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def is_unbounded(space: spaces.Space) -> bool:
+    """Whether a Box (or a Box inside a Dict) has an infinite bound."""
+    if isinstance(space, spaces.Dict):
+        return any(is_unbounded(s) for s in space.spaces.values())
+    if isinstance(space, spaces.Box):
+        return not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
+    return False
+
+
+def make_training_env(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    env_kwargs: Mapping[str, Any],
+    normalize: bool,
+    normalizer: Path | None = None,
+) -> VecEnv:
+    """``n_envs`` copies of the env, seeded; with ``normalize``, wrapped in
+    ``VecNormalize`` (observations only), whose statistics come from ``normalizer``
+    when given (a resumed run)."""
+    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs))
+    if not normalize:
+        return venv
+    if normalizer is not None:
+        return VecNormalize.load(str(normalizer), venv)
+    return VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=NORMALIZED_OBS_BOUND)
+
+
+def load_normalizer(
+    path: Path, env_id: str, env_kwargs: Mapping[str, Any], n_envs: int = 1
+) -> VecNormalize:
+    """Saved observation statistics, frozen (evaluation does not update them), around
+    ``n_envs`` copies of the env (a model takes an env of as many as it trained on)."""
+    venv = DummyVecEnv([lambda: gym.make(env_id, **dict(env_kwargs))] * n_envs)
+    normalizer = VecNormalize.load(str(path), venv)
+    normalizer.training = False
+    return normalizer
+
+
+def is_robotics_maze(env: gym.Env) -> bool:
+    """Whether ``env`` is one of gymnasium-robotics' mazes (PointMaze, AntMaze)."""
+    maze = getattr(env.unwrapped, "maze", None)
+    return all(hasattr(maze, a) for a in ("maze_map", "maze_size_scaling", "x_map_center"))
+
+
+def mujoco_render_error(env_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """Why MuJoCo cannot draw ``env_id`` here (no OpenGL: set ``MUJOCO_GL=egl`` or
+    ``osmesa`` where one is installed), or None when it can."""
+    try:
+        with warnings.catch_warnings():  # glfw warns before it fails; the error says it all
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id, render_mode="rgb_array", **dict(env_kwargs))
+            try:
+                env.reset(seed=0)
+                env.render()
+            finally:
+                env.close()
+    except Exception as err:  # the GL back ends raise many types (FatalError, EGLError, ...)
+        return f"{type(err).__name__}: {err}".splitlines()[0]
+    return None
+
+
+#: gymnasium-robotics' success distance (its ``compute_terminated``) and the point's
+#: radius in its MuJoCo model, both in world units
+_ROBOTICS_SUCCESS_DISTANCE = 0.45
+_ROBOTICS_POINT_RADIUS = 0.1
+
+
+def record_top_down(
+    env: gym.Env,
+    policy: Any,
+    *,
+    seed: int,
+    max_steps: int,
+    cell_px: int = 32,
+) -> list[np.ndarray]:
+    """One episode of a gymnasium-robotics maze drawn top down from the positions (the
+    maze map, the goal, the path, the agent), where MuJoCo cannot render.
+
+    :param policy: ``policy(obs, env) -> action``.
+    :return: a frame after the reset and after every step.
+    """
+    maze = env.unwrapped.maze
+    walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
+    scale = float(maze.maze_size_scaling)
+
+    def cells(xy: np.ndarray) -> tuple[float, float]:
+        # world (x right, y up, origin at the centre) -> cell units (x right, y down)
+        return (
+            (float(xy[0]) + maze.x_map_center) / scale,
+            (maze.y_map_center - float(xy[1])) / scale,
+        )
+
+    obs, _ = env.reset(seed=seed)
+    path = [cells(obs["achieved_goal"])]
+
+    def frame() -> np.ndarray:
+        return point_frame(
+            walls,
+            path[-1],
+            cells(obs["desired_goal"]),
+            path,
+            _ROBOTICS_POINT_RADIUS / scale,
+            _ROBOTICS_SUCCESS_DISTANCE / scale,
+            cell_px,
+        )
+
+    frames = [frame()]
+    for _ in range(max_steps):
+        obs, _, terminated, truncated, _ = env.step(policy(obs, env))
+        path.append(cells(obs["achieved_goal"]))
+        frames.append(frame())
+        if terminated or truncated:
+            break
+    return frames
+
+
+def step_success(info: Mapping[str, Any]) -> bool:
+    """Whether this step reached the goal: ``is_success`` (SB3's key, the ``nspdi/``
+    mazes) or ``success`` (gymnasium-robotics)."""
+    return bool(info.get("is_success", info.get("success", False)))

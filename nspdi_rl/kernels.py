@@ -1,0 +1,69 @@
+"""Compiled kernels: the LIF time loop in C++ (``csrc/lif.cpp``), for float32 on the CPU.
+
+Built with PyTorch's C++ extension tooling the first time it is needed (about a
+minute; ``scripts/ensure_env.py`` builds it when it makes the environment) and
+cached by PyTorch under ``$TORCH_EXTENSIONS_DIR`` (default
+``~/.cache/torch_extensions``). Where it cannot be built (no C++ compiler), a
+warning says why once and the Python loop runs instead; ``NSPDI_KERNELS=0`` turns
+the kernel off (the benchmarks compare both).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["SOURCE", "kernels_enabled", "lif_kernel"]
+
+SOURCE = Path(__file__).with_name("csrc") / "lif.cpp"
+# a new name for every change of the source's interface keeps old builds apart
+_NAME = "nspdi_lif_v1"
+_built: ModuleType | None = None
+_failed: str | None = None
+
+
+def kernels_enabled() -> bool:
+    """Whether ``NSPDI_KERNELS`` allows the compiled kernels (default: yes)."""
+    value = os.environ.get("NSPDI_KERNELS", "1").strip().lower()
+    if value not in ("0", "1", "false", "true", "no", "yes", "off", "on", ""):
+        raise ValueError(f"NSPDI_KERNELS={value!r}; accepted: 1 / 0 (or true / false)")
+    return value not in ("0", "false", "no", "off")
+
+
+def lif_kernel() -> ModuleType | None:
+    """The compiled LIF loop, built on first use; None where it is turned off or
+    cannot be built (then a warning, once, says why)."""
+    global _built, _failed
+    if _built is not None or not kernels_enabled():
+        return _built if kernels_enabled() else None
+    if _failed is not None:
+        return None
+    try:
+        logger = logging.getLogger("torch.utils.cpp_extension")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # its import notes that CUDA is absent: not our case
+        try:
+            from torch.utils.cpp_extension import load
+        finally:
+            logger.setLevel(level)
+        _built = load(
+            name=_NAME,
+            sources=[str(SOURCE)],
+            # no fused multiply-adds where the Python loop rounds twice (same spikes);
+            # built on the machine that runs it, so its vector instructions are fine
+            extra_cflags=["-O3", "-march=native", "-ffp-contract=off"],
+            verbose=False,
+        )
+    except Exception as err:  # a missing compiler or headers fail in many ways
+        _failed = " ".join(str(err).split())[:300] or type(err).__name__
+        warnings.warn(
+            f"the compiled LIF loop could not be built ({_failed}); the Python loop runs "
+            "instead (same results, slower)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return _built

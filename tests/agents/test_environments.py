@@ -1,0 +1,163 @@
+"""Any registered Gymnasium id for the agents: env kwargs, gym packages, Dict and
+unbounded observations (gymnasium-robotics' PointMaze), normalisation saved with the model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from agents.environments import (
+    NORMALIZED_OBS_BOUND,
+    NORMALIZER_FILE,
+    check_env_id,
+    import_gym_packages,
+    is_unbounded,
+    parse_env_kwargs,
+    step_success,
+)
+from agents.evaluation import evaluate_maze, load_run
+from agents.train_maze import main
+
+# found, not imported: importing it registers ids for every later test
+if importlib.util.find_spec("gymnasium_robotics") is None:
+    pytest.skip("the maze2d extra (gymnasium-robotics) is not installed", allow_module_level=True)
+ROBOTICS = ["--gym-packages", "gymnasium_robotics"]
+
+
+def test_env_kwargs_are_literals_or_text() -> None:
+    kwargs = parse_env_kwargs(["shaping:1.0", "continuing_task:False", "obs_mode:coords",
+                               "size:[3, 4]", "name:'x'"])  # fmt: skip
+    assert kwargs == {"shaping": 1.0, "continuing_task": False, "obs_mode": "coords",
+                      "size": [3, 4], "name": "x"}  # fmt: skip
+    for bad in ("shaping=1.0", ":1", "1x:2"):
+        with pytest.raises(ValueError, match=f"env kwarg '{bad}' is not KEY:VALUE"):
+            parse_env_kwargs([bad])
+
+
+def test_packages_and_ids_are_checked_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="cannot import gym package 'no_such_pkg'"):
+        import_gym_packages(["no_such_pkg"])
+    with pytest.raises(ValueError, match="need --gym-packages gymnasium_robotics"):
+        check_env_id("PointMaze_Giant-v9")
+    check_env_id("nspdi/GridMaze-v0")
+
+
+def test_unbounded_spaces_and_success_keys() -> None:
+    box = spaces.Box(-1, 1, (2,))
+    free = spaces.Box(-np.inf, np.inf, (2,))
+    assert not is_unbounded(box) and is_unbounded(free)
+    assert is_unbounded(spaces.Dict({"a": box, "b": free}))
+    assert not is_unbounded(spaces.Dict({"a": box})) and not is_unbounded(spaces.Discrete(3))
+    assert step_success({"is_success": True}) and step_success({"success": True})
+    assert not step_success({"success": False}) and not step_success({})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "PointMaze_Giant-v9"], "need --gym-packages gymnasium_robotics"),
+        (["--gym-packages", "no_such_pkg"], "cannot import gym package 'no_such_pkg'"),
+        (["--env-kwargs", "shaping=1"], "is not KEY:VALUE"),
+        (["--env-kwargs", "no_such_option:1"], "refuses --env-kwargs"),
+        (["--obs-mode", "full", "--env-kwargs", "obs_mode:'local'"], "give the observation once"),
+        ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--no-normalize"],
+         "unbounded observations and the 'population' encoder needs a range"),
+        ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--algo", "sac", "--config", "HER"],
+         "HerReplayBuffer needs learning_starts > the episode length (300 steps"),
+    ],
+)  # fmt: skip
+def test_bad_env_options_are_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if "HER" in argv:
+        config = tmp_path / "her.yaml"
+        config.write_text("default:\n  replay_buffer_class: HerReplayBuffer\n"
+                          "  learning_starts: 300\n")  # fmt: skip
+        argv = [str(config) if a == "HER" else a for a in argv]
+    assert main([*argv, "--output", str(tmp_path / "run")]) == 2
+    # the last line; gymnasium-robotics 1.4.2 prints a notice of its own on import
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("python -m agents.train_maze: error:")
+    assert not any("Traceback" in line for line in err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_point_maze_v3_trains_and_evaluates_with_its_saved_statistics(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    argv = [*ROBOTICS, "--env", "PointMaze_UMazeDense-v3", "--total-timesteps", "512",
+            "--n-envs", "2", "--eval-freq", "100000", "--checkpoint-freq", "256",
+            "--output", str(run), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    settings = summary["settings"]
+    assert settings["normalize"] is True and settings["gym_packages"] == ["gymnasium_robotics"]
+    spiking = settings["policy_kwargs"]["spiking"]
+    assert (spiking["input_low"], spiking["input_high"]) == (
+        -NORMALIZED_OBS_BOUND,
+        NORMALIZED_OBS_BOUND,
+    )
+    assert (run / NORMALIZER_FILE).is_file()
+    assert all((c / NORMALIZER_FILE).is_file() for c in (run / "checkpoints").glob("step_*"))
+    assert summary["n_episodes"] == 20 and 0.0 <= summary["success_rate"] <= 1.0
+    # the loaded model sees the observations as in training: the same 20 episodes
+    # (dense reward, so any other action would change the return)
+    model, info, _ = load_run(run)
+    again = evaluate_maze(model, info["env_id"], info["env_kwargs"])
+    assert again["mean_return"] == pytest.approx(summary["mean_return"], abs=1e-9)
+    assert again["success_rate"] == summary["success_rate"]
+    assert again["normalized_score"] is None  # D4RL scores the sparse mazes only
+    shown = evaluate_maze(model, info["env_id"], info["env_kwargs"], 1, gif_path=tmp_path / "e.gif")
+    assert (tmp_path / "e.gif").stat().st_size > 0
+    assert shown["gif_drawn_by"].startswith(("the env's rgb_array", "top-down picture"))
+    # without the statistics the same model acts differently
+    model.env = None
+    model._vec_normalize_env = None
+    raw = evaluate_maze(model, info["env_id"], info["env_kwargs"])
+    assert raw["mean_return"] != pytest.approx(summary["mean_return"], abs=1e-6)
+
+
+def test_any_registered_id_is_accepted() -> None:
+    from agents.train_maze import parse_args, settings_from_args
+
+    # CartPole's velocities are unbounded: normalised, so the population encoder has a range
+    settings = settings_from_args(parse_args(["--env", "CartPole-v1"]))
+    assert settings.env_id == "CartPole-v1" and settings.normalize and settings.env_kwargs == {}
+    grid = settings_from_args(parse_args(["--env-kwargs", "shaping:1.0"]))
+    assert grid.env_kwargs == {"shaping": 1.0, "obs_mode": "coords"} and not grid.normalize
+
+
+def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:
+    from agents.evaluation import d4rl_score
+
+    assert d4rl_score("PointMaze_UMaze-v3", {}, 161.86) == pytest.approx(100.0)
+    assert d4rl_score("PointMaze_UMaze-v3", {}, 23.85) == pytest.approx(0.0)
+    assert d4rl_score("PointMaze_Large-v3", {}, 140.345) == pytest.approx(50.0)
+    # another task than D4RL's, or a maze it does not score: no score
+    assert d4rl_score("PointMaze_UMaze-v3", {"continuing_task": False}, 100.0) is None
+    assert d4rl_score("PointMaze_UMazeDense-v3", {}, 100.0) is None
+    assert d4rl_score("nspdi/PointMaze-v0", {}, 100.0) is None
+
+
+def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
+    import gymnasium as gym
+
+    from agents.environments import is_robotics_maze, record_top_down
+    from envs.rendering import AGENT_RGB, GOAL_RGB, PATH_RGB, WALL_RGB
+
+    import_gym_packages(["gymnasium_robotics"])
+    env = gym.make("PointMaze_UMaze-v3")
+    assert is_robotics_maze(env) and not is_robotics_maze(gym.make("nspdi/PointMaze-v0"))
+    frames = record_top_down(env, lambda obs, e: e.action_space.sample(), seed=3, max_steps=40)
+    assert len(frames) == 41  # the reset and 40 steps (the task goes on after the goal)
+    maze = env.unwrapped.maze
+    assert frames[0].shape == (len(maze.maze_map) * 32, len(maze.maze_map[0]) * 32, 3)
+    last = frames[-1].reshape(-1, 3)
+    for colour in (AGENT_RGB, GOAL_RGB, PATH_RGB, WALL_RGB):
+        assert (last == colour).all(axis=1).any(), colour
+    # the border of the map is wall
+    assert (frames[0][:32] == WALL_RGB).all()

@@ -1,0 +1,79 @@
+"""The compiled LIF loop: the same spikes and states as the tensor loop, gradients
+within float rounding, and a fallback that says why when it cannot be built."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pytest
+import torch
+from norse.torch.functional.lif import LIFParameters
+
+from nspdi_rl import kernels
+from nspdi_rl.functional import SURROGATES, lif_sequence
+
+needs_compiler = pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None, reason="no C++ compiler here"
+)
+
+
+def _run(x, p, state, surrogate):
+    xi = x.clone().requires_grad_(True)
+    st = tuple(s.clone().requires_grad_(True) for s in state)
+    z, (v, i) = lif_sequence(xi, p, surrogate=surrogate, alpha=9.0, state=st)
+    w = torch.linspace(-1, 1, z.numel()).reshape(z.shape)
+    ((z * w).sum() + 0.3 * v.sum() - 0.2 * i.sum()).backward()
+    return (z, v, i), [xi.grad, *(s.grad for s in st)]
+
+
+@needs_compiler
+def test_the_kernel_builds_here() -> None:
+    assert kernels.lif_kernel() is not None
+
+
+@needs_compiler
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+@pytest.mark.parametrize("shape", [(8, 3, 5), (25, 64, 130)])
+def test_compiled_equals_the_tensor_loop(
+    surrogate: str, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(0)
+    p = LIFParameters(v_reset=torch.tensor(-0.2), v_leak=torch.tensor(0.1))
+    x = torch.rand(shape) * 3
+    state = (torch.rand(shape[1:]), torch.rand(shape[1:]))
+    compiled = _run(x, p, state, surrogate)
+    monkeypatch.setenv("NSPDI_KERNELS", "0")
+    loop = _run(x, p, state, surrogate)
+    assert compiled[0][0].sum() > 0
+    for a, b in zip(compiled[0], loop[0], strict=True):
+        assert torch.equal(a, b)  # spikes and final state bit for bit
+    for a, b in zip(compiled[1], loop[1], strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_build_warns_once_and_the_loop_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(cpp, "load", no_compiler)
+    monkeypatch.setattr(kernels, "_built", None)
+    monkeypatch.setattr(kernels, "_failed", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert kernels.lif_kernel() is None
+        assert kernels.lif_kernel() is None
+        z, _ = lif_sequence(torch.rand(5, 2, 3) * 3, LIFParameters())
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(said) == 1 and "could not be built (no compiler)" in said[0]
+    assert z.shape == (5, 2, 3)
+
+
+def test_the_switch_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NSPDI_KERNELS", "0")
+    assert kernels.lif_kernel() is None
+    monkeypatch.setenv("NSPDI_KERNELS", "maybe")
+    with pytest.raises(ValueError, match="NSPDI_KERNELS='maybe'; accepted"):
+        kernels.lif_kernel()
