@@ -75,6 +75,16 @@ class Record:
         return f"{self.pruning}[{self.variant}]" if self.variant else self.pruning
 
 
+def _default_label() -> str:
+    own = NSPConfig()
+    learnable = "learnable" if own.learnable_a else "fixed"
+    return (
+        f"`nsp` alone is today's default reading (reading {own.reading}, theta_init "
+        f"{own.theta_init}, pruned_grad {own.pruned_grad}, {learnable} a); `nsp[...]` "
+        "names the options that differ from it."
+    )
+
+
 def _reading_options(trial: dict[str, Any]) -> dict[str, Any]:
     """The trial's NSP reading options (a trial made before an option existed ran as
     :data:`ADDED_OPTIONS` says)."""
@@ -266,8 +276,8 @@ class _Section:
         targets = sorted({g[1] for g in self.groups if g[1] > 0})
         top = targets[-1]
         out = [
-            "**NSP's readings and the baselines** (NDI on; `nsp[...]` names the options "
-            "that differ from today's default reading; survivors at the highest target)",
+            "**NSP's readings and the baselines** (NDI on; survivors at the highest "
+            "target). " + _default_label(),
             "",
             "| method | a | "
             + " | ".join(f"target {t:g}" for t in targets)
@@ -549,7 +559,7 @@ def readings_rule(sections: Sequence[_Section], target: float = 0.98) -> list[st
         "winner has the best mean rank over the tasks, ties going to the simpler reading "
         "(fewer options away from the reading before the screening: d1, w_over_a, "
         "straight_through, fixed a; then exact before until_reached before "
-        "straight_through). A reading missing from a task is not ranked.",
+        "straight_through). A reading missing from a task is not ranked. " + _default_label(),
         "",
         "| reading | a | " + " | ".join(per_task) + " | mean rank |",
         "|---|---|" + "---|" * (len(per_task) + 1),
