@@ -306,10 +306,14 @@ class RunCallback(BaseCallback):
 
     def checkpoint(self) -> Path:
         """Write model (+ replay buffer) and pruning state into a new folder, then point
-        ``checkpoints/latest.json`` at it: a crash at any moment leaves a usable checkpoint."""
-        self._last_checkpoint = self.num_timesteps
+        ``checkpoints/latest.json`` at it: a crash at any moment leaves a usable checkpoint.
+
+        Named by the model's step count: an interrupt can land after the model counted
+        a step and before this callback saw it, and the checkpoint holds the model."""
+        steps = self.model.num_timesteps
+        self._last_checkpoint = steps
         root = self.run_dir / "checkpoints"
-        target = root / f"step_{self.num_timesteps:09d}"
+        target = root / f"step_{steps:09d}"
         tmp = root / f".{target.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -318,7 +322,7 @@ class RunCallback(BaseCallback):
         if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
             self.model.save_replay_buffer(tmp / "replay_buffer.pkl")
         state = {
-            "num_timesteps": self.num_timesteps,
+            "num_timesteps": steps,
             "pruning": None if self.pruning is None else self.pruning.state_dict(),
         }
         write_summary(state, tmp / "state.json")

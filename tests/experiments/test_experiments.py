@@ -182,8 +182,9 @@ def test_local_run_skips_finished_trials_and_reports(
     assert pngs == ["tiny-efficiency-vs-sparsity.png", "tiny-ndi-and-a.png",
                     "tiny-score-vs-connectivity.png"]  # fmt: skip
     # what pruning left: a row per weight tensor (W and V of the policy and value nets)
-    assert main(["survivors", str(run_dir), "--match", "*-nsp-0.5-*"]) == 0
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| maze-nsp-0.5")]
+    assert main(["survivors", str(run_dir), "--match", "*-nsp*-0.5-*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [r for r in out if r.startswith("| maze-nsp") and "-0.5-" in r]
     assert len(rows) == 2 * 4 and all("| nsp | 192 / 384 |" in r for r in rows), rows
     records = load_records(run_dir)
     assert sorted({(r.pruning, r.target) for r in records}) == [
