@@ -21,11 +21,13 @@ lint:
 env:
 	@$(ENSURE_ENV)
 
-## make tools: espeak-ng and sox, which the keyword-set tests need (installed with apt-get as root)
+## make tools: espeak-ng and sox (the keyword-set tests), g++ and ninja (the compiled LIF loop); apt-get as root
 tools:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || { \
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null \
+		&& command -v g++ >/dev/null && command -v ninja >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends espeak-ng sox >/dev/null; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+				espeak-ng sox g++ ninja-build >/dev/null; \
 		else \
-			echo "note: espeak-ng / sox missing and not root: the espeak-ng keyword tests will be skipped"; \
+			echo "note: espeak-ng / sox / g++ / ninja missing and not root: the espeak-ng keyword tests are skipped, and the LIF loop runs uncompiled"; \
 		fi; }
