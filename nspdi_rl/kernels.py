@@ -37,10 +37,10 @@ def lif_kernel() -> ModuleType | None:
     """The compiled LIF loop, built on first use; None where it is turned off or
     cannot be built (then a warning, once, says why)."""
     global _built, _failed
-    if _built is not None or not kernels_enabled():
-        return _built if kernels_enabled() else None
-    if _failed is not None:
+    if not kernels_enabled():
         return None
+    if _built is not None or _failed is not None:  # built, or failed and said so
+        return _built
     try:
         logger = logging.getLogger("torch.utils.cpp_extension")
         level = logger.level
