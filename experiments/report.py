@@ -345,21 +345,34 @@ class _Section:
         targets = sorted({g[1] for g in self.groups if g[0] in BASELINES})
         if not targets:
             return []
+        top = targets[-1]
         out = [
-            "**Methods** (NDI on, heterogeneous `a` for NSP; claim 5)",
+            "**Methods** (NDI on, heterogeneous `a` for NSP; claim 5; what survived at "
+            f"{top:g}: the live synapses' mean effective abs w and the share of hidden "
+            "neurons still fed)",
             "",
-            "| method | " + " | ".join(f"target {t:g}" for t in targets) + " |",
-            "|---|" + "---|" * len(targets),
+            "| method | "
+            + " | ".join(f"target {t:g}" for t in targets)
+            + f" | mean abs w (live) at {top:g} | neurons fed at {top:g} |",
+            "|---|" + "---|" * (len(targets) + 2),
         ]
         dense = self.stat(("dense", 0.0, True, "lognormal"))
         if dense:
-            out.append("| dense (unpruned) | " + " | ".join(str(dense) for _ in targets) + " |")
+            out.append(
+                "| dense (unpruned) | " + " | ".join(str(dense) for _ in targets) + " | - | - |"
+            )
         for method in (*BASELINES, "nsp"):
             cells = []
             for t in targets:
                 s = self.stat((method, t, True, "lognormal"))
                 cells.append(str(s) if s else "n/a")
-            out.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+            w = self.stat((method, top, True, "lognormal"), "mean_abs_w_live")
+            fed = self.stat((method, top, True, "lognormal"), "neurons_fed")
+            out.append(
+                f"| {METHOD_NAMES[method]} | "
+                + " | ".join(cells)
+                + f" | {_fmt(w.mean if w else None, 3)} | {_fmt(fed.mean if fed else None, 2)} |"
+            )
         return [*out, ""]
 
     # -- claims ----------------------------------------------------------------------

@@ -399,3 +399,6 @@ def test_report_ranks_the_readings_by_the_grid_files_rule(
     # the per-task table shows the baseline beside the readings, and what survived
     assert "| magnitude | - | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
     assert "| nsp | lognormal | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
+    # and the method comparison says what survived too
+    assert "| magnitude | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
+    assert "| NSP | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
