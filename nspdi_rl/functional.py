@@ -26,6 +26,7 @@ __all__ = [
     "li_sequence",
     "ndi_current",
     "nsp_weight",
+    "scalar_lif_constants",
     "spike_fn",
 ]
 
@@ -294,8 +295,17 @@ class _LIFSequence(torch.autograd.Function):
         keep_v_pre = any(ctx.needs_input_grad[:3])  # what backward needs, if it runs
         kernel = lif_kernel() if currents.device.type == "cpu" else None
         if kernel is not None:
+            steps = currents.shape[0]
+            if steps > 1 and currents.stride(0) == 0:
+                # the same current at every step (an expanded tensor): pass it once
+                currents = currents[:1]
             spikes, v, i, v_pre = kernel.lif_forward(
-                currents.contiguous(), v.contiguous(), i.contiguous(), *constants, keep_v_pre
+                currents.contiguous(),
+                steps,
+                v.contiguous(),
+                i.contiguous(),
+                *constants,
+                keep_v_pre,
             )
         else:
             spikes, v, i, v_pre = _lif_loop(currents, v, i, constants)
@@ -370,9 +380,12 @@ def _lif_loop(
     return fired.to(currents.dtype), v, i, v_pre
 
 
-def _scalar_constants(
+def scalar_lif_constants(
     p: LIFParameters, dt: float
 ) -> tuple[float, float, float, float, float] | None:
+    """The LIF loop's constants ``(mem, keep_i, v_leak, v_th, v_reset)`` as Norse's
+    float32 products give them (``mem = dt tau_mem_inv``, ``keep_i = -dt tau_syn_inv``),
+    or None where a parameter is per neuron."""
     values = []
     for name in ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"):
         value = torch.as_tensor(getattr(p, name))
@@ -416,7 +429,7 @@ def lif_sequence(
     :return: spikes ``(T, B, ...)`` and the final ``(v, i)``.
     """
     v, i, derivative = _lif_setup(currents, p, surrogate, state)
-    constants = _scalar_constants(p, dt)
+    constants = scalar_lif_constants(p, dt)
     if constants is None or currents.dtype != torch.float32:
         # per-neuron constants or other precisions: the step-by-step path
         return lif_sequence_reference(currents, p, dt, surrogate, alpha, state)

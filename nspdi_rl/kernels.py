@@ -20,7 +20,7 @@ __all__ = ["SOURCE", "kernels_enabled", "lif_kernel"]
 
 SOURCE = Path(__file__).with_name("csrc") / "lif.cpp"
 # a new name for every change of the source's interface keeps old builds apart
-_NAME = "nspdi_lif_v1"
+_NAME = "nspdi_lif_v2"
 _built: ModuleType | None = None
 _failed: str | None = None
 

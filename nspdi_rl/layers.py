@@ -263,10 +263,17 @@ class NSPWeight(nn.Module):
     def _state_key(self) -> tuple[int, ...]:
         """Changes whenever the effective weight may: tensors' in-place version counters,
         and their storage (``.to()``, ``.data = ...``, a new frozen mask)."""
-        key: list[int] = []
-        for t in (self.theta, self.log_a, self.d1, self.d2, self.frozen_mask):
-            key += (-1, -1) if t is None else (t._version, t.data_ptr())
-        return tuple(key)
+        # straight from the module's dicts: called on every rollout step, and
+        # nn.Module's attribute lookup costs more than the rest of the key
+        params, buffers = self._parameters, self._buffers
+        theta, log_a = params["theta"], params["log_a"]
+        d1, d2, mask = buffers["d1"], buffers["d2"], buffers["frozen_mask"]
+        assert theta is not None and log_a is not None and d1 is not None and d2 is not None
+        return (
+            theta._version, theta.data_ptr(), log_a._version, log_a.data_ptr(),
+            d1._version, d1.data_ptr(), d2._version, d2.data_ptr(),
+            -1 if mask is None else mask._version, -1 if mask is None else mask.data_ptr(),
+        )  # fmt: skip
 
     def _effective(self) -> torch.Tensor:
         method = self.config.method
@@ -464,6 +471,7 @@ class NSPLayer(nn.Module, ABC):
             else None
         )
         self.v = None
+        self._stacked: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def _init_v(self, v_init_scale: float, generator: torch.Generator | None) -> None:
         """Add the dendritic weight ``V``, shaped like ``W`` (``v_init_scale`` checked)."""
@@ -493,6 +501,25 @@ class NSPLayer(nn.Module, ABC):
     def _bias(self) -> torch.Tensor | None:
         return self.bias
 
+    def stacked_weight(self) -> torch.Tensor:
+        """The effective ``W``, with the effective ``V`` stacked under it (output dim) in
+        a layer with the dendritic term: the weight of :meth:`forward`'s one matmul.
+
+        Without autograd it is reused while ``W`` and ``V`` are (see
+        :meth:`NSPWeight.forward`); treat it as read-only.
+        """
+        w = self.w()
+        if self.v is None:
+            return w
+        v = self.v()
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+            return torch.cat([w, v])
+        cached = self._stacked
+        if cached is None or cached[0] is not w or cached[1] is not v:
+            # NSPWeight returns the same tensor while its weight holds: identity suffices
+            cached = self._stacked = (w, v, torch.cat([w, v]))
+        return cached[2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self._bias()
         if self.v is None:
@@ -500,7 +527,7 @@ class NSPLayer(nn.Module, ABC):
             return wx if b is None else wx + b
         # W and V share the input: one matmul / convolution over the stacked weights
         # instead of two (same arithmetic per output element)
-        wx, vx = self.project(x, torch.cat([self.w(), self.v()])).chunk(2, dim=self._channel_dim(x))
+        wx, vx = self.project(x, self.stacked_weight()).chunk(2, dim=self._channel_dim(x))
         return ndi_current(wx, vx, b)
 
 

@@ -26,7 +26,9 @@ from nspdi_rl.functional import (
     li_kernel,
     li_sequence,
     lif_sequence,
+    scalar_lif_constants,
 )
+from nspdi_rl.kernels import lif_kernel
 from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 
 __all__ = [
@@ -226,7 +228,7 @@ class Encoder(nn.Module):
     def _check_range(self, x: torch.Tensor) -> None:
         if not x.numel():
             return
-        low, high = float(x.detach().min()), float(x.detach().max())
+        low, high = (float(v) for v in torch.aminmax(x.detach()))
         if low < self.low or high > self.high:
             raise ValueError(
                 f"{self.kind} encoder expects inputs in [{self.low}, {self.high}], "
@@ -270,6 +272,8 @@ class LIFLayer(nn.Module):
         super().__init__()
         self.config = config
         self.p = config.norse_parameters()
+        #: the loop's scalar constants (None: per-neuron parameters)
+        self.constants = scalar_lif_constants(self.p, config.dt)
         self.stateful = stateful
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -304,6 +308,7 @@ class LIReadout(nn.Module):
         self.reduce = reduce
         self.stateful = stateful
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._reductions: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def reset_state(self) -> None:
         self.state = None
@@ -320,17 +325,33 @@ class LIReadout(nn.Module):
 
     def _forward_from_rest(self, currents: torch.Tensor) -> torch.Tensor:
         # the integrator is linear: one weighted sum over time replaces the step loop
-        kernel, offset = li_kernel(currents.shape[0], self.p, self.config.dt, currents.dtype)
-        kernel, offset = kernel.to(currents.device), offset.to(currents.device)
         if self.reduce == "max":
+            kernel, offset = li_kernel(currents.shape[0], self.p, self.config.dt, currents.dtype)
+            kernel, offset = kernel.to(currents.device), offset.to(currents.device)
             v = torch.tensordot(kernel, currents, dims=1) + offset.reshape(
                 -1, *[1] * (currents.dim() - 1)
             )
             return v.max(0).values
-        weights, bias = (
-            (kernel.mean(0), offset.mean()) if self.reduce == "mean" else (kernel[-1], offset[-1])
-        )
+        weights, bias = self.reduction(currents.shape[0], currents)
         return torch.tensordot(weights, currents, dims=1) + bias
+
+    def reduction(self, steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The integrator from rest over ``steps`` steps, reduced (``mean`` / ``last``),
+        as ``tensordot(weights, currents, dims=1) + bias``: ``(weights (steps,),
+        bias ())`` in ``like``'s dtype and device, computed once per kind of call."""
+        if self.reduce == "max":
+            raise ValueError("the 'max' readout is not a weighted sum over time")
+        key = (steps, like.dtype, like.device)
+        cached = self._reductions.get(key)
+        if cached is None:
+            kernel, offset = li_kernel(steps, self.p, self.config.dt, like.dtype)
+            kernel, offset = kernel.to(like.device), offset.to(like.device)
+            if self.reduce == "mean":
+                cached = (kernel.mean(0), offset.mean())
+            else:
+                cached = (kernel[-1], offset[-1])
+            self._reductions[key] = cached
+        return cached
 
 
 class SpikingNetwork(nn.Module):
@@ -530,6 +551,9 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
     """
     if len(networks) < 2 or not _can_share_neurons(networks):
         return [net(x) for net in networks]
+    fused = _compiled_forward(networks, x)
+    if fused is not None:
+        return fused
     hidden = [x] * len(networks)
     for depth in range(len(networks[0].layers)):
         currents = [
@@ -544,3 +568,83 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
         out = net.readout_neurons(net.readout(h if net.layers else net.encode(x)))
         outputs.append(out.mean(0) if net.config.readout == "spike_count" else out)
     return outputs
+
+
+def _compiled_forward(
+    networks: Sequence[SpikingNetwork], x: torch.Tensor
+) -> list[torch.Tensor] | None:
+    """:func:`forward_together` without autograd in one call of the compiled kernel
+    (:func:`nspdi_rl.kernels.lif_kernel`'s ``mlp_forward``: the same operations, so the
+    same outputs), or None where it does not apply: gradients, no kernel, hooks on a
+    layer (SynOps counting), encoders that differ or change over time, different
+    neurons or T, a spiking readout, a stateful network, conv layers, per-neuron LIF
+    constants, other than float32 on the CPU."""
+    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
+        return None
+    kernel = lif_kernel()
+    first = networks[0]
+    constants = first.neurons[0].constants if first.layers else None
+    if kernel is None or constants is None or _global_hooks():
+        return None
+    assert isinstance(constants, tuple)
+    encoding = _encoder_settings(first)
+    layers, ndi, li_weights, li_bias = [], [], [], []
+    for net in networks:
+        readout = net.readout_neurons
+        if (
+            net.stateful
+            or net.convs
+            or not net.layers
+            or net.config.time_steps != first.config.time_steps
+            or net.config.lif != first.config.lif
+            or not isinstance(readout, LIReadout)
+            or readout.reduce == "max"
+            or _encoder_settings(net) != encoding
+            or encoding[0] not in ("direct", "population")
+        ):
+            return None
+        weights: list[torch.Tensor] = []
+        flags: list[int] = []
+        for layer in (*net.layers, net.readout):
+            if layer._forward_hooks or layer._forward_pre_hooks:
+                return None
+            bias = layer.bias
+            weights += [layer.stacked_weight(), x.new_empty(0) if bias is None else bias]
+            flags.append(int(layer.v is not None))
+        layers.append(weights)
+        ndi.append(flags)
+        weight, bias = readout.reduction(first.config.time_steps, x)
+        li_weights.append(weight)
+        li_bias.append(bias)
+    first._check_input(x)
+    encoder = first.encoder
+    population = encoder.population_size if encoder.kind == "population" else 0
+    if population:
+        encoder._check_range(x)
+    return list(
+        kernel.mlp_forward(
+            x.contiguous(),
+            population,
+            encoder.low,
+            encoder.high,
+            encoder.centres,
+            first.config.time_steps,
+            layers,
+            ndi,
+            li_weights,
+            li_bias,
+            *constants,
+        )
+    )
+
+
+def _global_hooks() -> bool:
+    """Whether hooks are registered for every module (a private torch helper; where it
+    is gone, assume there are)."""
+    has_hooks = getattr(nn.modules.module, "_has_any_global_hook", None)
+    return True if has_hooks is None else bool(has_hooks())
+
+
+def _encoder_settings(net: SpikingNetwork) -> tuple[Any, ...]:
+    e = net.encoder
+    return (e.kind, e.low, e.high, e.population_size)

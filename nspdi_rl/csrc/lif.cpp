@@ -1,6 +1,6 @@
-// The LIF time loop of nspdi_rl.functional._LIFSequence in C++: one pass over the
-// neurons, each running its T steps in registers, instead of ~7 tensor operations
-// per step. Float32 on the CPU, scalar neuron constants.
+// The LIF time loop of nspdi_rl.functional._LIFSequence in C++: per time step one
+// vectorised, branch-free pass over the neurons instead of ~7 tensor operations.
+// Float32 on the CPU, scalar neuron constants.
 //
 // Same arithmetic, in the same order, as the Python loop (which follows Norse), so
 // the spikes and states are bit for bit the same; compiled with -ffp-contract=off so
@@ -9,6 +9,7 @@
 // multiply-add (add with alpha), std::fma does the same.
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -20,52 +21,110 @@ void check(const torch::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// One step of the forward loop over n neurons. KEEP: store the membrane before the
+// reset; LEAK: v_leak != 0. Both are template arguments so that the loop has no
+// branch, and the arrays never overlap (__restrict__), so the compiler vectorises it
+// (the reset is a blend).
+template <bool KEEP, bool LEAK>
+void forward_step(const float* __restrict__ ct, float* __restrict__ vp, float* __restrict__ ip,
+                  float* __restrict__ st, float* __restrict__ pt, int64_t n,
+                  float m, float k, float leak, float th, float reset) {
+  for (int64_t e = 0; e < n; ++e) {
+    const float ie = ip[e] + ct[e];
+    float step = LEAK ? (leak - vp[e]) : -vp[e];
+    step = step + ie;
+    const float ve = vp[e] + step * m;
+    ip[e] = ie + ie * k;
+    if (KEEP) pt[e] = ve;
+    const bool fired = ve > th;
+    st[e] = fired ? 1.0f : 0.0f;
+    vp[e] = fired ? reset : ve;
+  }
+}
+
+template <bool KEEP, bool LEAK>
+void forward_loop(const float* c, int64_t c_stride, float* vp, float* ip, float* sp,
+                  float* pre, int64_t T, int64_t n, float m, float k, float leak, float th,
+                  float reset) {
+  // time outside, neurons inside: each step is one pass over contiguous memory
+  for (int64_t t = 0; t < T; ++t) {
+    forward_step<KEEP, LEAK>(c + t * c_stride, vp, ip, sp + t * n, KEEP ? pre + t * n : nullptr,
+                             n, m, k, leak, th, reset);
+  }
+}
+
 }  // namespace
 
-// currents (T, ...), v and i (...): returns spikes (T, ...), the final v and i, and
-// the membrane before each reset (T, ...) when keep_v_pre (what backward needs).
-std::vector<torch::Tensor> lif_forward(torch::Tensor currents, torch::Tensor v0,
-                                       torch::Tensor i0, double mem, double keep_i,
-                                       double v_leak, double v_th, double v_reset,
-                                       bool keep_v_pre) {
+// currents (T, ...) or, for an input that is the same at every step, (1, ...) with
+// steps = T; v and i (...): returns spikes (steps, ...), the final v and i, and the
+// membrane before each reset (steps, ...) when keep_v_pre (what backward needs).
+std::vector<torch::Tensor> lif_forward(torch::Tensor currents, int64_t steps,
+                                       torch::Tensor v0, torch::Tensor i0, double mem,
+                                       double keep_i, double v_leak, double v_th,
+                                       double v_reset, bool keep_v_pre) {
   check(currents, "currents");
   check(v0, "v");
   check(i0, "i");
-  const int64_t T = currents.size(0);
+  const int64_t T = steps;
   const int64_t n = v0.numel();
-  TORCH_CHECK(currents.numel() == T * n, "currents must be (T, *v.shape)");
+  TORCH_CHECK(T >= 0, "steps must be >= 0");
+  TORCH_CHECK(currents.dim() >= 1 && (currents.size(0) == T || currents.size(0) == 1),
+              "currents must be (steps, *v.shape) or (1, *v.shape)");
+  TORCH_CHECK(currents.numel() == currents.size(0) * n, "currents must be (T, *v.shape)");
   auto v = v0.clone();
   auto i = i0.clone();
-  auto spikes = torch::empty_like(currents);
-  auto v_pre = keep_v_pre ? torch::empty_like(currents) : torch::empty({0}, currents.options());
+  std::vector<int64_t> shape{T};
+  for (auto d : v0.sizes()) shape.push_back(d);
+  auto spikes = torch::empty(shape, currents.options());
+  auto v_pre = keep_v_pre ? torch::empty(shape, currents.options())
+                          : torch::empty({0}, currents.options());
   const float m = static_cast<float>(mem), k = static_cast<float>(keep_i);
   const float leak = static_cast<float>(v_leak), th = static_cast<float>(v_th);
   const float reset = static_cast<float>(v_reset);
+  const int64_t stride = currents.size(0) == 1 ? 0 : n;
   const float* c = currents.data_ptr<float>();
   float* vp = v.data_ptr<float>();
   float* ip = i.data_ptr<float>();
   float* sp = spikes.data_ptr<float>();
   float* pre = keep_v_pre ? v_pre.data_ptr<float>() : nullptr;
-  // time outside, neurons inside: each step is one pass over contiguous memory that
-  // the compiler vectorises (the reset is a blend)
-  for (int64_t t = 0; t < T; ++t) {
-    const float* ct = c + t * n;
-    float* st = sp + t * n;
-    float* pt = pre != nullptr ? pre + t * n : nullptr;
-    for (int64_t e = 0; e < n; ++e) {
-      float ie = ip[e] + ct[e];
-      float step = (leak != 0.0f) ? (leak - vp[e]) : -vp[e];
-      step = step + ie;
-      const float ve = vp[e] + step * m;
-      ip[e] = ie + ie * k;
-      if (pt != nullptr) pt[e] = ve;
-      const bool fired = ve > th;
-      st[e] = fired ? 1.0f : 0.0f;
-      vp[e] = fired ? reset : ve;
-    }
+  if (keep_v_pre) {
+    if (leak != 0.0f) forward_loop<true, true>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
+    else forward_loop<true, false>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
+  } else {
+    if (leak != 0.0f) forward_loop<false, true>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
+    else forward_loop<false, false>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
   }
   return {spikes, v, i, v_pre};
 }
+
+namespace {
+
+// One step of the adjoint over n neurons; GS: a gradient flows into the spikes.
+// Vectorised like forward_step (without __restrict__ the six arrays need more
+// run-time overlap checks than the compiler makes, and it stays scalar).
+template <bool GS>
+void backward_step(const float* __restrict__ pt, const float* __restrict__ st,
+                   const float* __restrict__ gst, float* __restrict__ gct, float* __restrict__ ov,
+                   float* __restrict__ oi, int64_t n, float m, float k, float th, float reset, float a,
+                   float decay) {
+  for (int64_t e = 0; e < n; ++e) {
+    const float g_v = ov[e], g_i = oi[e];
+    const float x = pt[e] - th;
+    const float base = a * std::fabs(x) + 1.0f;
+    const float surrogate = 1.0f / (base * base);
+    float g_z = g_v * (reset - pt[e]);
+    if (GS) g_z = g_z + gst[e];
+    float g_va = g_v * (1.0f - st[e]);
+    g_va = g_va + g_z * surrogate;
+    float g_ia = std::fma(k, g_i, g_i);  // torch.add(g_i, g_i, alpha=keep_i)
+    g_ia = std::fma(m, g_va, g_ia);      // .add_(g_va, alpha=mem)
+    gct[e] = g_ia;
+    oi[e] = g_ia;
+    ov[e] = g_va * decay;
+  }
+}
+
+}  // namespace
 
 // The adjoint with the SuperSpike surrogate 1 / (alpha |v - v_th| + 1)^2. grad_spikes,
 // grad_v and grad_i may be empty (no gradient flows into them).
@@ -83,48 +142,107 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor v_pre, torch::Tensor spike
   if (has_gv) check(grad_v, "grad_v");
   if (has_gi) check(grad_i, "grad_i");
   auto grad_currents = torch::empty_like(v_pre);
-  auto out_v = torch::empty_like(v_pre[0]);
-  auto out_i = torch::empty_like(v_pre[0]);
+  auto out_v = has_gv ? grad_v.clone() : torch::zeros_like(v_pre[0]);
+  auto out_i = has_gi ? grad_i.clone() : torch::zeros_like(v_pre[0]);
   const float m = static_cast<float>(mem), k = static_cast<float>(keep_i);
   const float th = static_cast<float>(v_th), reset = static_cast<float>(v_reset);
   const float a = static_cast<float>(alpha), decay = static_cast<float>(1.0 - mem);
   const float* pre = v_pre.data_ptr<float>();
   const float* sp = spikes.data_ptr<float>();
   const float* gs = has_gs ? grad_spikes.data_ptr<float>() : nullptr;
-  const float* gv0 = has_gv ? grad_v.data_ptr<float>() : nullptr;
-  const float* gi0 = has_gi ? grad_i.data_ptr<float>() : nullptr;
   float* gc = grad_currents.data_ptr<float>();
   float* ov = out_v.data_ptr<float>();
   float* oi = out_i.data_ptr<float>();
-  for (int64_t e = 0; e < n; ++e) {
-    ov[e] = gv0 ? gv0[e] : 0.0f;
-    oi[e] = gi0 ? gi0[e] : 0.0f;
-  }
   for (int64_t t = T - 1; t >= 0; --t) {
-    const float* pt = pre + t * n;
-    const float* st = sp + t * n;
-    const float* gst = gs != nullptr ? gs + t * n : nullptr;
-    float* gct = gc + t * n;
-    for (int64_t e = 0; e < n; ++e) {
-      const float g_v = ov[e], g_i = oi[e];
-      const float x = pt[e] - th;
-      const float base = a * std::fabs(x) + 1.0f;
-      const float surrogate = 1.0f / (base * base);
-      float g_z = g_v * (reset - pt[e]);
-      if (gst != nullptr) g_z = g_z + gst[e];
-      float g_va = g_v * (1.0f - st[e]);
-      g_va = g_va + g_z * surrogate;
-      float g_ia = std::fma(k, g_i, g_i);  // torch.add(g_i, g_i, alpha=keep_i)
-      g_ia = std::fma(m, g_va, g_ia);      // .add_(g_va, alpha=mem)
-      gct[e] = g_ia;
-      oi[e] = g_ia;
-      ov[e] = g_va * decay;
+    if (has_gs) {
+      backward_step<true>(pre + t * n, sp + t * n, gs + t * n, gc + t * n, ov, oi, n, m, k, th,
+                          reset, a, decay);
+    } else {
+      backward_step<false>(pre + t * n, sp + t * n, nullptr, gc + t * n, ov, oi, n, m, k, th,
+                           reset, a, decay);
     }
   }
   return {grad_currents, out_v, out_i};
 }
 
+// The no-grad forward of spiking MLPs that share one input and their LIF neurons
+// (nspdi_rl.network.forward_together's rollout path): the same ATen operations in
+// the same order as the Python modules, so the outputs are bit for bit theirs, with
+// one call from Python instead of some sixty.
+//
+// x (B, n_in): the input of one step, the same at every one of `steps` steps, coded
+//   as nspdi_rl.network.Encoder.encode_static codes it: as it is (population_size
+//   0) or by population_size Gaussian receptive fields per value over [low, high].
+// layers[k]: network k's weights and biases, [W_0, b_0, ..., W_readout, b_readout];
+//   W is (out, in), or (2 out, in) with V stacked under W where ndi[k][l]; an empty
+//   bias is none.
+// li_weights[k] (steps,), li_bias[k] (): the readout integrator as a weighted sum.
+// Returns each network's output (B, n_outputs).
+std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size, double low,
+                                       double high, torch::Tensor centres, int64_t steps,
+                                       std::vector<std::vector<torch::Tensor>> layers,
+                                       std::vector<std::vector<int64_t>> ndi,
+                                       std::vector<torch::Tensor> li_weights,
+                                       std::vector<torch::Tensor> li_bias, double mem,
+                                       double keep_i, double v_leak, double v_th,
+                                       double v_reset) {
+  const size_t nets = layers.size();
+  TORCH_CHECK(nets > 0 && ndi.size() == nets && li_weights.size() == nets &&
+                  li_bias.size() == nets,
+              "one entry per network in layers, ndi, li_weights and li_bias");
+  const size_t depth = ndi[0].size();  // hidden layers + the readout
+  TORCH_CHECK(depth >= 2, "at least one hidden layer");
+  for (size_t k = 0; k < nets; ++k) {
+    TORCH_CHECK(ndi[k].size() == depth && layers[k].size() == 2 * depth,
+                "every network needs the same number of layers");
+  }
+  auto apply = [&](const torch::Tensor& x, size_t k, size_t l) {
+    const auto& w = layers[k][2 * l];
+    const auto& b = layers[k][2 * l + 1];
+    torch::Tensor current;
+    if (ndi[k][l] != 0) {
+      auto parts = at::linear(x, w).chunk(2, -1);
+      current = at::addcmul(parts[0], parts[0], parts[1]);
+    } else {
+      current = at::linear(x, w);
+    }
+    return b.numel() > 0 ? current + b : current;
+  };
+  auto encoded = x;
+  if (population_size > 0) {
+    const auto unit = (x - low) / (high - low);
+    const double width = 1.0 / static_cast<double>(std::max<int64_t>(population_size - 1, 1));
+    const auto act = at::exp(at::pow((unit.unsqueeze(-1) - centres) / width, 2) * -0.5);
+    encoded = act.reshape({x.size(0), x.size(1) * population_size});
+  }
+  std::vector<torch::Tensor> hidden(nets, encoded);
+  for (size_t l = 0; l + 1 < depth; ++l) {
+    std::vector<torch::Tensor> currents;
+    std::vector<int64_t> sizes;
+    for (size_t k = 0; k < nets; ++k) {
+      currents.push_back(apply(hidden[k], k, l));
+      sizes.push_back(currents.back().size(-1));
+    }
+    auto joined = at::cat(currents, -1);
+    // the first layer's current is the same at every step: (1, B, n) for all steps
+    if (l == 0) joined = joined.unsqueeze(0);
+    std::vector<int64_t> state_shape(joined.sizes().begin() + 1, joined.sizes().end());
+    auto v0 = at::zeros(state_shape, joined.options()) + static_cast<float>(v_leak);
+    auto i0 = at::zeros(state_shape, joined.options());
+    auto spikes = lif_forward(joined.contiguous(), steps, v0, i0, mem, keep_i, v_leak, v_th,
+                              v_reset, false)[0];
+    hidden = spikes.split_with_sizes(sizes, -1);
+  }
+  std::vector<torch::Tensor> outputs;
+  for (size_t k = 0; k < nets; ++k) {
+    auto current = apply(hidden[k], k, depth - 1);
+    outputs.push_back(at::tensordot(li_weights[k], current, {0}, {0}) + li_bias[k]);
+  }
+  return outputs;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "LIF time loop, forward (float32, CPU)");
   m.def("lif_backward", &lif_backward, "LIF time loop, backward with SuperSpike (float32, CPU)");
+  m.def("mlp_forward", &mlp_forward, "no-grad forward of spiking MLPs sharing input and neurons");
 }

@@ -21,12 +21,16 @@ needs_compiler = pytest.mark.skipif(
 
 
 def _run(x, p, state, surrogate):
-    xi = x.clone().requires_grad_(True)
+    # an expanded input (one current for every step) stays expanded: its gradient is
+    # then summed over time by autograd
+    constant = x.stride(0) == 0
+    leaf = (x[0] if constant else x).clone().requires_grad_(True)
+    xi = leaf.expand(x.shape) if constant else leaf
     st = tuple(s.clone().requires_grad_(True) for s in state)
     z, (v, i) = lif_sequence(xi, p, surrogate=surrogate, alpha=9.0, state=st)
     w = torch.linspace(-1, 1, z.numel()).reshape(z.shape)
     ((z * w).sum() + 0.3 * v.sum() - 0.2 * i.sum()).backward()
-    return (z, v, i), [xi.grad, *(s.grad for s in st)]
+    return (z, v, i), [leaf.grad, *(s.grad for s in st)]
 
 
 @needs_compiler
@@ -37,12 +41,20 @@ def test_the_kernel_builds_here() -> None:
 @needs_compiler
 @pytest.mark.parametrize("surrogate", sorted(SURROGATES))
 @pytest.mark.parametrize("shape", [(8, 3, 5), (25, 64, 130)])
+@pytest.mark.parametrize("v_leak", [0.0, 0.1])
+@pytest.mark.parametrize("constant_input", [False, True])
 def test_compiled_equals_the_tensor_loop(
-    surrogate: str, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+    surrogate: str,
+    shape: tuple[int, ...],
+    v_leak: float,
+    constant_input: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     torch.manual_seed(0)
-    p = LIFParameters(v_reset=torch.tensor(-0.2), v_leak=torch.tensor(0.1))
+    p = LIFParameters(v_reset=torch.tensor(-0.2), v_leak=torch.tensor(v_leak))
     x = torch.rand(shape) * 3
+    if constant_input:  # one current for every step, as the first layer passes it
+        x = x[0].expand(shape)
     state = (torch.rand(shape[1:]), torch.rand(shape[1:]))
     compiled = _run(x, p, state, surrogate)
     monkeypatch.setenv("NSPDI_KERNELS", "0")

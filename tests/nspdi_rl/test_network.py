@@ -4,6 +4,7 @@ import pytest
 import torch
 from norse.torch import LIF, LIFParameters
 
+from nspdi_rl.layers import NSPConfig
 from nspdi_rl.network import (
     Encoder,
     LIFConfig,
@@ -210,3 +211,57 @@ def test_forward_together_equals_separate_calls():
     other = build_network(SpikingNetConfig(input_shape=(6,), n_outputs=2, time_steps=3), seed=0)
     y1, y2 = forward_together([a, other], x)  # different T: separate calls
     assert torch.equal(y2, other(x))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"encoder": "population", "input_low": -1.0, "input_high": 2.0, "population_size": 5},
+        {"hidden": (16, 8), "ndi": False, "readout": "last"},
+        {"readout_ndi": True, "lif": LIFConfig(v_leak=0.1, v_reset=-0.2, alpha=20.0)},
+        {"nsp": NSPConfig(method="magnitude")},
+    ],
+    ids=["direct", "population", "deep-no-ndi-last", "readout-ndi-leak", "magnitude"],
+)
+def test_the_compiled_rollout_forward_equals_separate_calls_bit_for_bit(options):
+    from nspdi_rl import kernels
+    from nspdi_rl.network import _compiled_forward, forward_together
+
+    if kernels.lif_kernel() is None:
+        pytest.skip("no compiled kernels here")
+    base = dict(input_shape=(6,), hidden=(16,), time_steps=5) | options
+    a = build_network(SpikingNetConfig(n_outputs=4, **base), seed=0)
+    b = build_network(SpikingNetConfig(n_outputs=1, **base), seed=1)
+    for net in (a, b):  # prune half of every weight, as a pruned policy has
+        for layer in (*net.layers, net.readout):
+            for weight in layer.nsp_weights():
+                weight.set_threshold(float(weight.prune_scores().median()))
+    x = torch.rand(7, 6) * 2 - (1.0 if "input_low" in options else 0.0)
+    with torch.no_grad():
+        compiled = _compiled_forward([a, b], x)
+        assert compiled is not None
+        assert all(torch.equal(y, net(x)) for y, net in zip(compiled, (a, b), strict=True))
+        assert all(
+            torch.equal(y, z) for y, z in zip(forward_together([a, b], x), compiled, strict=True)
+        )
+        # a changed weight is seen at the next call (the cached weights follow it)
+        a.layers[0].w.theta.mul_(0.5)
+        assert torch.equal(forward_together([a, b], x)[0], a(x))
+
+
+def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
+    from nspdi_rl.metrics import SynOpsCounter
+    from nspdi_rl.network import _compiled_forward, forward_together
+
+    a = mlp(n_outputs=4)
+    b = mlp(n_outputs=1)
+    x = torch.rand(3, 6)
+    assert _compiled_forward([a, b], x) is None  # gradients on
+    with torch.no_grad():
+        with SynOpsCounter(a) as counter:  # its hooks must see the layers run
+            assert _compiled_forward([a, b], x) is None
+            forward_together([a, b], x)
+        assert counter.macs > 0  # the layers ran through their hooks
+        stateful = build_network(a.config, stateful=True, seed=0)
+        assert _compiled_forward([stateful, b], x) is None
