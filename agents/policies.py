@@ -308,6 +308,16 @@ class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
             self.add_module(f"qf{idx}", q_net)  # replaces SB3's MLP of the same name
             self.q_networks.append(q_net)
 
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # SB3's ContinuousCritic.forward, but the critics share one call without autograd
+        # (the target critics): the same Q-values as separate calls
+        with torch.set_grad_enabled(not self.share_features_extractor):
+            features = self.extract_features(obs, self.features_extractor)
+        q_input = torch.cat([features, actions], dim=1)
+        if torch.is_grad_enabled():
+            return tuple(q_net(q_input) for q_net in self.q_networks)
+        return tuple(forward_together(self.q_networks, q_input))  # type: ignore[arg-type]
+
 
 class SpikingSACPolicy(_SpikingMixin, SACPolicy):
     """SAC policy with a spiking actor latent and spiking critics.

@@ -16,7 +16,7 @@ import time
 import torch
 
 from nspdi_rl.functional import _LIFSequence, _loop_constants, _superspike
-from nspdi_rl.kernels import lif_kernel
+from nspdi_rl.kernels import compiled_kernels
 
 # (T, batch, neurons, with gradient): a maze rollout, PPO updates, a task's training step
 SIZES = ((8, 8, 128, False), (8, 256, 128, True), (8, 64, 512, True), (100, 16, 512, True))
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if lif_kernel() is None:
+    if compiled_kernels() is None:
         raise SystemExit("the compiled LIF loop is not available here (see the warning)")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"best of {args.repeats} x {args.calls} calls, kinds alternated")  # fmt: skip

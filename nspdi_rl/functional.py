@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from norse.torch.functional.lif import LIFParameters
 
-from nspdi_rl.kernels import lif_kernel
+from nspdi_rl.kernels import compiled_kernels
 
 __all__ = [
     "SURROGATES",
@@ -44,7 +44,10 @@ class _NSPWeight(torch.autograd.Function):
 
     ``m`` is ``|theta|`` with ``s = sign(theta)`` (NSP / STDS), or ``theta`` itself
     with fixed signs ``s`` (Grad R). The backward pass is hand-written so that the
-    straight-through variant costs no more than the exact one.
+    straight-through variant costs no more than the exact one. On the CPU in float32
+    both passes run compiled (:mod:`nspdi_rl.kernels`: one pass over the weights
+    each way instead of some ten tensor operations, the same arithmetic in the same
+    order); the tensor operations below are the fallback.
     """
 
     @staticmethod
@@ -57,6 +60,15 @@ class _NSPWeight(torch.autograd.Function):
         straight_through: bool,
         fixed_sign: torch.Tensor | None,
     ) -> torch.Tensor:
+        ctx.straight_through = straight_through
+        ctx.has_fixed_sign = fixed_sign is not None
+        kernel = _nsp_kernel(theta, a, fixed_sign)
+        ctx.kernel = kernel
+        if kernel is not None:
+            ctx.d1, ctx.d2 = d1, d2
+            fixed = theta.new_empty(0) if fixed_sign is None else fixed_sign
+            ctx.save_for_backward(theta, a, fixed)
+            return kernel.nsp_forward(theta, a, d1, d2, fixed)
         a_b = _channel_view(a, theta)
         if fixed_sign is None:
             sign = torch.sign(theta)
@@ -71,15 +83,21 @@ class _NSPWeight(torch.autograd.Function):
             alive = alive & (w.abs() >= d2)
             w = w * alive
         ctx.save_for_backward(a_b, sign, shifted, alive)
-        ctx.straight_through = straight_through
-        ctx.has_fixed_sign = fixed_sign is not None
         return w
 
     @staticmethod
     def backward(ctx: Any, grad_w: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        need_theta, need_a = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.kernel is not None:
+            theta, a, fixed = ctx.saved_tensors
+            grad_theta, grad_a = ctx.kernel.nsp_backward(
+                grad_w.contiguous(), theta, a, ctx.d1, ctx.d2, fixed,
+                ctx.straight_through, need_theta, need_a,
+            )  # fmt: skip
+            return grad_theta, grad_a, None, None, None, None
         a_b, sign, shifted, alive = ctx.saved_tensors
         grad_theta = grad_a = None
-        if ctx.needs_input_grad[0]:
+        if need_theta:
             # d w / d theta = a on the active branch; |theta|' = sign(theta) cancels
             # the leading sign for NSP, and is 1 (times the fixed sign) for Grad R.
             g = grad_w * a_b
@@ -88,11 +106,24 @@ class _NSPWeight(torch.autograd.Function):
             if not ctx.straight_through:
                 g = g * alive
             grad_theta = g
-        if ctx.needs_input_grad[1]:
+        if need_a:
             # a only scales active synapses: its gradient is exact in both modes.
             contrib = grad_w * sign * shifted * alive
             grad_a = contrib.reshape(contrib.shape[0], -1).sum(dim=1)
         return grad_theta, grad_a, None, None, None, None
+
+
+def _nsp_kernel(
+    theta: torch.Tensor, a: torch.Tensor, fixed_sign: torch.Tensor | None
+) -> Any | None:
+    """The compiled kernels where they take these tensors (float32, contiguous, on the
+    CPU), else None."""
+    tensors = (theta, a) if fixed_sign is None else (theta, a, fixed_sign)
+    if not all(
+        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors
+    ):
+        return None
+    return compiled_kernels()
 
 
 def nsp_weight(
@@ -293,7 +324,7 @@ class _LIFSequence(torch.autograd.Function):
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         keep_v_pre = any(ctx.needs_input_grad[:3])  # what backward needs, if it runs
-        kernel = lif_kernel() if currents.device.type == "cpu" else None
+        kernel = compiled_kernels() if currents.device.type == "cpu" else None
         if kernel is not None:
             steps = currents.shape[0]
             if steps > 1 and currents.stride(0) == 0:

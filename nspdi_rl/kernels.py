@@ -1,11 +1,14 @@
-"""Compiled kernels: the LIF time loop in C++ (``csrc/lif.cpp``), for float32 on the CPU.
+"""Compiled kernels in C++ (``csrc/kernels.cpp``), for float32 on the CPU: the LIF time
+loop (forward and adjoint), NSP's weight map (forward and backward), and the no-grad
+forward of spiking MLPs in one call. Each does the same arithmetic in the same order
+as the tensor operations it replaces (the tests compare them bit for bit).
 
 Built with PyTorch's C++ extension tooling the first time it is needed (about a
 minute; ``scripts/ensure_env.py`` builds it when it makes the environment) and
 cached by PyTorch under ``$TORCH_EXTENSIONS_DIR`` (default
 ``~/.cache/torch_extensions``). Where it cannot be built (no C++ compiler), a
-warning says why once and the Python loop runs instead; ``NSPDI_KERNELS=0`` turns
-the kernel off (the benchmarks compare both).
+warning says why once and the tensor operations run instead; ``NSPDI_KERNELS=0``
+turns the kernels off (the benchmarks compare both).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["SOURCE", "kernels_enabled", "lif_kernel"]
+__all__ = ["SOURCE", "compiled_kernels", "kernels_enabled"]
 
-SOURCE = Path(__file__).with_name("csrc") / "lif.cpp"
+SOURCE = Path(__file__).with_name("csrc") / "kernels.cpp"
 # a new name for every change of the source's interface keeps old builds apart
-_NAME = "nspdi_lif_v2"
+_NAME = "nspdi_kernels_v1"
 _built: ModuleType | None = None
 _failed: str | None = None
 
@@ -33,9 +36,9 @@ def kernels_enabled() -> bool:
     return value not in ("0", "false", "no", "off")
 
 
-def lif_kernel() -> ModuleType | None:
-    """The compiled LIF loop, built on first use; None where it is turned off or
-    cannot be built (then a warning, once, says why)."""
+def compiled_kernels() -> ModuleType | None:
+    """The compiled kernels' module, built on first use; None where they are turned
+    off or cannot be built (then a warning, once, says why)."""
     global _built, _failed
     if not kernels_enabled():
         return None

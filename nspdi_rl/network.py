@@ -28,7 +28,7 @@ from nspdi_rl.functional import (
     lif_sequence,
     scalar_lif_constants,
 )
-from nspdi_rl.kernels import lif_kernel
+from nspdi_rl.kernels import compiled_kernels
 from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 
 __all__ = [
@@ -490,6 +490,10 @@ class SpikingNetwork(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # acting and evaluating: one compiled call
+            compiled = _compiled_forward([self], x)
+            if compiled is not None:
+                return compiled[0]
         out = self.readout_neurons(self.readout(self.forward_hidden(x)))
         if self.config.readout == "spike_count":
             out = out.mean(0)
@@ -546,14 +550,16 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
     The LIF update is element-wise, so the hidden currents of all networks can go
     through one loop side by side: the spikes and outputs are exactly those of
     separate calls, with one Python time loop instead of one per network (an
-    actor and a critic, say). Falls back to separate calls when the networks
-    differ in their neurons, depth or T, have conv layers, or are stateful.
+    actor and a critic, say). Without autograd all of it is one call of the compiled
+    kernel where it applies (see :func:`_compiled_forward`). Falls back to separate
+    calls when the networks differ in their neurons, depth or T, have conv layers,
+    or are stateful.
     """
     if len(networks) < 2 or not _can_share_neurons(networks):
         return [net(x) for net in networks]
-    fused = _compiled_forward(networks, x)
-    if fused is not None:
-        return fused
+    compiled = _compiled_forward(networks, x)
+    if compiled is not None:
+        return compiled
     hidden = [x] * len(networks)
     for depth in range(len(networks[0].layers)):
         currents = [
@@ -574,14 +580,14 @@ def _compiled_forward(
     networks: Sequence[SpikingNetwork], x: torch.Tensor
 ) -> list[torch.Tensor] | None:
     """:func:`forward_together` without autograd in one call of the compiled kernel
-    (:func:`nspdi_rl.kernels.lif_kernel`'s ``mlp_forward``: the same operations, so the
+    (:func:`nspdi_rl.kernels.compiled_kernels`'s ``mlp_forward``: the same operations, so the
     same outputs), or None where it does not apply: gradients, no kernel, hooks on a
     layer (SynOps counting), encoders that differ or change over time, different
     neurons or T, a spiking readout, a stateful network, conv layers, per-neuron LIF
     constants, other than float32 on the CPU."""
     if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
         return None
-    kernel = lif_kernel()
+    kernel = compiled_kernels()
     first = networks[0]
     constants = first.neurons[0].constants if first.layers else None
     if kernel is None or constants is None or _global_hooks():
@@ -606,7 +612,8 @@ def _compiled_forward(
         weights: list[torch.Tensor] = []
         flags: list[int] = []
         for layer in (*net.layers, net.readout):
-            if layer._forward_hooks or layer._forward_pre_hooks:
+            # NSP layers only (an exported network has compressed ones), without hooks
+            if not isinstance(layer, NDILinear) or layer._forward_hooks or layer._forward_pre_hooks:
                 return None
             bias = layer.bias
             weights += [layer.stacked_weight(), x.new_empty(0) if bias is None else bias]

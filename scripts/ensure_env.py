@@ -55,7 +55,7 @@ def main() -> int:
     subprocess.run([*pip, *reqs], check=True, stdout=sys.stderr)
     # the compiled LIF loop, built now rather than in the first run (a warning, not a
     # failure, where there is no compiler: the Python loop runs then)
-    build = "from nspdi_rl.kernels import lif_kernel; lif_kernel()"
+    build = "from nspdi_rl.kernels import compiled_kernels; compiled_kernels()"
     subprocess.run([str(python), "-c", build], cwd=ROOT, check=True, stdout=sys.stderr)
     stamp.write_text("\n".join(reqs) + "\n")
     print(venv)

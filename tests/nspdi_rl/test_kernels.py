@@ -11,7 +11,7 @@ import torch
 from norse.torch.functional.lif import LIFParameters
 
 from nspdi_rl import kernels
-from nspdi_rl.functional import SURROGATES, lif_sequence
+from nspdi_rl.functional import SURROGATES, lif_sequence, nsp_weight
 
 # PyTorch's extension builder needs a C++ compiler and ninja on PATH
 needs_compiler = pytest.mark.skipif(
@@ -35,7 +35,7 @@ def _run(x, p, state, surrogate):
 
 @needs_compiler
 def test_the_kernel_builds_here() -> None:
-    assert kernels.lif_kernel() is not None
+    assert kernels.compiled_kernels() is not None
 
 
 @needs_compiler
@@ -77,8 +77,8 @@ def test_a_failed_build_warns_once_and_the_loop_runs(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(kernels, "_failed", None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert kernels.lif_kernel() is None
-        assert kernels.lif_kernel() is None
+        assert kernels.compiled_kernels() is None
+        assert kernels.compiled_kernels() is None
         z, _ = lif_sequence(torch.rand(5, 2, 3) * 3, LIFParameters())
     said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(said) == 1 and "could not be built (no compiler)" in said[0]
@@ -87,7 +87,39 @@ def test_a_failed_build_warns_once_and_the_loop_runs(monkeypatch: pytest.MonkeyP
 
 def test_the_switch_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NSPDI_KERNELS", "0")
-    assert kernels.lif_kernel() is None
+    assert kernels.compiled_kernels() is None
     monkeypatch.setenv("NSPDI_KERNELS", "maybe")
     with pytest.raises(ValueError, match="NSPDI_KERNELS='maybe'; accepted"):
-        kernels.lif_kernel()
+        kernels.compiled_kernels()
+
+
+def _nsp_run(theta, a, d1, d2, straight_through, fixed_sign):
+    t = theta.clone().requires_grad_(True)
+    a_ = a.clone().requires_grad_(True)
+    w = nsp_weight(t, a_, d1, d2, straight_through, fixed_sign)
+    (w * torch.linspace(-1, 1, w.numel()).reshape(w.shape)).sum().backward()
+    return w.detach(), t.grad, a_.grad
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(7, 5), (6, 3, 3, 3)])
+@pytest.mark.parametrize("straight_through", [False, True])
+@pytest.mark.parametrize(
+    ("d1", "d2", "gradr"),
+    [(0.0, 0.0, False), (0.3, 0.0, False), (0.05, 0.2, False), (0.1, 0.0, True)],
+    ids=["dense-like", "d1", "d2-cut", "gradr"],
+)
+def test_compiled_nsp_map_equals_the_tensor_operations(
+    shape, straight_through, d1, d2, gradr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(0)
+    theta = torch.randn(shape)
+    theta.view(-1)[:3] = 0.0  # sign(0) = 0
+    a = torch.rand(shape[0]) * 2 + 0.1
+    fixed = torch.where(torch.rand(shape) > 0.5, 1.0, -1.0) if gradr else None
+    compiled = _nsp_run(theta, a, d1, d2, straight_through, fixed)
+    monkeypatch.setenv("NSPDI_KERNELS", "0")
+    tensor_ops = _nsp_run(theta, a, d1, d2, straight_through, fixed)
+    assert 0 < int((compiled[0] == 0).sum()) < theta.numel() or d1 == d2 == 0.0
+    for x, y in zip(compiled, tensor_ops, strict=True):
+        assert torch.equal(x, y)  # weights, theta's and a's gradients bit for bit

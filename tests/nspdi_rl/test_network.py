@@ -228,7 +228,7 @@ def test_the_compiled_rollout_forward_equals_separate_calls_bit_for_bit(options)
     from nspdi_rl import kernels
     from nspdi_rl.network import _compiled_forward, forward_together
 
-    if kernels.lif_kernel() is None:
+    if kernels.compiled_kernels() is None:
         pytest.skip("no compiled kernels here")
     base = dict(input_shape=(6,), hidden=(16,), time_steps=5) | options
     a = build_network(SpikingNetConfig(n_outputs=4, **base), seed=0)

@@ -1,6 +1,9 @@
-// The LIF time loop of nspdi_rl.functional._LIFSequence in C++: per time step one
-// vectorised, branch-free pass over the neurons instead of ~7 tensor operations.
-// Float32 on the CPU, scalar neuron constants.
+// nspdi_rl's compiled kernels (nspdi_rl/kernels.py), float32 on the CPU:
+// - the LIF time loop of nspdi_rl.functional._LIFSequence: per time step one
+//   vectorised, branch-free pass over the neurons instead of ~7 tensor operations
+//   (scalar neuron constants);
+// - NSP's weight map, nspdi_rl.functional._NSPWeight, in one pass each way;
+// - the no-grad forward of spiking MLPs (nspdi_rl.network._compiled_forward).
 //
 // Same arithmetic, in the same order, as the Python loop (which follows Norse), so
 // the spikes and states are bit for bit the same; compiled with -ffp-contract=off so
@@ -241,8 +244,126 @@ std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size,
   return outputs;
 }
 
+// NSP's effective weight w = s relu(a (m - d1)), then w = 0 where |w| < d2 (when
+// d2 > 0): m = |theta| and s = sign(theta), or with fixed signs (Grad R) m = theta
+// and s = fixed_sign. theta (out, ...), a (out,); fixed_sign empty or like theta.
+// The same float operations in the same order as functional._NSPWeight.forward.
+namespace {
+
+struct NSPView {
+  const float* theta;
+  const float* a;
+  const float* fixed;  // nullptr: s = sign(theta)
+  int64_t rows, cols;
+  float d1, d2;
+
+  // s, the shifted magnitude and the weight before the cut, of element (r, c)
+  inline void at(int64_t r, int64_t c, float& s, float& shifted, float& w) const {
+    const int64_t e = r * cols + c;
+    const float t = theta[e];
+    if (fixed != nullptr) {
+      s = fixed[e];
+      shifted = t - d1;
+    } else {
+      s = t > 0.0f ? 1.0f : (t < 0.0f ? -1.0f : (t == 0.0f ? 0.0f : t));  // torch.sign
+      shifted = std::fabs(t) - d1;
+    }
+    const float scaled = a[r] * shifted;
+    const float relu = std::isnan(scaled) ? scaled : (scaled > 0.0f ? scaled : 0.0f);
+    w = s * relu;
+  }
+
+  inline bool alive(float shifted, float w) const {
+    return shifted > 0.0f && (d2 <= 0.0f || std::fabs(w) >= d2);
+  }
+};
+
+NSPView nsp_view(const torch::Tensor& theta, const torch::Tensor& a, double d1, double d2,
+                 const torch::Tensor& fixed_sign) {
+  check(theta, "theta");
+  check(a, "a");
+  TORCH_CHECK(theta.dim() >= 1 && a.dim() == 1 && a.size(0) == theta.size(0),
+              "a must have one value per output channel of theta");
+  const bool fixed = fixed_sign.numel() > 0;
+  if (fixed) {
+    check(fixed_sign, "fixed_sign");
+    TORCH_CHECK(fixed_sign.sizes() == theta.sizes(), "fixed_sign must have theta's shape");
+  }
+  const int64_t rows = theta.size(0);
+  return NSPView{theta.data_ptr<float>(),
+                 a.data_ptr<float>(),
+                 fixed ? fixed_sign.data_ptr<float>() : nullptr,
+                 rows,
+                 rows > 0 ? theta.numel() / rows : 0,
+                 static_cast<float>(d1),
+                 static_cast<float>(d2)};
+}
+
+}  // namespace
+
+torch::Tensor nsp_forward(torch::Tensor theta, torch::Tensor a, double d1, double d2,
+                          torch::Tensor fixed_sign) {
+  const NSPView view = nsp_view(theta, a, d1, d2, fixed_sign);
+  auto w = torch::empty_like(theta);
+  float* out = w.data_ptr<float>();
+  for (int64_t r = 0; r < view.rows; ++r) {
+    for (int64_t c = 0; c < view.cols; ++c) {
+      float s, shifted, value;
+      view.at(r, c, s, shifted, value);
+      if (view.d2 > 0.0f) value = value * (view.alive(shifted, value) ? 1.0f : 0.0f);
+      out[r * view.cols + c] = value;
+    }
+  }
+  return w;
+}
+
+// Its backward (functional._NSPWeight.backward): grad_theta = grad_w a [s for fixed
+// signs] [alive unless straight_through]; grad_a = the row sums of grad_w s shifted
+// alive. An undefined result where it is not needed.
+std::vector<torch::Tensor> nsp_backward(torch::Tensor grad_w, torch::Tensor theta,
+                                        torch::Tensor a, double d1, double d2,
+                                        torch::Tensor fixed_sign, bool straight_through,
+                                        bool need_theta, bool need_a) {
+  const NSPView view = nsp_view(theta, a, d1, d2, fixed_sign);
+  check(grad_w, "grad_w");
+  TORCH_CHECK(grad_w.sizes() == theta.sizes(), "grad_w must have theta's shape");
+  const float* g = grad_w.data_ptr<float>();
+  torch::Tensor grad_theta, contrib;
+  float* gt = nullptr;
+  float* ct = nullptr;
+  if (need_theta) {
+    grad_theta = torch::empty_like(theta);
+    gt = grad_theta.data_ptr<float>();
+  }
+  if (need_a) {
+    contrib = torch::empty_like(theta);
+    ct = contrib.data_ptr<float>();
+  }
+  for (int64_t r = 0; r < view.rows; ++r) {
+    const float ar = view.a[r];
+    for (int64_t c = 0; c < view.cols; ++c) {
+      const int64_t e = r * view.cols + c;
+      float s, shifted, w;
+      view.at(r, c, s, shifted, w);
+      const float live = view.alive(shifted, w) ? 1.0f : 0.0f;
+      if (gt != nullptr) {
+        float value = g[e] * ar;
+        if (view.fixed != nullptr) value = value * s;
+        if (!straight_through) value = value * live;
+        gt[e] = value;
+      }
+      if (ct != nullptr) ct[e] = ((g[e] * s) * shifted) * live;
+    }
+  }
+  torch::Tensor grad_a;
+  if (need_a) grad_a = contrib.reshape({view.rows, -1}).sum(1);
+  return {grad_theta, grad_a};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "LIF time loop, forward (float32, CPU)");
   m.def("lif_backward", &lif_backward, "LIF time loop, backward with SuperSpike (float32, CPU)");
+  m.def("nsp_forward", &nsp_forward, "NSP's effective weight (float32, CPU)");
+  m.def("nsp_backward", &nsp_backward, "NSP's weight map, backward (float32, CPU)");
   m.def("mlp_forward", &mlp_forward, "no-grad forward of spiking MLPs sharing input and neurons");
 }

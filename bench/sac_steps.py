@@ -1,0 +1,87 @@
+"""Spiking SAC against SB3's MlpPolicy SAC on the point maze, in one process.
+
+Three candidates, same hyperparameters (the runner's SAC defaults), run in turn
+within each repeat so that they share the machine's state:
+
+- ``MlpPolicy``: SB3's MLPs (256-256 ReLU) on the raw observation;
+- ``MlpPolicy+population``: the same MLPs fed the spiking policy's input, the
+  observation population-coded with the same receptive fields (like with like);
+- ``SpikingMlpPolicy``: the spiking NDI actor and critics, pruned online to 90 %.
+
+SAC's cost is its gradient step (one per environment step here), so each run first
+fills the replay buffer to ``learning_starts`` untimed and then times ``--timesteps``
+environment steps of learning. Prints environment steps per second (median over
+``--repeats``) and each one's ratio to the plain MLP. Run:
+``python -m bench.sac_steps [--timesteps N] [--repeats R]``; ``NSPDI_KERNELS=0``
+runs the spiking policy without the compiled kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from stable_baselines3 import SAC
+
+import agents  # noqa: F401  (registers "SpikingMlpPolicy")
+import envs  # noqa: F401
+from agents.callbacks import NSPPruningCallback
+from agents.config import ALGO_DEFAULTS
+from bench.ppo_steps import PopulationFeatures
+from nspdi_rl.pruning import PruningSchedule
+
+ENV_ID = "nspdi/PointMaze-v0"
+CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
+
+
+def run(candidate: str, timesteps: int, seed: int) -> float:
+    """Environment steps per second of ``candidate`` learning, after the warm-up."""
+    hyperparams = dict(ALGO_DEFAULTS["sac"]["hyperparams"])
+    policy, kwargs = candidate, {}
+    if candidate == "MlpPolicy+population":
+        policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
+    model = SAC(policy, ENV_ID, seed=seed, device="cpu", policy_kwargs=kwargs or None,
+                **hyperparams)  # fmt: skip
+    total = int(hyperparams["learning_starts"]) + timesteps
+    callback = None
+    if policy == "SpikingMlpPolicy":
+        callback = NSPPruningCallback(PruningSchedule(final=0.9, end=0.8), total)
+    model.learn(int(hyperparams["learning_starts"]), callback=callback)  # fills the buffer
+    start = time.perf_counter()
+    model.learn(timesteps, callback=callback, reset_num_timesteps=False)
+    return timesteps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timesteps", type=int, default=2_000, help="timed steps per run")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (train_maze uses 1)")
+    args = parser.parse_args()
+    for name in ("timesteps", "repeats", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"os.cpu_count()={os.cpu_count()}, {ENV_ID}, "
+        f"{args.timesteps} timed steps x {args.repeats} repeats"
+    )
+    rates: dict[str, list[float]] = {c: [] for c in CANDIDATES}
+    for r in range(args.repeats):  # interleaved: each repeat runs every candidate once
+        for candidate in CANDIDATES:
+            rates[candidate].append(run(candidate, args.timesteps, args.seed + r))
+    base = statistics.median(rates["MlpPolicy"])
+    print("| policy | steps/s (learning) | vs MlpPolicy |")
+    print("|---|---|---|")
+    for policy, runs in rates.items():
+        rate = statistics.median(runs)
+        print(f"| {policy} | {rate:,.1f} | {rate / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
