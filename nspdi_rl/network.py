@@ -615,14 +615,16 @@ def _compiled_forward(
             # NSP layers only (an exported network has compressed ones), without hooks
             if not isinstance(layer, NDILinear) or layer._forward_hooks or layer._forward_pre_hooks:
                 return None
-            bias = layer.bias
-            weights += [layer.stacked_weight(), x.new_empty(0) if bias is None else bias]
+            weights += [
+                layer.stacked_weight(),
+                x.new_empty(0) if layer.bias is None else layer.bias,
+            ]
             flags.append(int(layer.v is not None))
         layers.append(weights)
         ndi.append(flags)
-        weight, bias = readout.reduction(first.config.time_steps, x)
-        li_weights.append(weight)
-        li_bias.append(bias)
+        li_weight, li_offset = readout.reduction(first.config.time_steps, x)
+        li_weights.append(li_weight)
+        li_bias.append(li_offset)
     first._check_input(x)
     encoder = first.encoder
     population = encoder.population_size if encoder.kind == "population" else 0
