@@ -4,8 +4,9 @@
 dense NSP / NDI layer (CSR: row pointers, column indices, values), plus the
 network config; :func:`load_pruned` rebuilds the network for inference with
 each such layer replaced by a :class:`CompressedLinear`. A compressed layer
-multiplies with a sparse (CSR or COO) matrix or with the dense one, whichever
-is fastest for the input's row count: the first call with a new size times them
+multiplies with a sparse (CSR or COO) matrix, with the dense one, or (compiled)
+over only the non-zero inputs and synapses, whichever is fastest for the input's
+row count: the first call with a new size times them
 and keeps the winner, so a sparse path is used only where it pays. Conv layers keep
 their (zero-holding) dense kernels.
 """
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nspdi_rl.checkpoint import atomic_torch_save
+from nspdi_rl.kernels import compiled_kernels
 from nspdi_rl.layers import NSPConv2d, NSPLayer, NSPLinear
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 
@@ -70,8 +72,10 @@ class CompressedLinear(nn.Module):
     :param weight: effective W, or W and V stacked (``(2 out, in)``) when ``ndi``.
     :param bias: the bias or None.
     :param ndi: the weight holds W over V; apply ``I = Wx + b + (Wx)(Vx)``.
-    :param mode: ``auto`` (per input size, the fastest of dense, CSR and COO, timed on
-        the first call with that size), ``sparse`` (CSR) or ``dense``.
+    :param mode: ``auto`` (per input size, the fastest of dense, CSR, COO and, where the
+        compiled kernels are built, the product over the non-zero inputs (``events``:
+        spikes are sparse too), timed on the first call with that size), ``sparse``
+        (CSR) or ``dense``.
     """
 
     dense_weight: torch.Tensor
@@ -90,12 +94,22 @@ class CompressedLinear(nn.Module):
         self.register_buffer("dense_weight", weight.detach().clone())
         self.sparse_weight = _from_csr(_to_csr(weight))
         self.coo_weight = weight.detach().to_sparse().coalesce()
+        # by input column, for the compiled product over the non-zero inputs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            csc = weight.detach().t().contiguous().to_sparse_csr()
+        self.csc = (
+            csc.crow_indices().to(torch.int32),
+            csc.col_indices().to(torch.int32),
+            csc.values().contiguous(),
+        )
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
         self.mode = mode
         self.in_features = weight.shape[1]
         self.out_features = weight.shape[0] // (2 if ndi else 1)
-        self.choice: dict[int, str] = {}  # row-count bucket -> "dense" | "csr" | "coo"
+        # row-count bucket -> "dense" | "csr" | "coo" | "events"
+        self.choice: dict[int, str] = {}
 
     # Each path returns the product in its natural layout: dense (M, out), sparse
     # (out, M); _combine applies the NDI term and the bias in that layout.
@@ -108,8 +122,16 @@ class CompressedLinear(nn.Module):
     def _coo(self, x2d: torch.Tensor) -> torch.Tensor:
         return torch.sparse.mm(self.coo_weight, x2d.t())
 
+    def _events(self, x2d: torch.Tensor) -> torch.Tensor:
+        kernels = compiled_kernels()
+        assert kernels is not None  # offered by _paths only then
+        return kernels.event_matmul(x2d.contiguous(), *self.csc, self.dense_weight.shape[0])
+
     def _paths(self) -> dict[str, Any]:
-        return {"dense": self._dense, "csr": self._csr, "coo": self._coo}
+        paths = {"dense": self._dense, "csr": self._csr, "coo": self._coo}
+        if compiled_kernels() is not None and self.dense_weight.dtype == torch.float32:
+            paths["events"] = self._events
+        return paths
 
     def _pick(self, x2d: torch.Tensor) -> str:
         if self.mode != "auto":
@@ -125,7 +147,7 @@ class CompressedLinear(nn.Module):
                     start = time.perf_counter()
                     fn(x2d)
                     best[name] = min(best[name], time.perf_counter() - start)
-            sparse = min(("csr", "coo"), key=best.__getitem__)
+            sparse = min((name for name in paths if name != "dense"), key=best.__getitem__)
             # a sparse path must win clearly: otherwise the dense one is kept
             self.choice[bucket] = sparse if best[sparse] < 0.9 * best["dense"] else "dense"
         return self.choice[bucket]
@@ -146,8 +168,8 @@ class CompressedLinear(nn.Module):
             )
         x2d = x.reshape(-1, self.in_features)
         path = self._pick(x2d)
-        if path == "dense":
-            out = self._combine(self._dense(x2d), -1)
+        if path in ("dense", "events"):  # (M, out) layout
+            out = self._combine(self._paths()[path](x2d), -1)
         else:
             out = self._combine(self._paths()[path](x2d), 0).t()
         return out.reshape(*x.shape[:-1], self.out_features)

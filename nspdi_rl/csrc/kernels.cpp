@@ -3,7 +3,8 @@
 //   vectorised, branch-free pass over the neurons instead of ~7 tensor operations
 //   (scalar neuron constants);
 // - NSP's weight map, nspdi_rl.functional._NSPWeight, in one pass each way;
-// - the no-grad forward of spiking MLPs (nspdi_rl.network._compiled_forward).
+// - the no-grad forward of spiking MLPs (nspdi_rl.network._compiled_forward);
+// - a pruned layer's product over the non-zero inputs (nspdi_rl.export).
 //
 // Same arithmetic, in the same order, as the Python loop (which follows Norse), so
 // the spikes and states are bit for bit the same; compiled with -ffp-contract=off so
@@ -13,7 +14,9 @@
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -247,38 +250,61 @@ std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size,
 // NSP's effective weight w = s relu(a (m - d1)), then w = 0 where |w| < d2 (when
 // d2 > 0): m = |theta| and s = sign(theta), or with fixed signs (Grad R) m = theta
 // and s = fixed_sign. theta (out, ...), a (out,); fixed_sign empty or like theta.
-// The same float operations in the same order as functional._NSPWeight.forward.
+// The same float operations in the same order as functional._NSPWeight; each row
+// is one branch-free pass that the compiler vectorises (FIXED, CUT, ... are
+// template arguments, the arrays never overlap).
 namespace {
 
-struct NSPView {
+inline float sign_of(float t) {  // torch.sign: -1, 0 or 1 (NaN stays NaN)
+  return t > 0.0f ? 1.0f : (t < 0.0f ? -1.0f : t);
+}
+
+inline float relu_of(float x) {  // torch.relu: NaN stays NaN
+  return x < 0.0f ? 0.0f : x;
+}
+
+template <bool FIXED, bool CUT>
+void nsp_forward_row(const float* __restrict__ theta, const float* __restrict__ fixed,
+                     float* __restrict__ w, int64_t n, float a, float d1, float d2) {
+  for (int64_t e = 0; e < n; ++e) {
+    const float t = theta[e];
+    const float s = FIXED ? fixed[e] : sign_of(t);
+    const float shifted = (FIXED ? t : std::fabs(t)) - d1;
+    float value = s * relu_of(a * shifted);
+    if (CUT) value = value * ((shifted > 0.0f && std::fabs(value) >= d2) ? 1.0f : 0.0f);
+    w[e] = value;
+  }
+}
+
+template <bool FIXED, bool CUT, bool STRAIGHT, bool THETA, bool A>
+void nsp_backward_row(const float* __restrict__ g, const float* __restrict__ theta,
+                      const float* __restrict__ fixed, float* __restrict__ gt,
+                      float* __restrict__ ct, int64_t n, float a, float d1, float d2) {
+  for (int64_t e = 0; e < n; ++e) {
+    const float t = theta[e];
+    const float s = FIXED ? fixed[e] : sign_of(t);
+    const float shifted = (FIXED ? t : std::fabs(t)) - d1;
+    const float w = s * relu_of(a * shifted);
+    const float live = (shifted > 0.0f && (!CUT || std::fabs(w) >= d2)) ? 1.0f : 0.0f;
+    if (THETA) {
+      float value = g[e] * a;
+      if (FIXED) value = value * s;
+      if (!STRAIGHT) value = value * live;
+      gt[e] = value;
+    }
+    if (A) ct[e] = ((g[e] * s) * shifted) * live;
+  }
+}
+
+struct NSPArgs {
+  int64_t rows, cols;
   const float* theta;
   const float* a;
   const float* fixed;  // nullptr: s = sign(theta)
-  int64_t rows, cols;
   float d1, d2;
-
-  // s, the shifted magnitude and the weight before the cut, of element (r, c)
-  inline void at(int64_t r, int64_t c, float& s, float& shifted, float& w) const {
-    const int64_t e = r * cols + c;
-    const float t = theta[e];
-    if (fixed != nullptr) {
-      s = fixed[e];
-      shifted = t - d1;
-    } else {
-      s = t > 0.0f ? 1.0f : (t < 0.0f ? -1.0f : (t == 0.0f ? 0.0f : t));  // torch.sign
-      shifted = std::fabs(t) - d1;
-    }
-    const float scaled = a[r] * shifted;
-    const float relu = std::isnan(scaled) ? scaled : (scaled > 0.0f ? scaled : 0.0f);
-    w = s * relu;
-  }
-
-  inline bool alive(float shifted, float w) const {
-    return shifted > 0.0f && (d2 <= 0.0f || std::fabs(w) >= d2);
-  }
 };
 
-NSPView nsp_view(const torch::Tensor& theta, const torch::Tensor& a, double d1, double d2,
+NSPArgs nsp_args(const torch::Tensor& theta, const torch::Tensor& a, double d1, double d2,
                  const torch::Tensor& fixed_sign) {
   check(theta, "theta");
   check(a, "a");
@@ -290,30 +316,61 @@ NSPView nsp_view(const torch::Tensor& theta, const torch::Tensor& a, double d1, 
     TORCH_CHECK(fixed_sign.sizes() == theta.sizes(), "fixed_sign must have theta's shape");
   }
   const int64_t rows = theta.size(0);
-  return NSPView{theta.data_ptr<float>(),
+  return NSPArgs{rows,
+                 rows > 0 ? theta.numel() / rows : 0,
+                 theta.data_ptr<float>(),
                  a.data_ptr<float>(),
                  fixed ? fixed_sign.data_ptr<float>() : nullptr,
-                 rows,
-                 rows > 0 ? theta.numel() / rows : 0,
                  static_cast<float>(d1),
                  static_cast<float>(d2)};
 }
+
+template <bool FIXED, bool CUT>
+void nsp_forward_all(const NSPArgs& x, float* w) {
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const int64_t o = r * x.cols;
+    nsp_forward_row<FIXED, CUT>(x.theta + o, FIXED ? x.fixed + o : nullptr, w + o, x.cols,
+                                x.a[r], x.d1, x.d2);
+  }
+}
+
+template <bool FIXED, bool CUT, bool STRAIGHT, bool THETA, bool A>
+void nsp_backward_all(const NSPArgs& x, const float* g, float* gt, float* ct) {
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const int64_t o = r * x.cols;
+    nsp_backward_row<FIXED, CUT, STRAIGHT, THETA, A>(
+        g + o, x.theta + o, FIXED ? x.fixed + o : nullptr, THETA ? gt + o : nullptr,
+        A ? ct + o : nullptr, x.cols, x.a[r], x.d1, x.d2);
+  }
+}
+
+// The template instance for the run-time flags: a table indexed by the flags' bits.
+using ForwardFn = void (*)(const NSPArgs&, float*);
+using BackwardFn = void (*)(const NSPArgs&, const float*, float*, float*);
+
+template <int... I>
+constexpr std::array<ForwardFn, sizeof...(I)> forward_table(std::integer_sequence<int, I...>) {
+  return {&nsp_forward_all<(I & 1) != 0, (I & 2) != 0>...};
+}
+
+template <int... I>
+constexpr std::array<BackwardFn, sizeof...(I)> backward_table(
+    std::integer_sequence<int, I...>) {
+  return {&nsp_backward_all<(I & 1) != 0, (I & 2) != 0, (I & 4) != 0, (I & 8) != 0,
+                            (I & 16) != 0>...};
+}
+
+constexpr auto kForward = forward_table(std::make_integer_sequence<int, 4>{});
+constexpr auto kBackward = backward_table(std::make_integer_sequence<int, 32>{});
 
 }  // namespace
 
 torch::Tensor nsp_forward(torch::Tensor theta, torch::Tensor a, double d1, double d2,
                           torch::Tensor fixed_sign) {
-  const NSPView view = nsp_view(theta, a, d1, d2, fixed_sign);
+  const NSPArgs x = nsp_args(theta, a, d1, d2, fixed_sign);
   auto w = torch::empty_like(theta);
   float* out = w.data_ptr<float>();
-  for (int64_t r = 0; r < view.rows; ++r) {
-    for (int64_t c = 0; c < view.cols; ++c) {
-      float s, shifted, value;
-      view.at(r, c, s, shifted, value);
-      if (view.d2 > 0.0f) value = value * (view.alive(shifted, value) ? 1.0f : 0.0f);
-      out[r * view.cols + c] = value;
-    }
-  }
+  kForward[(x.fixed != nullptr ? 1 : 0) | (x.d2 > 0.0f ? 2 : 0)](x, out);
   return w;
 }
 
@@ -324,40 +381,59 @@ std::vector<torch::Tensor> nsp_backward(torch::Tensor grad_w, torch::Tensor thet
                                         torch::Tensor a, double d1, double d2,
                                         torch::Tensor fixed_sign, bool straight_through,
                                         bool need_theta, bool need_a) {
-  const NSPView view = nsp_view(theta, a, d1, d2, fixed_sign);
+  const NSPArgs x = nsp_args(theta, a, d1, d2, fixed_sign);
   check(grad_w, "grad_w");
   TORCH_CHECK(grad_w.sizes() == theta.sizes(), "grad_w must have theta's shape");
+  torch::Tensor grad_theta, contrib, grad_a;
+  if (need_theta) grad_theta = torch::empty_like(theta);
+  if (need_a) contrib = torch::empty_like(theta);
   const float* g = grad_w.data_ptr<float>();
-  torch::Tensor grad_theta, contrib;
-  float* gt = nullptr;
-  float* ct = nullptr;
-  if (need_theta) {
-    grad_theta = torch::empty_like(theta);
-    gt = grad_theta.data_ptr<float>();
-  }
-  if (need_a) {
-    contrib = torch::empty_like(theta);
-    ct = contrib.data_ptr<float>();
-  }
-  for (int64_t r = 0; r < view.rows; ++r) {
-    const float ar = view.a[r];
-    for (int64_t c = 0; c < view.cols; ++c) {
-      const int64_t e = r * view.cols + c;
-      float s, shifted, w;
-      view.at(r, c, s, shifted, w);
-      const float live = view.alive(shifted, w) ? 1.0f : 0.0f;
-      if (gt != nullptr) {
-        float value = g[e] * ar;
-        if (view.fixed != nullptr) value = value * s;
-        if (!straight_through) value = value * live;
-        gt[e] = value;
-      }
-      if (ct != nullptr) ct[e] = ((g[e] * s) * shifted) * live;
-    }
-  }
-  torch::Tensor grad_a;
-  if (need_a) grad_a = contrib.reshape({view.rows, -1}).sum(1);
+  float* gt = need_theta ? grad_theta.data_ptr<float>() : nullptr;
+  float* ct = need_a ? contrib.data_ptr<float>() : nullptr;
+  kBackward[(x.fixed != nullptr ? 1 : 0) | (x.d2 > 0.0f ? 2 : 0) | (straight_through ? 4 : 0) |
+            (need_theta ? 8 : 0) | (need_a ? 16 : 0)](x, g, gt, ct);
+  // the row sums by torch's own reduction, as the tensor operations take them
+  if (need_a) grad_a = contrib.reshape({x.rows, -1}).sum(1);
   return {grad_theta, grad_a};
+}
+
+// y (M, out) = x (M, in) W^T for a pruned W given by its columns (CSC: col_ptr
+// (in + 1), rows and values of the non-zeros, int32 indices), visiting only the
+// non-zero inputs: with spikes for inputs and few synapses left, a row costs
+// (active inputs) x (synapses per input) multiply-adds instead of in x out.
+// The accumulation order differs from a dense matmul's (float rounding).
+torch::Tensor event_matmul(torch::Tensor x, torch::Tensor col_ptr, torch::Tensor rows,
+                           torch::Tensor values, int64_t out_features) {
+  check(x, "x");
+  check(values, "values");
+  TORCH_CHECK(x.dim() == 2, "x must be (M, in)");
+  TORCH_CHECK(col_ptr.scalar_type() == torch::kInt32 && rows.scalar_type() == torch::kInt32 &&
+                  col_ptr.is_contiguous() && rows.is_contiguous(),
+              "col_ptr and rows must be contiguous int32");
+  const int64_t M = x.size(0), in = x.size(1);
+  TORCH_CHECK(col_ptr.numel() == in + 1, "col_ptr must have in + 1 entries");
+  TORCH_CHECK(rows.numel() == values.numel(), "rows and values must have one entry per non-zero");
+  auto y = torch::zeros({M, out_features}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const int32_t* cp = col_ptr.data_ptr<int32_t>();
+  const int32_t* rp = rows.data_ptr<int32_t>();
+  const float* vp = values.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, M, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      const float* xr = xp + m * in;
+      float* __restrict__ yr = yp + m * out_features;
+      for (int64_t i = 0; i < in; ++i) {
+        const float xi = xr[i];
+        if (xi == 0.0f) continue;
+        const int32_t stop = cp[i + 1];
+        // the rows of one column are distinct: no two iterations write one element
+#pragma GCC ivdep
+        for (int32_t q = cp[i]; q < stop; ++q) yr[rp[q]] += xi * vp[q];
+      }
+    }
+  });
+  return y;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -365,5 +441,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_backward", &lif_backward, "LIF time loop, backward with SuperSpike (float32, CPU)");
   m.def("nsp_forward", &nsp_forward, "NSP's effective weight (float32, CPU)");
   m.def("nsp_backward", &nsp_backward, "NSP's weight map, backward (float32, CPU)");
+  m.def("event_matmul", &event_matmul, "x W^T over x's non-zeros and W's (CSC)");
   m.def("mlp_forward", &mlp_forward, "no-grad forward of spiking MLPs sharing input and neurons");
 }
