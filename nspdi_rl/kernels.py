@@ -63,8 +63,8 @@ def compiled_kernels() -> ModuleType | None:
     except Exception as err:  # a missing compiler or headers fail in many ways
         _failed = " ".join(str(err).split())[:300] or type(err).__name__
         warnings.warn(
-            f"the compiled LIF loop could not be built ({_failed}); the Python loop runs "
-            "instead (same results, slower)",
+            f"the compiled kernels could not be built ({_failed}); the tensor operations "
+            "run instead (same results, slower)",
             RuntimeWarning,
             stacklevel=2,
         )

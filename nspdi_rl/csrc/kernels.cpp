@@ -6,11 +6,11 @@
 // - the no-grad forward of spiking MLPs (nspdi_rl.network._compiled_forward);
 // - a pruned layer's product over the non-zero inputs (nspdi_rl.export).
 //
-// Same arithmetic, in the same order, as the Python loop (which follows Norse), so
-// the spikes and states are bit for bit the same; compiled with -ffp-contract=off so
-// that no multiply-add is fused where the Python loop rounds twice. The backward
-// pass is the Python loop's adjoint; where PyTorch's vectorised kernels fuse a
-// multiply-add (add with alpha), std::fma does the same.
+// Each does the same arithmetic, in the same order, as the tensor code it replaces
+// (the LIF loop's follows Norse), so the results are bit for bit the same; compiled
+// with -ffp-contract=off so that no multiply-add is fused where the tensor code
+// rounds twice. Where PyTorch's vectorised kernels fuse a multiply-add (add with
+// alpha, in the LIF adjoint), std::fma does the same.
 #include <torch/extension.h>
 
 #include <algorithm>
