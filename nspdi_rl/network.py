@@ -583,8 +583,8 @@ def _compiled_forward(
     (:func:`nspdi_rl.kernels.compiled_kernels`'s ``mlp_forward``: the same operations, so the
     same outputs), or None where it does not apply: gradients, no kernel, hooks on a
     layer (SynOps counting), encoders that differ or change over time, different
-    neurons or T, a spiking readout, a stateful network, conv layers, per-neuron LIF
-    constants, other than float32 on the CPU."""
+    neurons or T, a spiking readout, a stateful network, conv layers, inputs of more
+    than one dim, per-neuron LIF constants, other than float32 on the CPU."""
     if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
         return None
     kernel = compiled_kernels()
@@ -600,6 +600,7 @@ def _compiled_forward(
         if (
             net.stateful
             or net.convs
+            or len(net.config.input_shape) != 1
             or not net.layers
             or net.config.time_steps != first.config.time_steps
             or net.config.lif != first.config.lif

@@ -265,3 +265,5 @@ def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
         assert counter.macs > 0  # the layers ran through their hooks
         stateful = build_network(a.config, stateful=True, seed=0)
         assert _compiled_forward([stateful, b], x) is None
+        grid = build_network(SpikingNetConfig(input_shape=(2, 3), n_outputs=2), seed=0)
+        assert _compiled_forward([grid], torch.rand(3, 2, 3)) is None  # one input dim only
