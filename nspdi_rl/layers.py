@@ -471,7 +471,9 @@ class NSPLayer(nn.Module, ABC):
             else None
         )
         self.v = None
-        self._stacked: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._stacked: tuple[torch.Tensor, torch.Tensor, tuple[int, int], torch.Tensor] | None = (
+            None
+        )
 
     def _init_v(self, v_init_scale: float, generator: torch.Generator | None) -> None:
         """Add the dendritic weight ``V``, shaped like ``W`` (``v_init_scale`` checked)."""
@@ -514,11 +516,14 @@ class NSPLayer(nn.Module, ABC):
         v = self.v()
         if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
             return torch.cat([w, v])
+        # NSPWeight returns the same tensor while its weight holds, but for a dense
+        # weight that tensor is theta itself, which the optimiser changes in place:
+        # the cache holds both tensors (so that their ids stay theirs) and their versions
+        versions = (w._version, v._version)
         cached = self._stacked
-        if cached is None or cached[0] is not w or cached[1] is not v:
-            # NSPWeight returns the same tensor while its weight holds: identity suffices
-            cached = self._stacked = (w, v, torch.cat([w, v]))
-        return cached[2]
+        if cached is None or cached[0] is not w or cached[1] is not v or cached[2] != versions:
+            cached = self._stacked = (w, v, versions, torch.cat([w, v]))
+        return cached[3]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self._bias()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nspdi_rl.layers import NSPConfig, NSPLinear, NSPWeight
+from nspdi_rl.layers import NDILinear, NSPConfig, NSPLinear, NSPWeight
 from nspdi_rl.pruning import Pruner, PruningSchedule
 
 
@@ -75,3 +75,24 @@ def test_the_pruner_sees_the_current_weights() -> None:
             pruner.step(progress)
             expected = pruner.schedule.value(progress)
             assert float((layer.w() == 0).float().mean()) == pytest.approx(expected, abs=1 / 512)
+
+
+@pytest.mark.parametrize("method", ["nsp", "stds", "gradr", "magnitude", "dense"])
+def test_an_ndi_layer_sees_every_change_without_autograd(method: str) -> None:
+    # its stacked [W; V] is reused too; a dense weight is theta itself, changed in place
+    torch.manual_seed(0)
+    layer = NDILinear(5, 6, ndi=True, nsp=NSPConfig(method=method))
+    x = torch.randn(3, 5)
+    changes = {
+        "W step": lambda: layer.w.theta.add_(0.1),
+        "V step": lambda: layer.v.theta.add_(0.2),
+        "W cut": lambda: layer.w.set_threshold(float(layer.w.prune_scores().median())),
+        "both": lambda: (layer.w.theta.mul_(0.5), layer.v.theta.mul_(2.0)),
+    }
+    with torch.no_grad():
+        layer(x)
+        for name, change in changes.items():
+            change()
+            with torch.enable_grad():
+                expected = layer(x).detach()
+            assert torch.equal(layer(x), expected), name
