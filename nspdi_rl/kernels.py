@@ -5,16 +5,18 @@ as the tensor operations it replaces (the tests compare them bit for bit).
 
 Built with PyTorch's C++ extension tooling the first time it is needed (about a
 minute; ``scripts/ensure_env.py`` builds it when it makes the environment) and
-cached by PyTorch under ``$TORCH_EXTENSIONS_DIR`` (default
-``~/.cache/torch_extensions``). Where it cannot be built (no C++ compiler), a
-warning says why once and the tensor operations run instead; ``NSPDI_KERNELS=0``
-turns the kernels off (the benchmarks compare both).
+cached under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), in
+a folder per source file and contents. Where it cannot be built (no C++
+compiler), a warning says why once and the tensor operations run instead;
+``NSPDI_KERNELS=0`` turns the kernels off (the benchmarks compare both).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +28,21 @@ SOURCE = Path(__file__).with_name("csrc") / "kernels.cpp"
 _NAME = "nspdi_kernels_v1"
 _built: ModuleType | None = None
 _failed: str | None = None
+
+
+_CFLAGS = ("-O3", "-march=native", "-ffp-contract=off")
+
+
+def _build_directory(root: Path) -> Path:
+    """A build folder per source file and its contents: two checkouts (a worktree, a
+    CI clone) sharing one folder would rebuild it in turn, each build waiting on the
+    other's lock, as the build commands name the source's path."""
+    key = hashlib.sha256()
+    for part in (str(SOURCE.resolve()), SOURCE.read_text(), " ".join(_CFLAGS), sys.version):
+        key.update(part.encode())
+    folder = root / f"{_NAME}-{key.hexdigest()[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def kernels_enabled() -> bool:
@@ -49,15 +66,16 @@ def compiled_kernels() -> ModuleType | None:
         level = logger.level
         logger.setLevel(logging.ERROR)  # its import notes that CUDA is absent: not our case
         try:
-            from torch.utils.cpp_extension import load
+            from torch.utils.cpp_extension import get_default_build_root, load
         finally:
             logger.setLevel(level)
         _built = load(
             name=_NAME,
             sources=[str(SOURCE)],
-            # no fused multiply-adds where the Python loop rounds twice (same spikes);
+            # no fused multiply-adds where the tensor code rounds twice (same results);
             # built on the machine that runs it, so its vector instructions are fine
-            extra_cflags=["-O3", "-march=native", "-ffp-contract=off"],
+            extra_cflags=list(_CFLAGS),
+            build_directory=str(_build_directory(Path(get_default_build_root()))),
             verbose=False,
         )
     except Exception as err:  # a missing compiler or headers fail in many ways

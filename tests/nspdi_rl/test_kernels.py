@@ -123,3 +123,18 @@ def test_compiled_nsp_map_equals_the_tensor_operations(
     assert 0 < int((compiled[0] == 0).sum()) < theta.numel() or d1 == d2 == 0.0
     for x, y in zip(compiled, tensor_ops, strict=True):
         assert torch.equal(x, y)  # weights, theta's and a's gradients bit for bit
+
+
+def test_each_checkout_builds_in_its_own_folder(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # two checkouts sharing one folder would rebuild it in turn (the build names the
+    # source's path), each waiting on the other's lock
+    first = kernels._build_directory(tmp_path)
+    assert first.is_dir() and first == kernels._build_directory(tmp_path)
+    copy = tmp_path / "other" / "kernels.cpp"
+    copy.parent.mkdir()
+    copy.write_text(kernels.SOURCE.read_text())
+    monkeypatch.setattr(kernels, "SOURCE", copy)
+    second = kernels._build_directory(tmp_path)
+    assert second != first
+    copy.write_text(kernels.SOURCE.read_text() + "// changed\n")
+    assert kernels._build_directory(tmp_path) not in (first, second)
