@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +32,8 @@ _failed: str | None = None
 
 
 _CFLAGS = ("-O3", "-march=native", "-ffp-contract=off")
+#: a build lock older than this is taken for one that a killed build left behind
+STALE_LOCK_S = 1800.0
 
 
 def _build_directory(root: Path) -> Path:
@@ -42,6 +45,14 @@ def _build_directory(root: Path) -> Path:
         key.update(part.encode())
     folder = root / f"{_NAME}-{key.hexdigest()[:16]}"
     folder.mkdir(parents=True, exist_ok=True)
+    # PyTorch waits for a build's lock file without a time limit; a build that was
+    # killed leaves it behind (a live one takes a minute or two)
+    lock = folder / "lock"
+    if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+        warnings.warn(
+            f"removing {lock}, left by a build that stopped", RuntimeWarning, stacklevel=3
+        )
+        lock.unlink(missing_ok=True)
     return folder
 
 

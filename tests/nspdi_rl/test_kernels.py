@@ -138,3 +138,18 @@ def test_each_checkout_builds_in_its_own_folder(tmp_path, monkeypatch: pytest.Mo
     assert second != first
     copy.write_text(kernels.SOURCE.read_text() + "// changed\n")
     assert kernels._build_directory(tmp_path) not in (first, second)
+
+
+def test_a_lock_left_by_a_killed_build_is_removed(tmp_path) -> None:
+    import os
+
+    folder = kernels._build_directory(tmp_path)
+    lock = folder / "lock"
+    lock.touch()
+    kernels._build_directory(tmp_path)
+    assert lock.exists()  # a build may be running
+    old = lock.stat().st_mtime - kernels.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="left by a build that stopped"):
+        kernels._build_directory(tmp_path)
+    assert not lock.exists()
