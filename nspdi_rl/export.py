@@ -94,15 +94,9 @@ class CompressedLinear(nn.Module):
         self.register_buffer("dense_weight", weight.detach().clone())
         self.sparse_weight = _from_csr(_to_csr(weight))
         self.coo_weight = weight.detach().to_sparse().coalesce()
-        # by input column, for the compiled product over the non-zero inputs
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            csc = weight.detach().t().contiguous().to_sparse_csr()
-        self.csc = (
-            csc.crow_indices().to(torch.int32),
-            csc.col_indices().to(torch.int32),
-            csc.values().contiguous(),
-        )
+        # by input column (the CSR of W^T), for the compiled product over the non-zero inputs
+        csc = _to_csr(weight.t().contiguous())
+        self.csc = (csc["crow"], csc["col"], csc["values"])
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
         self.mode = mode
