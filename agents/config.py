@@ -2,8 +2,12 @@
 
 :data:`MAZE_PRESET` holds the runner's defaults for the options every runner
 shares (:mod:`nspdi_rl.cli`), :data:`ALGO_DEFAULTS` the per-algorithm
-hyperparameters, and :class:`MazeSettings` everything one run uses (saved in
-``run.json``), checked when it is made.
+hyperparameters, :data:`ENV_DEFAULTS` what differs per environment (algorithm,
+steps, hyperparameters, network, env options), and :class:`MazeSettings`
+everything one run uses (saved in ``run.json``), checked when it is made.
+
+Precedence, lowest first: :data:`ALGO_DEFAULTS`, the env's :class:`EnvDefaults`,
+the ``--config`` file, the command line.
 
 RL-Zoo-style YAML files (``--config FILE``) override the hyperparameters per env
 id: a mapping from env id (or ``default``) to keys ``n_timesteps``, ``n_envs``,
@@ -13,6 +17,7 @@ id: a mapping from env id (or ``default``) to keys ``n_timesteps``, ``n_envs``,
 from __future__ import annotations
 
 import ast
+import fnmatch
 import inspect
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -31,10 +36,14 @@ from nspdi_rl.pruning import PruningSchedule
 __all__ = [
     "ALGO_DEFAULTS",
     "DEFAULT_ENV_ID",
+    "ENV_DEFAULTS",
+    "EnvDefaults",
+    "POLICIES",
     "DEFAULT_OBS_MODE",
     "MAZE_PRESET",
     "MazeSettings",
     "check_hyperparams",
+    "env_defaults",
     "load_yaml_config",
     "parse_policy_kwargs",
     "sb3_arguments",
@@ -50,7 +59,7 @@ DEFAULT_OBS_MODE = "coords"
 #: ``freeze_mask`` None: ``reached`` for dqn and sac, ``end`` otherwise (see
 #: :func:`default_freeze_mask`)
 MAZE_PRESET = Preset(
-    hidden=tuple(DEFAULT_SPIKING["hidden"]),
+    hidden=None,  # per env (ENV_DEFAULTS), else DEFAULT_SPIKING's
     alpha=float(DEFAULT_SPIKING["lif"]["alpha"]),
     freeze_mask=None,
     threads=1,
@@ -106,6 +115,110 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+#: the policies a run may train: ``spiking`` (the project's NDI network, pruned online)
+#: or ``mlp``, SB3's own MLP (``MlpPolicy``, ``MultiInputPolicy`` for Dict observations)
+#: as the baseline, never pruned
+POLICIES = ("spiking", "mlp")
+
+
+@dataclass(frozen=True)
+class EnvDefaults:
+    """What differs per environment; unset fields fall back to the shared defaults.
+
+    :param algo: the algorithm ``--algo`` defaults to.
+    :param algos: per algorithm, overrides of :data:`ALGO_DEFAULTS`: ``n_timesteps``,
+        ``n_envs``, and ``hyperparams`` (merged key by key into the algorithm's).
+    :param env_kwargs: keyword arguments of ``gymnasium.make`` (``--env-kwargs`` wins,
+        key by key).
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields over
+        :data:`~agents.policies.DEFAULT_SPIKING`.
+    :param gym_packages: modules that register the id, imported without
+        ``--gym-packages``.
+    :param eval_episodes: evaluation episodes from random starts; None: every free
+        start square of a fixed grid maze, else
+        :data:`~agents.evaluation.DEFAULT_RANDOM_EPISODES`.
+    """
+
+    algo: str = "ppo"
+    algos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    spiking: dict[str, Any] = field(default_factory=dict)
+    gym_packages: tuple[str, ...] = ()
+    eval_episodes: int | None = None
+
+    def algo_defaults(self, algo: str) -> dict[str, Any]:
+        """``n_timesteps``, ``n_envs`` and ``hyperparams`` of ``algo`` on this env."""
+        base, own = ALGO_DEFAULTS[algo], self.algos.get(algo, {})
+        return {
+            "n_timesteps": own.get("n_timesteps", base["n_timesteps"]),
+            "n_envs": own.get("n_envs", base["n_envs"]),
+            "hyperparams": {**base["hyperparams"], **own.get("hyperparams", {})},
+        }
+
+
+# Goal-conditioned PointMaze (gymnasium-robotics): SAC with hindsight relabelling of
+# the sparse reward; goals drawn from later steps of the same episode.
+_HER_SAC = {
+    "replay_buffer_class": "HerReplayBuffer",
+    "replay_buffer_kwargs": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+    "learning_rate": 1e-3,
+    "buffer_size": 1_000_000,
+    "learning_starts": 1_000,
+    "batch_size": 256,
+    "gamma": 0.99,
+    "tau": 0.05,
+}
+
+#: Per environment id (``fnmatch`` patterns, the first match wins): the settings that
+#: solve it, found by the runs in the README's maze table. Ids matching none use
+#: :class:`EnvDefaults`' own (PPO, :data:`ALGO_DEFAULTS`).
+ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
+    # the 9 x 9 maze of the study: the shared defaults, unchanged since its trials ran
+    ("nspdi/GridMaze-v0", EnvDefaults()),
+    # larger fixed mazes: shaping by the BFS distance to the goal, and one receptive
+    # field per square along each coordinate (12 cannot tell 25 positions apart)
+    (
+        "nspdi/GridMaze-15x15-v0",
+        EnvDefaults(env_kwargs={"shaping": 1.0}, algos={"ppo": {"n_timesteps": 300_000}}),
+    ),
+    (
+        "nspdi/GridMaze-25x25-v0",
+        EnvDefaults(
+            env_kwargs={"shaping": 1.0},
+            algos={"ppo": {"n_timesteps": 1_000_000}},
+            spiking={"population_size": 25, "hidden": (256,)},
+        ),
+    ),
+    # the project's point mazes: the sparse reward plus shaping by the way around the
+    # walls (the straight-line distance of "dense" leads into dead ends)
+    (
+        "nspdi/PointMaze-*",
+        EnvDefaults(
+            env_kwargs={"reward_type": "sparse", "shaping": 1.0},
+            algos={"ppo": {"n_timesteps": 500_000}},
+            eval_episodes=100,
+        ),
+    ),
+    (
+        "PointMaze_*-v3",
+        EnvDefaults(
+            algo="sac",
+            algos={"sac": {"n_timesteps": 50_000, "hyperparams": _HER_SAC}},
+            gym_packages=("gymnasium_robotics",),
+            eval_episodes=100,
+        ),
+    ),
+)
+
+
+def env_defaults(env_id: str) -> EnvDefaults:
+    """The defaults of ``env_id``: its :data:`ENV_DEFAULTS` entry, else the shared ones."""
+    for pattern, defaults in ENV_DEFAULTS:
+        if fnmatch.fnmatchcase(env_id, pattern):
+            return defaults
+    return EnvDefaults()
 
 
 def parse_policy_kwargs(value: Any, name: str = "policy_kwargs") -> dict[str, Any]:
@@ -280,6 +393,9 @@ class MazeSettings:
     :param gym_packages: modules imported before the env is made (they register ids).
     :param normalize: normalise observations by running statistics (see
         :mod:`agents.environments`).
+    :param policy: ``spiking`` or ``mlp`` (SB3's baseline, never pruned).
+    :param eval_episodes: evaluation episodes from random starts; None: every free
+        start of a fixed grid maze, else the evaluation's default number.
     """
 
     algo: str
@@ -297,6 +413,8 @@ class MazeSettings:
     checkpoint_freq: int = 10_000
     gym_packages: tuple[str, ...] = ()
     normalize: bool = False
+    policy: str = "spiking"
+    eval_episodes: int | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists back: keep the tuple (hashable, and equal after a round trip)
@@ -314,8 +432,16 @@ class MazeSettings:
             raise ValueError(
                 f"unknown freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}"
             )
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; accepted: {list(POLICIES)}")
+        if self.policy == "mlp" and self.pruned:
+            raise ValueError(
+                "the mlp policy is never pruned: give --pruning dense or --target-sparsity 0"
+            )
         for name in ("total_timesteps", "n_envs", "eval_freq", "checkpoint_freq"):
             _check_value("", name, getattr(self, name), "int>0")
+        if self.eval_episodes is not None:
+            _check_value("", "eval_episodes", self.eval_episodes, "int>0")
         check_hyperparams(self.algo, self.hyperparams)
         spiking = self.policy_kwargs.get("spiking", {})
         if not isinstance(spiking, dict):

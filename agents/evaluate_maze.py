@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_episodes,
         default=None,
         metavar="N",
-        help="N episodes from seeded random starts; None: one episode from every free start "
-        "of a fixed grid maze (20 random starts for the point mazes)",
+        help="N episodes from seeded random starts (default: the run's --eval-episodes; "
+        "else one episode from every free start of a fixed grid maze, 20 random starts "
+        "elsewhere)",
     )
     parser.add_argument(
         "--seed",
@@ -137,8 +138,9 @@ def _summary_for(run: str, args: argparse.Namespace, reuse: bool) -> dict[str, A
     """Evaluate one run (or reuse its summary) and write ``summary.json`` beside the model."""
     model, run_info, model_path = load_run(run)
     summary_path = model_path.parent / SUMMARY_NAME
+    episodes = args.episodes if args.episodes is not None else run_info.get("eval_episodes")
     if reuse and args.render is None:
-        cached = _reusable_summary(summary_path, model_path, args)
+        cached = _reusable_summary(summary_path, model_path, args, episodes)
         if cached is not None:
             print(f"{run}: reusing {summary_path} (newer than {model_path.name})", file=sys.stderr)
             return cached
@@ -147,7 +149,7 @@ def _summary_for(run: str, args: argparse.Namespace, reuse: bool) -> dict[str, A
         model,
         run_info["env_id"],
         run_info["env_kwargs"],
-        n_episodes=args.episodes,
+        n_episodes=episodes,
         deterministic=not args.stochastic,
         seed=args.seed,
         gif_path=gif_path,
@@ -161,7 +163,7 @@ def _summary_for(run: str, args: argparse.Namespace, reuse: bool) -> dict[str, A
 
 
 def _reusable_summary(
-    summary_path: Path, model_path: Path, args: argparse.Namespace
+    summary_path: Path, model_path: Path, args: argparse.Namespace, episodes: int | None
 ) -> dict[str, Any] | None:
     """The saved summary if it is newer than the model and used these settings, else None."""
     if not summary_path.is_file():
@@ -174,7 +176,7 @@ def _reusable_summary(
         return None  # unreadable: evaluate again and overwrite it
     same_settings = (
         isinstance(summary, dict)
-        and summary.get("requested_episodes") == args.episodes
+        and summary.get("requested_episodes") == episodes
         and summary.get("seed") == args.seed
         and summary.get("deterministic") == (not args.stochastic)
     )

@@ -30,12 +30,14 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
 from agents.config import (
-    ALGO_DEFAULTS,
     DEFAULT_ENV_ID,
     DEFAULT_OBS_MODE,
     MAZE_PRESET,
+    POLICIES,
+    EnvDefaults,
     MazeSettings,
     default_freeze_mask,
+    env_defaults,
     load_yaml_config,
     sb3_arguments,
 )
@@ -82,7 +84,15 @@ def parser() -> argparse.ArgumentParser:
         output_default="runs/<algo>-<env>-<time>",
     )
     maze = p.add_argument_group("maze")
-    maze.add_argument("--algo", default="ppo", help=f"one of {sorted(ALGOS)}")
+    maze.add_argument(
+        "--algo", default=None, help=f"one of {sorted(ALGOS)} (default: per env, else ppo)"
+    )
+    maze.add_argument(
+        "--policy",
+        default="spiking",
+        help="spiking (the NDI network, pruned online) or mlp (SB3's MLP, the baseline; "
+        "never pruned, --hidden sets its net_arch)",
+    )
     maze.add_argument(
         "--env",
         default=DEFAULT_ENV_ID,
@@ -136,6 +146,13 @@ def parser() -> argparse.ArgumentParser:
     maze.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
     maze.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
     maze.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=None,
+        help="evaluation episodes from random starts (default: per env; every free start "
+        "of a fixed grid maze)",
+    )
+    maze.add_argument(
         "--checkpoint-freq", type=int, default=10_000, help="env steps between checkpoints"
     )
     return p
@@ -153,15 +170,20 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     :raises UsageError: naming the bad option or value.
     """
     check_shared_options(args)
-    if args.algo not in ALGOS:
-        raise UsageError(f"unknown --algo {args.algo!r}; accepted: {sorted(ALGOS)}")
+    env = env_defaults(args.env)
+    algo = args.algo or env.algo
+    if algo not in ALGOS:
+        raise UsageError(f"unknown --algo {algo!r}; accepted: {sorted(ALGOS)}")
+    if args.policy not in POLICIES:
+        raise UsageError(f"unknown --policy {args.policy!r}; accepted: {list(POLICIES)}")
+    gym_packages = tuple(dict.fromkeys([*env.gym_packages, *args.gym_packages]))
     try:
-        import_gym_packages(args.gym_packages)
+        import_gym_packages(gym_packages)
         check_env_id(args.env)
-        env_kwargs = parse_env_kwargs(args.env_kwargs)
+        env_kwargs = {**env.env_kwargs, **parse_env_kwargs(args.env_kwargs)}
     except ValueError as err:
         raise UsageError(str(err)) from None
-    for name in ("total_timesteps", "n_envs"):
+    for name in ("total_timesteps", "n_envs", "eval_episodes"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
@@ -182,13 +204,13 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     space, obs_space = probe.action_space, probe.observation_space
     episode_steps = probe.spec.max_episode_steps if probe.spec else None
     probe.close()
-    if args.algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
+    if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
         raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
-    if args.algo == "sac" and not isinstance(space, gym.spaces.Box):
+    if algo == "sac" and not isinstance(space, gym.spaces.Box):
         raise UsageError(f"--algo sac needs a continuous action space; {args.env} has {space}")
     normalize = is_unbounded(obs_space) if args.normalize is None else args.normalize
 
-    defaults = ALGO_DEFAULTS[args.algo]
+    defaults = env.algo_defaults(algo)
     hyperparams = dict(defaults["hyperparams"])
     n_timesteps, n_envs = defaults["n_timesteps"], defaults["n_envs"]
     policy_kwargs: dict[str, Any] = {}
@@ -210,7 +232,57 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
                 f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
                 f"steps on {args.env}), got {starts}"
             )
-    spiking = dict(policy_kwargs.pop("spiking", {}))
+    if env_kwargs.get("shaping") and args.env.startswith("nspdi/"):
+        # potential-based shaping leaves the optimal policy alone at the agent's discount
+        env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
+    if args.policy == "mlp":
+        policy_kwargs.pop("spiking", None)
+        if args.hidden is not None:
+            policy_kwargs["net_arch"] = list(args.hidden)
+    else:
+        policy_kwargs["spiking"] = _spiking_options(
+            args, env, dict(policy_kwargs.get("spiking", {})), env_kwargs, obs_space, normalize
+        )
+    try:
+        return MazeSettings(
+            algo=algo,
+            env_id=args.env,
+            env_kwargs=env_kwargs,
+            seed=args.seed,
+            total_timesteps=args.total_timesteps or n_timesteps,
+            n_envs=args.n_envs or n_envs,
+            hyperparams=hyperparams,
+            policy_kwargs=policy_kwargs,
+            pruning="dense" if args.policy == "mlp" else args.pruning,
+            schedule=pruning_schedule(args),
+            freeze_mask=args.freeze_mask or default_freeze_mask(algo),
+            eval_freq=args.eval_freq,
+            checkpoint_freq=args.checkpoint_freq,
+            gym_packages=gym_packages,
+            normalize=normalize,
+            policy=args.policy,
+            eval_episodes=args.eval_episodes or env.eval_episodes,
+        )
+    except ValueError as err:
+        where = f"--config {args.config}: " if args.config else ""
+        raise UsageError(f"{where}{err}") from None
+
+
+def _spiking_options(
+    args: argparse.Namespace,
+    env: EnvDefaults,
+    spiking: dict[str, Any],
+    env_kwargs: dict[str, Any],
+    obs_space: gym.Space,
+    normalize: bool,
+) -> dict[str, Any]:
+    """The spiking network's options: the command line over the config file over the
+    env's defaults.
+
+    :raises UsageError: when an encoder is left without a value range.
+    """
+    for key, value in env.spiking.items():
+        spiking.setdefault(key, value)
     if env_kwargs.get("obs_mode") in ("full", "local"):
         spiking.setdefault("encoder", "direct")
     spiking.setdefault("time_steps", args.time_steps)
@@ -223,34 +295,15 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             f"{args.env} has unbounded observations and the {encoder!r} encoder needs a "
             "range: drop --no-normalize, or set spiking input_low / input_high"
         )
-    spiking.setdefault("hidden", tuple(args.hidden))
+    if args.hidden is not None:
+        spiking["hidden"] = tuple(args.hidden)
+    spiking["hidden"] = tuple(spiking.get("hidden", DEFAULT_SPIKING["hidden"]))
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
     nsp = nsp_config(args)
     shared = ("method", "a_dist", "reading", "theta_init", "pruned_grad", "learnable_a")
     spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in shared}}
-    policy_kwargs["spiking"] = spiking
-    try:
-        return MazeSettings(
-            algo=args.algo,
-            env_id=args.env,
-            env_kwargs=env_kwargs,
-            seed=args.seed,
-            total_timesteps=args.total_timesteps or n_timesteps,
-            n_envs=args.n_envs or n_envs,
-            hyperparams=hyperparams,
-            policy_kwargs=policy_kwargs,
-            pruning=args.pruning,
-            schedule=pruning_schedule(args),
-            freeze_mask=args.freeze_mask or default_freeze_mask(args.algo),
-            eval_freq=args.eval_freq,
-            checkpoint_freq=args.checkpoint_freq,
-            gym_packages=tuple(args.gym_packages),
-            normalize=normalize,
-        )
-    except ValueError as err:
-        where = f"--config {args.config}: " if args.config else ""
-        raise UsageError(f"{where}{err}") from None
+    return spiking
 
 
 def check(argv: Sequence[str]) -> None:
@@ -295,7 +348,12 @@ class RunCallback(BaseCallback):
 
     def evaluate(self) -> dict[str, Any]:
         self._last_eval = self.num_timesteps
-        result = evaluate_maze(self.model, self.settings.env_id, self.settings.env_kwargs)
+        result = evaluate_maze(
+            self.model,
+            self.settings.env_id,
+            self.settings.env_kwargs,
+            n_episodes=self.settings.eval_episodes,
+        )
         record = {"timesteps": self.num_timesteps, "wall_time_s": time.time(), **result}
         with open(self.run_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
@@ -341,6 +399,13 @@ def save_normalizer(model: BaseAlgorithm, folder: Path) -> None:
         normalizer.save(str(folder / NORMALIZER_FILE))
 
 
+def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:
+    """The SB3 policy alias of the run: the spiking one, or SB3's MLP for the observation."""
+    if settings.policy == "spiking":
+        return "SpikingMlpPolicy"
+    return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "MlpPolicy"
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = run_dir / "checkpoints" / "latest.json"
     if not pointer.is_file():
@@ -378,7 +443,7 @@ def build_model(
     if checkpoint is None:
         try:
             model = algo(
-                "SpikingMlpPolicy",
+                policy_name(settings, vec_env.observation_space),
                 vec_env,
                 seed=settings.seed,
                 verbose=0,
@@ -467,7 +532,8 @@ def train(
             "env_id": settings.env_id,
             "total_timesteps": model.num_timesteps,
             "pruning": settings.pruning,
-            "ndi": settings.policy_kwargs["spiking"]["ndi"],
+            "policy": settings.policy,
+            "ndi": settings.policy_kwargs.get("spiking", {}).get("ndi"),
             "target_sparsity": settings.schedule.final,
             "survivors": survivor_summary(model.policy),
         }
@@ -488,7 +554,10 @@ def _legacy_run_file(saved: dict[str, Any]) -> dict[str, Any]:
 def _run(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     run_dir, saved = prepare_run_dir(
-        args, parser(), f"{args.algo}-{args.env.split('/')[-1]}", legacy=_legacy_run_file
+        args,
+        parser(),
+        f"{args.algo or env_defaults(args.env).algo}-{args.env.split('/')[-1]}",
+        legacy=_legacy_run_file,
     )
     if saved is not None:
         check_shared_options(args)

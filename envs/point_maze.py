@@ -50,7 +50,12 @@ class PointMazeEnv(MazeRendering, gym.Env):
 
     Reward: ``dense`` (default) ``-||pos - goal||``; ``sparse`` 1 on success
     else 0. Success: within ``success_radius`` of the goal (``info["is_success"]``);
-    the episode then terminates unless ``terminate_on_success=False``.
+    the episode then terminates unless ``terminate_on_success=False``. With
+    ``shaping > 0`` the potential-based term ``gamma * phi(s') - phi(s)`` is added,
+    ``phi(s) = -shaping * g(s) / g_max`` with ``g`` the geodesic distance to the goal
+    around the walls (:meth:`geodesic_distance`), which leaves the optimal policies
+    unchanged (Ng et al., 1999) and, unlike the straight-line distance of ``dense``,
+    has no dead end that pulls the agent towards a wall.
 
     :param render_mode: ``None``, ``"human"``, ``"rgb_array"`` or ``"ansi"``.
     :param layout: a name from :data:`envs.maze.LAYOUTS`; default ``"umaze"``.
@@ -62,6 +67,8 @@ class PointMazeEnv(MazeRendering, gym.Env):
         ``G`` square, else its last free square; ``"random"``: a random free
         square each episode. The goal point is the square's centre.
     :param success_radius: distance to the goal that counts as success. Default 0.5.
+    :param shaping: weight of the geodesic shaping term; 0 (default) disables it.
+    :param gamma: discount the shaping term assumes (use the agent's). Default 0.99.
     :param terminate_on_success: end the episode on success. Default True.
     :param dt: seconds per step. Default 0.1.
     :param accel: acceleration at full force, units / s^2. Default 5.0.
@@ -85,6 +92,8 @@ class PointMazeEnv(MazeRendering, gym.Env):
         start: Sequence[int] | None = None,
         goal: Sequence[int] | str | None = None,
         success_radius: float = 0.5,
+        shaping: float = 0.0,
+        gamma: float = 0.99,
         terminate_on_success: bool = True,
         dt: float = 0.1,
         accel: float = 5.0,
@@ -117,6 +126,10 @@ class PointMazeEnv(MazeRendering, gym.Env):
             raise ValueError(
                 f"success_radius {success_radius!r} is not accepted; accepted are values > 0"
             )
+        if not (isinstance(shaping, (int, float)) and math.isfinite(shaping) and shaping >= 0):
+            raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight >= 0")
+        if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
+            raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
         if not 0.0 <= start_noise <= 0.5 - radius:
             raise ValueError(
                 f"start_noise {start_noise!r} is not accepted; accepted is [0, {0.5 - radius}]"
@@ -130,6 +143,8 @@ class PointMazeEnv(MazeRendering, gym.Env):
         self._free = mz.free_cells(self.walls)
         self.reward_type = reward_type
         self.success_radius = float(success_radius)
+        self.shaping = float(shaping)
+        self.gamma = float(gamma)
         self.terminate_on_success = bool(terminate_on_success)
         self.dt = float(dt)
         self.accel = float(accel)
@@ -181,9 +196,39 @@ class PointMazeEnv(MazeRendering, gym.Env):
     def _check_square(self, name: str, value: object) -> tuple[int, int]:
         return mz.check_square(self.walls, self._free, name, value)
 
+    def geodesic_distance(self, position: Sequence[float] | None = None) -> float:
+        """The length of the way from ``position`` (default: the agent's) to the goal
+        around the walls: in the goal square the straight line; elsewhere, through the
+        centre of the nearest neighbouring square one BFS step closer to the goal, from
+        where the way counts one unit per square. Continuous within each square, and
+        equal to the BFS distance at square centres."""
+        x, y = self.position if position is None else position
+        cell = (min(int(y), self.walls.shape[0] - 1), min(int(x), self.walls.shape[1] - 1))
+        steps = int(self._goal_steps[cell])
+        if steps <= 0:  # the goal square (or, never for a valid position, a wall)
+            return float(math.dist((x, y), self.goal_xy))
+        return (
+            steps - 1 + min(math.dist((x, y), (c + 0.5, r + 0.5)) for r, c in self._downhill[cell])
+        )
+
     def _set_episode(self, position: np.ndarray, goal_cell: tuple[int, int]) -> None:
         self.position = position
         self.velocity = np.zeros(2, dtype=np.float64)
+        if goal_cell != getattr(self, "goal_cell", None):
+            self._goal_steps = mz.bfs_distances(self.walls, goal_cell)
+            steps, (h, w) = self._goal_steps.tolist(), self.walls.shape
+            self._downhill = {
+                (r, c): [
+                    (r + dr, c + dc)
+                    for dr, dc in mz.MOVES
+                    if 0 <= r + dr < h
+                    and 0 <= c + dc < w
+                    and steps[r][c] > 0
+                    and steps[r + dr][c + dc] == steps[r][c] - 1
+                ]
+                for r, c in self._free
+            }
+            self._geodesic_max = max(float(self._goal_steps.max()), 1.0)
         self.goal_cell = goal_cell
         self.goal_xy = self._cell_centre(goal_cell)
         self.path: list[tuple[float, float]] = [(float(position[0]), float(position[1]))]
@@ -248,6 +293,7 @@ class PointMazeEnv(MazeRendering, gym.Env):
         vx = min(max(self.velocity[0] + dv * a[0], -ms), ms)
         vy = min(max(self.velocity[1] + dv * a[1], -ms), ms)
         x, y = float(self.position[0]), float(self.position[1])
+        before = self.geodesic_distance() if self.shaping else 0.0
         x, hit_x = self._move(x, y, vx * self.dt, along_x=True)
         y, hit_y = self._move(y, x, vy * self.dt, along_x=False)
         self.position = np.array([x, y])
@@ -260,6 +306,11 @@ class PointMazeEnv(MazeRendering, gym.Env):
             reward = -info["distance"]
         else:
             reward = 1.0 if success else 0.0
+        if self.shaping:
+            # phi = -shaping * g / g_max; 0 after a terminating success (no bias)
+            scale = self.shaping / self._geodesic_max
+            after = 0.0 if success and self.terminate_on_success else self.geodesic_distance()
+            reward += scale * (before - self.gamma * after)
         if self.render_mode == "human":
             self.render()
         return self._observation(), reward, success and self.terminate_on_success, False, info

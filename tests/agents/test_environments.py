@@ -89,8 +89,9 @@ def test_bad_env_options_are_one_line(
 
 def test_point_maze_v3_trains_and_evaluates_with_its_saved_statistics(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    argv = [*ROBOTICS, "--env", "PointMaze_UMazeDense-v3", "--total-timesteps", "512",
-            "--n-envs", "2", "--eval-freq", "100000", "--checkpoint-freq", "256",
+    argv = [*ROBOTICS, "--env", "PointMaze_UMazeDense-v3", "--algo", "ppo",
+            "--total-timesteps", "512", "--n-envs", "2", "--eval-episodes", "20",
+            "--eval-freq", "100000", "--checkpoint-freq", "256",
             "--output", str(run), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
@@ -107,7 +108,7 @@ def test_point_maze_v3_trains_and_evaluates_with_its_saved_statistics(tmp_path: 
     # the loaded model sees the observations as in training: the same 20 episodes
     # (dense reward, so any other action would change the return)
     model, info, _ = load_run(run)
-    again = evaluate_maze(model, info["env_id"], info["env_kwargs"])
+    again = evaluate_maze(model, info["env_id"], info["env_kwargs"], info["eval_episodes"])
     assert again["mean_return"] == pytest.approx(summary["mean_return"], abs=1e-9)
     assert again["success_rate"] == summary["success_rate"]
     assert again["normalized_score"] is None  # D4RL scores the sparse mazes only
@@ -128,7 +129,9 @@ def test_any_registered_id_is_accepted() -> None:
     settings = settings_from_args(parse_args(["--env", "CartPole-v1"]))
     assert settings.env_id == "CartPole-v1" and settings.normalize and settings.env_kwargs == {}
     grid = settings_from_args(parse_args(["--env-kwargs", "shaping:1.0"]))
-    assert grid.env_kwargs == {"shaping": 1.0, "obs_mode": "coords"} and not grid.normalize
+    # shaping at the agent's discount (PPO's 0.97), unless gamma is given
+    assert grid.env_kwargs == {"shaping": 1.0, "obs_mode": "coords", "gamma": 0.97}
+    assert not grid.normalize
 
 
 def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:

@@ -115,6 +115,8 @@ def test_bad_actions_raise(action):
         ({"start": (1, 1)}, r"start \(1, 1\) equals the goal square"),
         ({"max_speed": 10.0}, r"max_speed \* dt = 10.0 \* 0.1 is not accepted"),
         ({"radius": 0.6}, r"radius 0.6 is not accepted; accepted is \(0, 0.5\)"),
+        ({"shaping": -1.0}, r"shaping -1.0 is not accepted; accepted is a weight >= 0"),
+        ({"gamma": 1.5}, r"gamma 1.5 is not accepted; accepted is \[0, 1\]"),
     ],
 )
 def test_bad_constructor_input_raises(kwargs, match):
@@ -136,3 +138,45 @@ def test_bad_constructor_input_raises(kwargs, match):
 def test_bad_reset_options_raise(options, match):
     with pytest.raises(ValueError, match=match):
         PointMazeEnv().reset(options=options)
+
+
+def test_geodesic_distance_goes_around_the_walls():
+    env = PointMazeEnv(layout="large")
+    env.reset(seed=0)
+    goal = env.goal_cell
+    steps = {}
+    for r, c in env.free_cells():  # the BFS step count at every square centre
+        steps[(r, c)] = env.geodesic_distance((c + 0.5, r + 0.5))
+        assert steps[(r, c)] == env._goal_steps[r, c]
+    assert steps[goal] == 0.0
+    # continuous inside a square, and never shorter than the straight line
+    rng = np.random.default_rng(0)
+    for r, c in env.free_cells():
+        for _ in range(5):
+            p = np.array([c, r]) + rng.uniform(0.05, 0.95, size=2)
+            assert env.geodesic_distance(p) >= math.dist(p, env.goal_xy) - 1e-9
+    # from (1, 1) the way around is 15 squares, the straight line about 10.8
+    assert steps[(1, 1)] == 15 and math.dist((1.5, 1.5), env.goal_xy) < 11
+
+
+@pytest.mark.parametrize("terminate", [True, False])
+def test_geodesic_shaping_telescopes_to_the_distance_covered(terminate):
+    """With gamma 1 the shaping terms of an episode sum to (g(start) - g(end)) / g_max,
+    whatever the path (potential-based shaping); sparse rewards on top."""
+    env = PointMazeEnv(layout="umaze", reward_type="sparse", shaping=2.0, gamma=1.0,
+                       terminate_on_success=terminate)  # fmt: skip
+    plain = PointMazeEnv(layout="umaze", reward_type="sparse", terminate_on_success=terminate)
+    env.reset(seed=3)
+    plain.reset(seed=3)
+    start = env.geodesic_distance()
+    rng = np.random.default_rng(1)
+    shaped_sum, done = 0.0, False
+    for _ in range(300):
+        action = rng.uniform(-1, 1, size=2)
+        _, reward, done, _, _ = env.step(action)
+        _, plain_reward, _, _, _ = plain.step(action)
+        shaped_sum += reward - plain_reward
+        if done:
+            break
+    end = 0.0 if done else env.geodesic_distance()
+    assert shaped_sum == pytest.approx(2.0 * (start - end) / env._geodesic_max)

@@ -1,0 +1,100 @@
+"""Per-env defaults (agents.config.ENV_DEFAULTS) and the MLP baseline of the runner."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, env_defaults
+from agents.policies import DEFAULT_SPIKING
+from agents.train_maze import main, parse_args, settings_from_args
+
+
+def settings(*argv: str):
+    return settings_from_args(parse_args(list(argv)))
+
+
+def test_every_pattern_is_reached_and_names_a_known_algorithm():
+    for pattern, defaults in ENV_DEFAULTS:
+        probe = pattern.replace("*", "UMaze")
+        assert env_defaults(probe) is defaults, f"{pattern} is shadowed by an earlier one"
+        assert defaults.algo in ALGO_DEFAULTS
+        assert set(defaults.algos) <= set(ALGO_DEFAULTS)
+    assert env_defaults("CartPole-v1") == EnvDefaults()
+
+
+def test_the_study_maze_keeps_the_shared_defaults():
+    """The study's trials ran on nspdi/GridMaze-v0 with ALGO_DEFAULTS and DEFAULT_SPIKING."""
+    s = settings("--env", "nspdi/GridMaze-v0")
+    assert (s.algo, s.total_timesteps, s.n_envs) == ("ppo", 60_000, 8)
+    assert s.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
+    assert s.env_kwargs == {"obs_mode": "coords"}
+    assert s.policy_kwargs["spiking"]["hidden"] == DEFAULT_SPIKING["hidden"]
+    assert s.eval_episodes is None
+
+
+def test_a_larger_maze_gets_its_steps_network_and_shaping_at_the_agents_discount():
+    s = settings("--env", "nspdi/GridMaze-25x25-v0")
+    spiking = s.policy_kwargs["spiking"]
+    assert s.total_timesteps == env_defaults(s.env_id).algos["ppo"]["n_timesteps"]
+    assert spiking["population_size"] == 25
+    assert s.env_kwargs["shaping"] == 1.0
+    assert s.env_kwargs["gamma"] == s.hyperparams["gamma"]
+    # the command line wins over the env's defaults, key by key
+    mine = settings("--env", "nspdi/GridMaze-25x25-v0", "--hidden", "64", "--env-kwargs",
+                    "shaping:0.5", "gamma:0.9", "--total-timesteps", "100")  # fmt: skip
+    assert mine.policy_kwargs["spiking"]["hidden"] == (64,)
+    assert mine.policy_kwargs["spiking"]["population_size"] == 25
+    assert (mine.env_kwargs["shaping"], mine.env_kwargs["gamma"]) == (0.5, 0.9)
+    assert mine.total_timesteps == 100
+
+
+def test_a_config_file_wins_over_the_env_defaults(tmp_path: Path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "default:\n  n_timesteps: 1234\n  policy_kwargs: 'dict(spiking=dict(hidden=(32,)))'\n"
+    )
+    s = settings("--env", "nspdi/GridMaze-25x25-v0", "--config", str(config))
+    assert s.total_timesteps == 1234
+    assert s.policy_kwargs["spiking"]["hidden"] == (32,)
+    assert s.policy_kwargs["spiking"]["population_size"] == 25
+
+
+def test_a_robotics_maze_needs_no_flags():
+    """PointMaze_*-v3: the package that registers it is imported, SAC with HER."""
+    s = settings("--env", "PointMaze_UMaze-v3")
+    assert s.algo == "sac" and s.gym_packages == ("gymnasium_robotics",)
+    assert s.hyperparams["replay_buffer_class"] == "HerReplayBuffer"
+    assert s.normalize and s.eval_episodes == 100
+    # another algorithm takes its own shared defaults there
+    ppo = settings("--env", "PointMaze_UMaze-v3", "--algo", "ppo", "--gym-packages",
+                   "gymnasium_robotics")  # fmt: skip
+    assert ppo.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
+    assert ppo.gym_packages == ("gymnasium_robotics",)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--policy", "lstm"], "unknown --policy 'lstm'; accepted: ['spiking', 'mlp']"),
+        (["--eval-episodes", "0"], "--eval-episodes must be > 0, got 0"),
+    ],
+)
+def test_bad_policy_options_exit_2(argv, message, tmp_path, capsys):
+    assert main([*argv, "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_the_mlp_baseline_trains_unpruned_and_counts_its_multiply_accumulates(tmp_path):
+    run = tmp_path / "run"
+    argv = ["--policy", "mlp", "--hidden", "16", "16", "--total-timesteps", "1024",
+            "--eval-freq", "100000", "--output", str(run), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["policy"] == "mlp" and summary["pruning"] == "dense"
+    assert summary["sparsity"] == 0.0
+    # acting uses 4 -> 16 -> 16 -> 4 (the value head is not evaluated to act)
+    assert summary["macs_per_step"] == 4 * 16 + 16 * 16 + 16 * 4
+    assert summary["energy_per_inference_pj"] == pytest.approx(4.6 * summary["macs_per_step"])
+    assert summary["settings"]["policy_kwargs"] == {"net_arch": [16, 16]}
