@@ -177,6 +177,17 @@ _HER_SAC = {
 ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
     # the 9 x 9 maze of the study: the shared defaults, unchanged since its trials ran
     ("nspdi/GridMaze-v0", EnvDefaults()),
+    # a new maze every episode: what the agent sees around it (walls, goal, the squares
+    # it visited) and where the goal lies; trained on the "train" split of all mazes,
+    # evaluated on the held-out "test" split
+    (
+        "nspdi/GridMaze-Random-*",
+        EnvDefaults(
+            env_kwargs={"obs_mode": "local", "maze_split": "train", "shaping": 1.0},
+            algos={"ppo": {"n_timesteps": 500_000}},
+            eval_episodes=100,
+        ),
+    ),
     # larger fixed mazes: shaping by the BFS distance to the goal, and one receptive
     # field per square along each coordinate (12 cannot tell 25 positions apart)
     (

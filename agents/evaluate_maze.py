@@ -7,7 +7,8 @@
 Each RUN is a run directory of ``python -m agents.train_maze`` (``model.zip``
 and ``run.json``) or a model ``.zip`` with ``run.json`` beside it. The summary
 (see :func:`agents.evaluation.evaluate_maze`) is printed as JSON and written
-to ``summary.json`` beside the model; ``--render gif`` also writes
+to ``summary.json`` beside the model (keeping what training wrote there: its
+steps, wall time and settings); ``--render gif`` also writes
 ``episode.gif`` there. ``--compare`` prints one Markdown table over the runs
 instead, reusing a run's ``summary.json`` when it is newer than the model and
 was made with the same settings. Notes go to stderr, so stdout stays pure JSON
@@ -31,6 +32,9 @@ GIF_NAME = "episode.gif"
 COMPARE_COLUMNS: tuple[str, ...] = (
     "run",
     "algo",
+    "policy",
+    "total_timesteps",
+    "n_episodes",
     "success_rate",
     "mean_path_optimality",
     "mean_return",
@@ -38,6 +42,16 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "sparsity",
     "synops_per_step",
     "energy_per_step_pj",
+    "wall_time_s",
+)
+#: What the training run wrote into ``summary.json`` that an evaluation cannot know:
+#: kept when an evaluation writes the file again.
+TRAINING_KEYS: tuple[str, ...] = (
+    "total_timesteps",
+    "wall_time_s",
+    "pruning",
+    "target_sparsity",
+    "settings",
 )
 
 
@@ -154,12 +168,28 @@ def _summary_for(run: str, args: argparse.Namespace, reuse: bool) -> dict[str, A
         seed=args.seed,
         gif_path=gif_path,
     )
-    summary = {"run": run, "algo": run_info["algo"], "model_path": str(model_path), **result}
+    summary = {
+        "run": run,
+        "algo": run_info["algo"],
+        "policy": "spiking" if callable(getattr(model.policy, "measure", None)) else "mlp",
+        "model_path": str(model_path),
+        **result,
+        **_training_keys(summary_path),
+    }
     write_summary(summary, summary_path)
     print(f"{run}: wrote {summary_path}", file=sys.stderr)
     if gif_path is not None:
         print(f"{run}: wrote {gif_path}", file=sys.stderr)
     return summary
+
+
+def _training_keys(summary_path: Path) -> dict[str, Any]:
+    """The :data:`TRAINING_KEYS` of the summary the file holds, if any."""
+    try:
+        old = json.loads(summary_path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return {k: old[k] for k in TRAINING_KEYS if isinstance(old, dict) and k in old}
 
 
 def _reusable_summary(
@@ -202,7 +232,7 @@ def _cell(column: str, value: Any) -> str:
         # Counts per step read best as whole numbers; rates and returns to 3 places.
         return (
             f"{value:.0f}"
-            if column in ("synops_per_step", "energy_per_step_pj")
+            if column in ("synops_per_step", "energy_per_step_pj", "wall_time_s")
             else f"{value:.3f}"
         )
     return str(value)

@@ -253,7 +253,8 @@ def evaluate_maze(
         supplies :data:`MEASURE_KEYS`.
     :param env_id: a registered Gymnasium id, e.g. ``"nspdi/GridMaze-v0"``.
     :param env_kwargs: keyword arguments to ``gym.make`` (those of training);
-        a ``render_mode`` among them is ignored.
+        a ``render_mode`` among them is ignored, and random grid mazes of the
+        ``train`` split (``maze_split``) are evaluated on the ``test`` split.
     :param n_episodes: number of random-start episodes, ``>= 1``; ``None``
         (default): every free start of a fixed grid maze, else
         :data:`DEFAULT_RANDOM_EPISODES`.
@@ -295,6 +296,8 @@ def evaluate_maze(
             "objects with predict(obs, deterministic) -> (actions, state)"
         )
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
+    if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
+        kwargs["maze_split"] = "test"
     seed = int(seed)
     # a model trained on normalised observations (SB3 keeps its VecNormalize) sees them so
     get_normalizer = getattr(model, "get_vec_normalize_env", None)

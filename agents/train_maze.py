@@ -135,10 +135,10 @@ def parser() -> argparse.ArgumentParser:
     )
     maze.add_argument(
         "--obs-mode",
-        default=DEFAULT_OBS_MODE,
+        default=None,
         help="grid-maze observation: coords (agent and goal positions, population coded), "
         "full (the whole maze) or local (an egocentric window); full and local are binary "
-        "maps, fed as direct currents",
+        "maps, fed as direct currents (default: per env, else coords)",
     )
     maze.add_argument(
         "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
@@ -180,9 +180,10 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     try:
         import_gym_packages(gym_packages)
         check_env_id(args.env)
-        env_kwargs = {**env.env_kwargs, **parse_env_kwargs(args.env_kwargs)}
+        given = parse_env_kwargs(args.env_kwargs)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    env_kwargs = {**env.env_kwargs, **given}
     for name in ("total_timesteps", "n_envs", "eval_episodes"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -191,12 +192,15 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     if "GridMaze" in args.env:
-        if args.obs_mode not in OBS_MODES:
-            raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
-        given = env_kwargs.get("obs_mode")
-        if given is not None and given != args.obs_mode and args.obs_mode != DEFAULT_OBS_MODE:
-            raise UsageError("give the observation once: --obs-mode or --env-kwargs obs_mode:...")
-        env_kwargs.setdefault("obs_mode", args.obs_mode)
+        if args.obs_mode is not None:
+            if args.obs_mode not in OBS_MODES:
+                raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
+            if given.get("obs_mode", args.obs_mode) != args.obs_mode:
+                raise UsageError(
+                    "give the observation once: --obs-mode or --env-kwargs obs_mode:..."
+                )
+            env_kwargs["obs_mode"] = args.obs_mode
+        env_kwargs.setdefault("obs_mode", DEFAULT_OBS_MODE)
     try:
         probe = gym.make(args.env, **env_kwargs)
     except (TypeError, ValueError) as err:

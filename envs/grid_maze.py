@@ -12,6 +12,7 @@ the maze or goal changes, so a step is a few list look-ups and one small copy.
 from __future__ import annotations
 
 import inspect
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ from envs.rendering import MazeRendering, check_render_mode, grid_frame, grid_te
 OBS_MODES: tuple[str, ...] = ("local", "full", "coords")
 #: Accepted ``layout_mode`` values.
 LAYOUT_MODES: tuple[str, ...] = ("fixed", "random")
+#: Which random mazes an env draws: ``all``, or one side of a fixed split of every
+#: maze by a checksum of its walls: ``test`` holds one maze in :data:`TEST_SHARE`,
+#: ``train`` the others, so a policy trained on one is evaluated on mazes it never saw.
+MAZE_SPLITS: tuple[str, ...] = ("all", "train", "test")
+TEST_SHARE = 10
 #: Accepted keys of ``reset(options=...)``.
 RESET_OPTIONS: tuple[str, ...] = ("start", "goal", "maze_seed")
 #: Action meanings, in action order.
@@ -77,6 +83,8 @@ class GridMazeEnv(MazeRendering, gym.Env):
         ``"random"``: a new generated maze at each reset (needs ``layout=None``).
     :param maze_seed: seed of the generated maze in ``fixed`` mode (and of the
         first maze in ``random`` mode). Default 0.
+    :param maze_split: the random mazes drawn: ``"all"`` (default), ``"train"`` or
+        ``"test"`` (disjoint; see :func:`maze_split_of`). Needs ``layout_mode="random"``.
     :param start: ``(row, col)`` start square, or ``None`` (default) for a
         uniformly random free square other than the goal each episode.
     :param goal: ``(row, col)`` goal square, ``"random"`` for a random free
@@ -104,6 +112,7 @@ class GridMazeEnv(MazeRendering, gym.Env):
         loops: float | int = 0,
         layout_mode: str = "fixed",
         maze_seed: int = 0,
+        maze_split: str = "all",
         start: Sequence[int] | None = None,
         goal: Sequence[int] | str | None = None,
         obs_mode: str = "local",
@@ -143,6 +152,12 @@ class GridMazeEnv(MazeRendering, gym.Env):
             raise ValueError(
                 f"layout_mode 'random' generates mazes, so layout must be None, got {layout!r}"
             )
+        if maze_split not in MAZE_SPLITS:
+            raise ValueError(f"unknown maze_split {maze_split!r}; accepted are {list(MAZE_SPLITS)}")
+        if maze_split != "all" and layout_mode != "random":
+            raise ValueError(
+                f"maze_split {maze_split!r} splits random mazes; it needs layout_mode 'random'"
+            )
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
         if shaping < 0:
@@ -155,6 +170,7 @@ class GridMazeEnv(MazeRendering, gym.Env):
         self.generator = generator
         self.loops = loops
         self.layout_mode = layout_mode
+        self.maze_split = maze_split
         self.obs_mode = obs_mode
         self.view_size = view_size
         self.step_cost = float(step_cost)
@@ -401,7 +417,11 @@ class GridMazeEnv(MazeRendering, gym.Env):
         return self._observation(), self._info(False)
 
     def _new_maze(self, rng: np.random.Generator) -> None:
-        self._set_maze(mz.generate_maze(self.size, rng, self.generator, self.loops))
+        while True:  # a tenth of all mazes is "test": ten draws on average, or 1.1
+            walls = mz.generate_maze(self.size, rng, self.generator, self.loops)
+            if self.maze_split in ("all", maze_split_of(walls)):
+                break
+        self._set_maze(walls)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move one square (bumping into a wall costs a step and leaves the agent in place).
@@ -481,3 +501,10 @@ _CONSTRUCTOR_OPTIONS = tuple(
     for name in inspect.signature(GridMazeEnv.__init__).parameters
     if name not in ("self", "unknown_options")
 )
+
+
+def maze_split_of(walls: np.ndarray) -> str:
+    """``"test"`` for one maze in :data:`TEST_SHARE` (by a CRC-32 of its walls, the
+    same on every machine), else ``"train"``."""
+    checksum = zlib.crc32(np.packbits(np.asarray(walls, dtype=bool)).tobytes())
+    return "test" if checksum % TEST_SHARE == 0 else "train"

@@ -3,9 +3,12 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from agents import evaluate_maze
 from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, env_defaults
+from agents.evaluation import evaluate_maze as evaluate
 from agents.policies import DEFAULT_SPIKING
 from agents.train_maze import main, parse_args, settings_from_args
 
@@ -98,3 +101,22 @@ def test_the_mlp_baseline_trains_unpruned_and_counts_its_multiply_accumulates(tm
     assert summary["macs_per_step"] == 4 * 16 + 16 * 16 + 16 * 4
     assert summary["energy_per_inference_pj"] == pytest.approx(4.6 * summary["macs_per_step"])
     assert summary["settings"]["policy_kwargs"] == {"net_arch": [16, 16]}
+    # evaluating again keeps what only training knows: its steps and wall time
+    trained = {k: summary[k] for k in ("total_timesteps", "wall_time_s")}
+    assert evaluate_maze.main([str(run), "--episodes", "3"]) == 0
+    again = json.loads((run / "summary.json").read_text())
+    assert again["n_episodes"] == 3 and again["policy"] == "mlp"
+    assert {k: again[k] for k in trained} == trained
+
+
+def test_random_mazes_train_on_one_split_and_are_evaluated_on_the_other():
+    s = settings("--env", "nspdi/GridMaze-Random-9x9-v0")
+    assert s.env_kwargs["maze_split"] == "train" and s.env_kwargs["obs_mode"] == "local"
+    assert s.eval_episodes == 100 and s.policy_kwargs["spiking"]["encoder"] == "direct"
+
+    class StandStill:
+        def predict(self, obs, deterministic=True):
+            return np.zeros(len(obs), dtype=np.int64), None
+
+    summary = evaluate(StandStill(), s.env_id, s.env_kwargs, 3)
+    assert summary["env_kwargs"]["maze_split"] == "test"

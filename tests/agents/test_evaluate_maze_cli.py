@@ -86,11 +86,11 @@ def test_compare_prints_one_table_and_reuses_fresh_summaries(
     lines = out.strip().splitlines()
     assert lines[0] == "| " + " | ".join(COMPARE_COLUMNS) + " |"
     assert len(lines) == 4  # header, rule, one row per run
-    assert lines[2].startswith(f"| {run} | ppo | 0.")
-    assert lines[3].startswith(f"| {other} | ppo | ")
+    assert lines[2].startswith(f"| {run} | ppo | mlp | n/a | 30 | 0.")  # not trained here
+    assert lines[3].startswith(f"| {other} | ppo | mlp | ")
     # SB3's MlpPolicy (64-64) on the 77 local inputs: dense, 4.6 pJ per MAC
     macs = 77 * 64 + 64 * 64 + 64 * 4
-    assert lines[2].endswith(f"| 0.000 | {macs} | {round(4.6 * macs)} |")
+    assert lines[2].endswith(f"| 0.000 | {macs} | {round(4.6 * macs)} | n/a |")
     assert "reusing" not in err
 
     # Both summaries are now newer than their models: the second call reuses them.

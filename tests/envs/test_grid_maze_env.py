@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from envs.grid_maze import OBS_MODES, GridMazeEnv
+from envs.grid_maze import OBS_MODES, GridMazeEnv, maze_split_of
 
 NSPDI_IDS = sorted(i for i in gym.registry if i.startswith("nspdi/"))
 GRID_IDS = [i for i in NSPDI_IDS if "GridMaze" in i]
@@ -280,3 +280,31 @@ def test_numpy_integer_actions_act_as_the_same_int():
         np.testing.assert_array_equal(obs, ref_obs)
         assert (reward, terminated, truncated) == (ref_reward, ref_terminated, ref_truncated)
         assert info == ref_info
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_random_mazes_of_a_split_never_come_from_the_other(split):
+    env = GridMazeEnv(layout_mode="random", maze_split=split)
+    drawn = set()
+    for seed in range(40):
+        env.reset(seed=seed)
+        assert maze_split_of(env.walls) == split
+        drawn.add(env.walls.tobytes())
+    assert len(drawn) > 30  # still many different mazes
+
+
+def test_the_split_is_fixed_and_about_a_tenth_is_held_out():
+    env = GridMazeEnv(layout_mode="random")
+    splits = []
+    for seed in range(400):
+        env.reset(seed=seed)
+        splits.append(maze_split_of(env.walls))
+        assert maze_split_of(env.walls.copy()) == splits[-1]
+    assert 0.05 < splits.count("test") / len(splits) < 0.2
+
+
+def test_a_split_needs_random_mazes():
+    with pytest.raises(ValueError, match="maze_split 'train' splits random mazes"):
+        GridMazeEnv(maze_split="train")
+    with pytest.raises(ValueError, match="unknown maze_split 'dev'"):
+        GridMazeEnv(layout_mode="random", maze_split="dev")
