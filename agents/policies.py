@@ -294,7 +294,13 @@ class SpikingSACActor(_SpikingOptions, Actor):
 
 
 class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
-    """SAC's Q-networks as spiking NDI networks over ``(features, action)``."""
+    """SAC's Q-networks as spiking NDI networks over ``(features, action)``.
+
+    SAC hands the critics actions in ``[-1, 1]`` (SB3 rescales them from the action
+    space). They are mapped onto the encoder's whole input range, which the
+    observations set: the action then has as many receptive fields as an
+    observation, not the few of ``[-1, 1]`` inside, say, ``[-5, 5]``.
+    """
 
     def __init__(self, *args: Any, features_dim: int, **kwargs: Any) -> None:
         super().__init__(*args, features_dim=features_dim, **kwargs)
@@ -307,13 +313,30 @@ class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
             )
             self.add_module(f"qf{idx}", q_net)  # replaces SB3's MLP of the same name
             self.q_networks.append(q_net)
+        config = self.q_networks[0].config
+        if config.encoder in ("rate", "population"):
+            low, high = config.input_low, config.input_high
+            self.action_scale, self.action_offset = (high - low) / 2, (high + low) / 2
+        else:  # direct currents: the actions as they are
+            self.action_scale, self.action_offset = 1.0, 0.0
+        self.action_range = (
+            (config.input_low, config.input_high)
+            if config.encoder in ("rate", "population")
+            else None
+        )
+
+    def encoded_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions in ``[-1, 1]`` on the encoder's input range (the clamp absorbs the
+        float32 rounding at the ends only: SAC's actions never leave ``[-1, 1]``)."""
+        mapped = actions * self.action_scale + self.action_offset
+        return mapped if self.action_range is None else mapped.clamp(*self.action_range)
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # SB3's ContinuousCritic.forward, but the critics share one call without autograd
         # (the target critics): the same Q-values as separate calls
         with torch.set_grad_enabled(not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
-        q_input = torch.cat([features, actions], dim=1)
+        q_input = torch.cat([features, self.encoded_actions(actions)], dim=1)
         if torch.is_grad_enabled():
             return tuple(q_net(q_input) for q_net in self.q_networks)
         return tuple(forward_together(self.q_networks, q_input))  # type: ignore[arg-type]

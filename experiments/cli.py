@@ -6,6 +6,7 @@ Examples::
     python -m experiments run experiments/grids/*.yaml --backend ray --address auto
     python -m experiments report results/study --output docs/results.md
     python -m experiments survivors results/study --match 'maze-*-0.98-*'
+    python -m experiments mazes --run-dir results/mazes --output docs/mazes.md
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.execute import BACKENDS, Outcome, check_ray_address, pending, run_trials
-from experiments.grid import GridError, load_grid
+from experiments.grid import GridError, Trial, load_grid
+from experiments.mazes import MAZES, maze_table, maze_trials
 from experiments.report import RUNS_FILE, ReportError, write_report
 from experiments.survivors import survivors_table
 from nspdi_rl.stopping import interrupt_on_sigterm
@@ -43,17 +45,23 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("grids", nargs="+", help="grid YAML files")
     run.add_argument("--run-dir", default="results/study", help="where the trials go")
-    run.add_argument("--backend", default="local", help=f"one of {BACKENDS}")
-    run.add_argument(
-        "--jobs", type=int, default=None, help="local trials at once (default: the CPU count)"
+    _execution_options(run)
+    mazes = sub.add_parser(
+        "mazes",
+        help="the maze table: every maze with its defaults as the pruned and the dense "
+        "spiking agent and SB3's MLP agent (finished trials are skipped)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    run.add_argument("--retries", type=int, default=1, help="restarts of a failed trial")
-    run.add_argument(
-        "--address",
-        default=None,
-        help="Ray cluster: 'auto' or HOST:PORT of the head (default: a local Ray instance)",
+    mazes.add_argument(
+        "--mazes", nargs="+", default=list(MAZES), metavar="ID", help="the mazes, in order"
     )
-    run.add_argument("--dry-run", action="store_true", help="list the trials, run nothing")
+    mazes.add_argument("--seed", type=int, default=0, help="the trials' seed")
+    mazes.add_argument("--run-dir", default="results/mazes", help="where the trials go")
+    mazes.add_argument("--output", default="docs/mazes.md", help="the Markdown table")
+    mazes.add_argument(
+        "--table-only", action="store_true", help="write the table of the finished trials"
+    )
+    _execution_options(mazes)
     report = sub.add_parser(
         "report",
         help="write the Markdown report from the trials' JSON files",
@@ -73,6 +81,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _execution_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="local", help=f"one of {BACKENDS}")
+    p.add_argument(
+        "--jobs", type=int, default=None, help="local trials at once (default: the CPU count)"
+    )
+    p.add_argument("--retries", type=int, default=1, help="restarts of a failed trial")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster: 'auto' or HOST:PORT of the head (default: a local Ray instance)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the trials, run nothing")
+
+
 def _describe(outcome: Outcome) -> str:
     if outcome.summary is None:
         return f"FAILED after {outcome.attempts} attempt(s): {outcome.error}"
@@ -81,6 +103,31 @@ def _describe(outcome: Outcome) -> str:
 
 
 def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
+    grid = load_grid(args.grids)
+    return _run_trials(args, command, grid.trials, ", ".join(grid.names), args.grids)
+
+
+def _mazes(args: argparse.Namespace, command: Sequence[str]) -> int:
+    output = Path(args.output)
+    _check_folder("--output", output.parent)
+    if not args.table_only:
+        trials = maze_trials(args.mazes, args.seed)
+        status = _run_trials(args, command, trials, "the maze table", [])
+        if status != 0 or args.dry_run:
+            return status
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(maze_table(Path(args.run_dir), args.mazes, args.seed) + "\n")
+    print(f"wrote {output}")
+    return 0
+
+
+def _run_trials(
+    args: argparse.Namespace,
+    command: Sequence[str],
+    trials: Sequence[Trial],
+    names: str,
+    grids: Sequence[str],
+) -> int:
     if args.backend not in BACKENDS:
         raise GridError(f"unknown --backend {args.backend!r}; accepted: {BACKENDS}")
     if args.backend == "ray":
@@ -93,11 +140,10 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
         raise GridError(f"--retries must be >= 0, got {args.retries}")
     run_dir = Path(args.run_dir)
     _check_folder("--run-dir", run_dir)
-    grid = load_grid(args.grids)
-    todo = pending(grid.trials, run_dir)
+    todo = pending(trials, run_dir)
     print(
-        f"{len(grid.trials)} trials in {', '.join(grid.names)}: "
-        f"{len(grid.trials) - len(todo)} finished, {len(todo)} to run ({args.backend})",
+        f"{len(trials)} trials in {names}: "
+        f"{len(trials) - len(todo)} finished, {len(todo)} to run ({args.backend})",
         flush=True,
     )
     if args.dry_run:
@@ -118,7 +164,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     try:
         with interrupt_on_sigterm():  # kill, or a batch scheduler, stops it like Ctrl-C
             outcomes = run_trials(
-                grid.trials,
+                trials,
                 run_dir,
                 backend=args.backend,
                 jobs=args.jobs,
@@ -131,11 +177,11 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     finally:
         entry = {
             "command": shlex.join(["python", "-m", "experiments", *command]),
-            "grids": [str(Path(g)) for g in args.grids],
+            "grids": [str(Path(g)) for g in grids],
             "backend": args.backend,
             "started": started,
             "wall_s": round(time.perf_counter() - start, 1),
-            "trials": len(grid.trials),
+            "trials": len(trials),
             "ran": len(outcomes),
             "failed": sum(o.summary is None for o in outcomes),
             "interrupted": interrupted,
@@ -172,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, argv)
+        if args.command == "mazes":
+            return _mazes(args, argv)
         if args.command == "survivors":
             print(survivors_table(Path(args.run_dir), args.match))
             return 0

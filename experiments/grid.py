@@ -74,6 +74,10 @@ TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
                       "pruning", "no-ndi", "a-dist", "reading", "theta-init", "pruned-grad",
                       "learnable-a"})  # fmt: skip
+#: runner options set to what the runner defaulted to when the first studies ran (and
+#: then left out of the grid files): left out of a trial's key, so that those trials
+#: keep their folders and results now that the grid files spell them out
+FORMER_DEFAULTS: dict[str, dict[str, Any]] = {"maze": {"env": "nspdi/GridMaze-v0"}}
 # keys of earlier grid files, refused with what replaced them
 RENAMED_KEYS = {"method": "pruning"}
 
@@ -121,9 +125,13 @@ class Trial:
         """Everything that makes the trial's result, hashed: names its folder.
 
         Options added since the first study count only where they change what a
-        trial runs, so a trial that sets them as runs did before keeps its key.
+        trial runs, so a trial that sets them as runs did before keeps its key; so do
+        runner options set to what the runner defaulted to then
+        (:data:`FORMER_DEFAULTS`).
         """
         spec = {k: v for k, v in asdict(self).items() if k not in ("experiments", *ADDED_OPTIONS)}
+        former = FORMER_DEFAULTS.get(self.task, {})
+        spec["args"] = tuple(a for a in self.args if a[0] not in former or former[a[0]] != a[1])
         spec |= self._added()
         text = json.dumps(spec, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:10]

@@ -138,6 +138,22 @@ def test_population_input_range_comes_from_the_observation_space():
     assert direct.encoder == "direct"
 
 
+def test_sac_critics_see_actions_across_the_whole_encoder_range():
+    """SAC's actions lie in [-1, 1]; the point maze's observations span [-2, 5]: the
+    critics encode the actions on [-2, 5] too, ends to ends."""
+    model = SAC("SpikingMlpPolicy", gym.make("nspdi/PointMaze-v0"), policy_kwargs=small())
+    critic = model.policy.critic
+    low, high = critic.q_networks[0].config.input_low, critic.q_networks[0].config.input_high
+    assert (low, high) == (-2.0, 5.0)
+    actions = torch.tensor([[-1.0, 1.0], [0.0, 0.5]])
+    mapped = critic.encoded_actions(actions)
+    assert mapped.tolist() == [[low, high], [1.5, 3.25]]
+    obs = torch.as_tensor(model.observation_space.sample())[None].repeat(2, 1)
+    q_by_forward = critic(obs, actions)[0]
+    q_by_hand = critic.q_networks[0](torch.cat([obs, mapped], dim=1))
+    assert torch.equal(q_by_forward, q_by_hand)
+
+
 def test_mask_can_be_frozen_as_soon_as_the_target_is_reached():
     model = PPO(
         "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0

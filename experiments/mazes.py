@@ -1,0 +1,116 @@
+"""The maze table: every maze of the ladder with its own defaults (``agents.config``),
+as the spiking agent pruned by NSP, the same agent unpruned, and SB3's MLP agent,
+for the same number of environment steps.
+
+Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
+:func:`experiments.execute.run_trials`, so a table stopped half-way continues where
+it stopped, and trials run on the local pool or on Ray like any grid's.
+:func:`maze_table` turns the finished trials into the Markdown table of the README.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from experiments.execute import trial_dir
+from experiments.grid import AXES, GridError, Trial, check_trial
+from nspdi_rl.layers import NSPConfig
+
+__all__ = ["AGENTS", "MAZES", "maze_table", "maze_trials"]
+
+#: the ladder: the project's mazes from small to large, then gymnasium-robotics' PointMaze
+MAZES: tuple[str, ...] = (
+    "nspdi/GridMaze-v0",
+    "nspdi/GridMaze-15x15-v0",
+    "nspdi/GridMaze-25x25-v0",
+    "nspdi/GridMaze-Random-9x9-v0",
+    "nspdi/PointMaze-Large-v0",
+    "PointMaze_UMaze-v3",
+    "PointMaze_Medium-v3",
+    "PointMaze_Large-v3",
+)
+#: the agents of each row: name -> (extra runner options, pruning, target sparsity)
+AGENTS: dict[str, tuple[tuple[tuple[str, Any], ...], str, float]] = {
+    "spiking, NSP 0.9": ((), "nsp", 0.9),
+    "spiking, dense": ((), "dense", 0.0),
+    "MLP (SB3)": ((("policy", "mlp"),), "dense", 0.0),
+}
+
+
+def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0, check: bool = True) -> list[Trial]:
+    """The table's trials, maze by maze; each checked by the runner's own option checks.
+
+    :raises GridError: naming an unknown maze.
+    """
+    unknown = sorted(set(mazes) - set(MAZES))
+    if unknown:
+        raise GridError(f"unknown maze {unknown[0]!r}; accepted: {list(MAZES)}")
+    trials = []
+    for env in mazes:
+        for extra, pruning, target in AGENTS.values():
+            config = NSPConfig(method=pruning)
+            trial = Trial(
+                task="maze",
+                args=(("env", env), *extra),
+                pruning=pruning,
+                target_sparsity=target,
+                ndi=AXES["ndi"],
+                a_dist=AXES["a_dist"],
+                seed=seed,
+                reading=config.reading,
+                theta_init=config.theta_init,
+                pruned_grad=config.pruned_grad,
+                learnable_a=config.learnable_a,
+            )
+            if check:
+                check_trial(trial)
+            trials.append(trial)
+    return trials
+
+
+def _agent(trial: Trial) -> str:
+    extra = tuple(item for item in trial.args if item[0] != "env")
+    for name, (options, pruning, target) in AGENTS.items():
+        if (options, pruning, target) == (extra, trial.pruning, trial.target_sparsity):
+            return name
+    raise GridError(f"trial {trial.name} is none of the table's agents")  # pragma: no cover
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> str:
+    """The Markdown table of the finished trials in ``run_dir`` (unfinished ones are
+    listed as such)."""
+    lines = [
+        "| maze | agent | steps | success | D4RL score | sparsity | SynOps / step "
+        "| energy / step (nJ) | wall time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for trial in maze_trials(mazes, seed, check=False):
+        env = dict(trial.args)["env"]
+        path = trial_dir(run_dir, trial) / "summary.json"
+        if not path.is_file():
+            lines.append(f"| {env} | {_agent(trial)} | not run | | | | | | |")
+            continue
+        s = json.loads(path.read_text())
+        energy = s.get("energy_per_inference_pj")
+        cells = [
+            env,
+            _agent(trial),
+            _cell(s.get("total_timesteps"), 0),
+            _cell(s.get("score"), 2),
+            _cell(s.get("normalized_score"), 1),
+            _cell(s.get("sparsity"), 3),
+            _cell(s.get("synops_per_inference"), 0),
+            _cell(None if energy is None else energy / 1000, 1),
+            _cell(s.get("wall_time_s"), 0),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""The maze table: its trials, the Markdown table from finished trials, the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.execute import trial_dir
+from experiments.grid import GridError
+from experiments.mazes import AGENTS, MAZES, maze_table, maze_trials
+
+
+def test_every_maze_gets_the_three_agents_with_the_runners_own_checks() -> None:
+    trials = maze_trials()
+    assert len(trials) == len(MAZES) * len(AGENTS)
+    assert len({t.name for t in trials}) == len(trials)
+    first = trials[:3]
+    assert [dict(t.args)["env"] for t in first] == [MAZES[0]] * 3
+    assert [(t.pruning, t.target_sparsity) for t in first] == [
+        ("nsp", 0.9),
+        ("dense", 0.0),
+        ("dense", 0.0),
+    ]
+    assert dict(first[2].args)["policy"] == "mlp"
+    argv = first[0].argv()
+    assert argv[argv.index("--env") + 1] == MAZES[0]
+
+
+def test_unknown_maze_is_refused_naming_it() -> None:
+    with pytest.raises(GridError, match="unknown maze 'nspdi/NoSuchMaze-v0'"):
+        maze_trials(["nspdi/GridMaze-v0", "nspdi/NoSuchMaze-v0"])
+
+
+def test_the_default_maze_keeps_the_key_of_trials_run_before_grids_named_it() -> None:
+    trial = maze_trials(["nspdi/GridMaze-v0"])[0]
+    without_env = replace(trial, args=())
+    assert trial.key == without_env.key
+    other = maze_trials(["nspdi/GridMaze-15x15-v0"])[0]
+    assert other.key != replace(other, args=()).key
+
+
+def _finish(run_dir: Path, trial, **summary) -> None:
+    folder = trial_dir(run_dir, trial)
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
+    nsp, dense, mlp = maze_trials(["PointMaze_UMaze-v3"])
+    _finish(tmp_path, nsp, total_timesteps=50_000, score=0.93, normalized_score=104.25,
+            sparsity=0.9012, synops_per_inference=12_345.6, energy_per_inference_pj=56_789.0,
+            wall_time_s=1234.4)  # fmt: skip
+    _finish(tmp_path, mlp, total_timesteps=50_000, score=0.8, sparsity=0.0,
+            synops_per_inference=4_608, energy_per_inference_pj=21_197,
+            wall_time_s=300.0)  # fmt: skip
+    lines = maze_table(tmp_path, ["PointMaze_UMaze-v3"]).splitlines()
+    assert lines[0].startswith("| maze | agent | steps | success | D4RL score |")
+    assert lines[2] == (
+        "| PointMaze_UMaze-v3 | spiking, NSP 0.9 | 50,000 | 0.93 | 104.2 | 0.901 | 12,346 "
+        "| 56.8 | 1,234 |"
+    )
+    assert lines[3] == "| PointMaze_UMaze-v3 | spiking, dense | not run | | | | | | |"
+    assert "| MLP (SB3) | 50,000 | 0.80 | n/a | 0.000 | 4,608 | 21.2 | 300 |" in lines[4]
+
+
+def test_cli_lists_the_trials_and_writes_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run_dir, output = tmp_path / "runs", tmp_path / "docs" / "mazes.md"
+    common = ["--mazes", "nspdi/GridMaze-v0", "--run-dir", str(run_dir), "--output", str(output)]
+    assert main(["mazes", *common, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials in the maze table: 0 finished, 3 to run" in out
+    assert not output.exists()
+    nsp = maze_trials(["nspdi/GridMaze-v0"])[0]
+    _finish(run_dir, nsp, total_timesteps=60_416, score=1.0, sparsity=0.9, wall_time_s=40.0)
+    assert main(["mazes", *common, "--table-only"]) == 0
+    table = output.read_text()
+    assert "| nspdi/GridMaze-v0 | spiking, NSP 0.9 | 60,416 | 1.00 | n/a | 0.900 |" in table
+    assert table.count("not run") == 2
+    assert main(["mazes", "--mazes", "nspdi/NoSuchMaze-v0", "--run-dir", str(run_dir)]) == 2
+    assert "unknown maze 'nspdi/NoSuchMaze-v0'" in capsys.readouterr().err
