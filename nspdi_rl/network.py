@@ -494,10 +494,34 @@ class SpikingNetwork(nn.Module):
             compiled = _compiled_forward([self], x)
             if compiled is not None:
                 return compiled[0]
-        out = self.readout_neurons(self.readout(self.forward_hidden(x)))
-        if self.config.readout == "spike_count":
-            out = out.mean(0)
-        return out
+        return self.read_out(self.forward_hidden(x))
+
+    def read_out(self, h: torch.Tensor) -> torch.Tensor:
+        """The output from the last hidden layer's spikes ``h`` (``(T, B, N)``).
+
+        A linear readout into the leaky integrator from rest is linear in the spikes:
+        ``sum_t k_t (W h_t + b) + c = W (sum_t k_t h_t) + b sum_t k_t + c``, so the
+        spikes are summed over time first and the readout runs once instead of T times
+        (the same output up to float rounding; gradients too). A readout with the
+        product term, a spiking or stateful or ``max`` readout, and hooks on the readout
+        (SynOps counting sees every time step) take the step-by-step path.
+        """
+        neurons, layer = self.readout_neurons, self.readout
+        if (
+            isinstance(neurons, LIReadout)
+            and not neurons.stateful
+            and neurons.reduce != "max"
+            and isinstance(layer, NDILinear)
+            and layer.v is None
+            and not (layer._forward_hooks or layer._forward_pre_hooks or _global_hooks())
+        ):
+            weights, offset = neurons.reduction(h.shape[0], h)
+            out = layer(torch.tensordot(weights, h, dims=1))
+            if layer.bias is not None:
+                out = out + layer.bias * (weights.sum() - 1)
+            return out + offset
+        out = neurons(layer(h))
+        return out.mean(0) if self.config.readout == "spike_count" else out
 
     def batch_size(self, x: torch.Tensor) -> int:
         """Number of samples in an input batch (for per-sample metrics)."""
@@ -569,11 +593,10 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
         sizes = [c.shape[-1] for c in currents]
         spikes = networks[0].neurons[depth](torch.cat(currents, dim=-1))
         hidden = list(spikes.split(sizes, dim=-1))
-    outputs = []
-    for net, h in zip(networks, hidden, strict=True):
-        out = net.readout_neurons(net.readout(h if net.layers else net.encode(x)))
-        outputs.append(out.mean(0) if net.config.readout == "spike_count" else out)
-    return outputs
+    return [
+        net.read_out(h if net.layers else net.encode(x))
+        for net, h in zip(networks, hidden, strict=True)
+    ]
 
 
 def _compiled_forward(

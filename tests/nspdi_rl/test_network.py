@@ -191,6 +191,36 @@ def test_readout_from_rest_equals_the_step_loop(reduce):
     assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
 
 
+@pytest.mark.parametrize("readout", ["mean", "last"])
+@pytest.mark.parametrize("nsp", [NSPConfig(), NSPConfig(method="dense")], ids=["nsp", "dense"])
+def test_readout_sums_spikes_over_time_before_its_matmul_with_the_same_result(readout, nsp):
+    """The pooled readout (one matmul) against the step-by-step one, which a hook on the
+    readout selects: the same outputs and gradients up to rounding."""
+    torch.manual_seed(0)
+    x = torch.rand(7, 6) * 2
+    net = mlp(readout=readout, nsp=nsp, lif=LIFConfig(v_leak=0.3))
+    with torch.no_grad():
+        net.readout.bias.uniform_(-1, 1)  # a bias scaled by the integrator's gain counts
+    pooled = net(x)
+    pooled.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    net.zero_grad()
+    handle = net.readout.register_forward_hook(lambda *args: None)
+    try:
+        stepped = net(x)
+        stepped.square().sum().backward()
+    finally:
+        handle.remove()
+    assert torch.allclose(pooled, stepped, atol=1e-5)
+    assert grads.keys() == {n for n, p in net.named_parameters() if p.grad is not None}
+    for name, p in net.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(grads[name], p.grad, atol=1e-5), name
+    # the product term in the readout is not linear in the spikes: step by step
+    ndi = mlp(readout=readout, readout_ndi=True)
+    assert ndi.read_out(ndi.forward_hidden(x)).shape == (7, 3)
+
+
 def test_forward_together_equals_separate_calls():
     from nspdi_rl.network import forward_together
 
