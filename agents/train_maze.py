@@ -201,6 +201,8 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
                 )
             env_kwargs["obs_mode"] = args.obs_mode
         env_kwargs.setdefault("obs_mode", DEFAULT_OBS_MODE)
+    elif args.obs_mode is not None:
+        raise UsageError(f"--obs-mode is an option of the grid mazes; {args.env} has none")
     try:
         probe = gym.make(args.env, **env_kwargs)
     except (TypeError, ValueError) as err:

@@ -1,4 +1,4 @@
-"""Spiking PPO against SB3's MlpPolicy PPO on the default grid maze, in one process.
+"""Spiking PPO against SB3's MlpPolicy PPO on the study's grid maze, in one process.
 
 Three candidates, same hyperparameters (the runner's PPO defaults), run in turn
 within each repeat so that they share the machine's state:
@@ -31,12 +31,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
 from agents.callbacks import NSPPruningCallback
-from agents.config import ALGO_DEFAULTS, DEFAULT_ENV_ID
+from agents.config import ALGO_DEFAULTS
 from agents.evaluation import evaluate_maze
 from agents.policies import DEFAULT_SPIKING, input_bounds
 from nspdi_rl.network import Encoder
 from nspdi_rl.pruning import PruningSchedule
 
+#: the study's grid maze with the shared PPO defaults (the main job's maze before the
+#: maze ladder chose nspdi/PointMaze-Large-v0)
+ENV_ID = "nspdi/GridMaze-v0"
 ENV_KWARGS = {"obs_mode": "coords"}
 CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
 
@@ -57,7 +60,7 @@ class PopulationFeatures(BaseFeaturesExtractor):
 
 def run(candidate: str, timesteps: int, seed: int) -> tuple[float, float, float | None]:
     defaults = ALGO_DEFAULTS["ppo"]
-    venv = make_vec_env(DEFAULT_ENV_ID, n_envs=defaults["n_envs"], seed=seed, env_kwargs=ENV_KWARGS)
+    venv = make_vec_env(ENV_ID, n_envs=defaults["n_envs"], seed=seed, env_kwargs=ENV_KWARGS)
     policy, kwargs = candidate, {}
     if candidate == "MlpPolicy+population":
         policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
@@ -69,7 +72,7 @@ def run(candidate: str, timesteps: int, seed: int) -> tuple[float, float, float 
     start = time.perf_counter()
     model.learn(timesteps, callback=callback)
     rate = model.num_timesteps / (time.perf_counter() - start)
-    result = evaluate_maze(model, DEFAULT_ENV_ID, ENV_KWARGS)
+    result = evaluate_maze(model, ENV_ID, ENV_KWARGS)
     return rate, result["success_rate"], result["sparsity"]
 
 
@@ -84,7 +87,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"os.cpu_count()={os.cpu_count()}, "
-        f"{DEFAULT_ENV_ID} {ENV_KWARGS}, {args.timesteps} timesteps x {args.repeats} repeats"
+        f"{ENV_ID} {ENV_KWARGS}, {args.timesteps} timesteps x {args.repeats} repeats"
     )
     results: dict[str, list[tuple[float, float, float | None]]] = {c: [] for c in CANDIDATES}
     for r in range(args.repeats):  # interleaved: each repeat runs every candidate once

@@ -64,7 +64,10 @@ def test_unbounded_spaces_and_success_keys() -> None:
         (["--gym-packages", "no_such_pkg"], "cannot import gym package 'no_such_pkg'"),
         (["--env-kwargs", "shaping=1"], "is not KEY:VALUE"),
         (["--env-kwargs", "no_such_option:1"], "refuses --env-kwargs"),
-        (["--obs-mode", "full", "--env-kwargs", "obs_mode:'local'"], "give the observation once"),
+        (["--env", "nspdi/GridMaze-v0", "--obs-mode", "full", "--env-kwargs", "obs_mode:'local'"],
+         "give the observation once"),
+        (["--env", "nspdi/PointMaze-v0", "--obs-mode", "full"],
+         "--obs-mode is an option of the grid mazes; nspdi/PointMaze-v0 has none"),
         ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--no-normalize"],
          "unbounded observations and the 'population' encoder needs a range"),
         ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--algo", "sac", "--config", "HER"],
@@ -128,7 +131,9 @@ def test_any_registered_id_is_accepted() -> None:
     # CartPole's velocities are unbounded: normalised, so the population encoder has a range
     settings = settings_from_args(parse_args(["--env", "CartPole-v1"]))
     assert settings.env_id == "CartPole-v1" and settings.normalize and settings.env_kwargs == {}
-    grid = settings_from_args(parse_args(["--env-kwargs", "shaping:1.0"]))
+    grid = settings_from_args(
+        parse_args(["--env", "nspdi/GridMaze-v0", "--env-kwargs", "shaping:1.0"])
+    )
     # shaping at the agent's discount (PPO's 0.97), unless gamma is given
     assert grid.env_kwargs == {"shaping": 1.0, "obs_mode": "coords", "gamma": 0.97}
     assert not grid.normalize
