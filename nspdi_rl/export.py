@@ -74,8 +74,9 @@ class CompressedLinear(nn.Module):
     :param ndi: the weight holds W over V; apply ``I = Wx + b + (Wx)(Vx)``.
     :param mode: ``auto`` (per input size, the fastest of dense, CSR, COO and, where the
         compiled kernels are built, the product over the non-zero inputs (``events``:
-        spikes are sparse too), timed on the first call with that size), ``sparse``
-        (CSR) or ``dense``.
+        spikes are sparse too) and the product over W's rows in tiles of input rows
+        (``tiles``), timed on the first call with that size), ``sparse`` (CSR) or
+        ``dense``.
     """
 
     dense_weight: torch.Tensor
@@ -94,45 +95,59 @@ class CompressedLinear(nn.Module):
         self.register_buffer("dense_weight", weight.detach().clone())
         self.sparse_weight = _from_csr(_to_csr(weight))
         self.coo_weight = weight.detach().to_sparse().coalesce()
-        # by input column (the CSR of W^T), for the compiled product over the non-zero inputs
+        # the compiled products: by input column (the CSR of W^T) over the non-zero
+        # inputs, and by output row (W's CSR) over row tiles of the input
         csc = _to_csr(weight.t().contiguous())
         self.csc = (csc["crow"], csc["col"], csc["values"])
+        csr = _to_csr(weight)
+        self.csr = (csr["crow"], csr["col"], csr["values"])
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
         self.mode = mode
         self.in_features = weight.shape[1]
         self.out_features = weight.shape[0] // (2 if ndi else 1)
-        # row-count bucket -> "dense" | "csr" | "coo" | "events"
+        # row-count bucket -> "dense" | "csr" | "coo" | "events" | "tiles"
         self.choice: dict[int, str] = {}
 
-    # Each path returns the product in its natural layout: dense (M, out), sparse
-    # (out, M); _combine applies the NDI term and the bias in that layout.
+    # Each product comes in its natural layout: dense and events (M, out), CSR and COO
+    # (out, M); _combine applies the NDI term and the bias in that layout. The tiles
+    # kernel includes both and writes (M, out).
     def _dense(self, x2d: torch.Tensor) -> torch.Tensor:
-        return F.linear(x2d, self.dense_weight)
+        return self._combine(F.linear(x2d, self.dense_weight), -1)
 
     def _csr(self, x2d: torch.Tensor) -> torch.Tensor:
-        return torch.sparse.mm(self.sparse_weight, x2d.t())
+        return self._combine(torch.sparse.mm(self.sparse_weight, x2d.t()), 0).t()
 
     def _coo(self, x2d: torch.Tensor) -> torch.Tensor:
-        return torch.sparse.mm(self.coo_weight, x2d.t())
+        return self._combine(torch.sparse.mm(self.coo_weight, x2d.t()), 0).t()
 
     def _events(self, x2d: torch.Tensor) -> torch.Tensor:
         kernels = compiled_kernels()
         assert kernels is not None  # offered by _paths only then
-        return kernels.event_matmul(x2d.contiguous(), *self.csc, self.dense_weight.shape[0])
+        y = kernels.event_matmul(x2d.contiguous(), *self.csc, self.dense_weight.shape[0])
+        return self._combine(y, -1)
+
+    def _tiles(self, x2d: torch.Tensor) -> torch.Tensor:
+        kernels = compiled_kernels()
+        assert kernels is not None  # offered by _paths only then
+        return kernels.csr_tile_matmul(x2d.contiguous(), *self.csr, self.bias, self.ndi)
 
     def _paths(self) -> dict[str, Any]:
+        """Each path's current ``(M, out)`` (a view of ``(out, M)`` for CSR and COO)."""
         paths = {"dense": self._dense, "csr": self._csr, "coo": self._coo}
         if compiled_kernels() is not None and self.dense_weight.dtype == torch.float32:
             paths["events"] = self._events
+            paths["tiles"] = self._tiles
         return paths
 
-    def _pick(self, x2d: torch.Tensor) -> str:
+    def _pick(self, x2d: torch.Tensor, shape: tuple[int, ...]) -> str:
         if self.mode != "auto":
             return "csr" if self.mode == "sparse" else "dense"
         bucket = 1 << max(0, math.ceil(math.log2(max(1, x2d.shape[0]))))
         if bucket not in self.choice:
-            paths = self._paths()
+            # each path timed as the layer runs it: product, NDI term, bias, and the
+            # copy into the (..., out) layout that the next layer reads
+            paths = {name: self._shaped(fn, shape) for name, fn in self._paths().items()}
             best: dict[str, float] = {name: math.inf for name in paths}
             for fn in paths.values():
                 fn(x2d)  # warm-up
@@ -145,6 +160,9 @@ class CompressedLinear(nn.Module):
             # a sparse path must win clearly: otherwise the dense one is kept
             self.choice[bucket] = sparse if best[sparse] < 0.9 * best["dense"] else "dense"
         return self.choice[bucket]
+
+    def _shaped(self, fn: Any, shape: tuple[int, ...]) -> Any:
+        return lambda x2d: fn(x2d).reshape(*shape, self.out_features)
 
     def _combine(self, y: torch.Tensor, out_dim: int) -> torch.Tensor:
         if self.ndi:
@@ -161,12 +179,8 @@ class CompressedLinear(nn.Module):
                 f"expected {self.in_features} input features, got shape {tuple(x.shape)}"
             )
         x2d = x.reshape(-1, self.in_features)
-        path = self._pick(x2d)
-        if path in ("dense", "events"):  # (M, out) layout
-            out = self._combine(self._paths()[path](x2d), -1)
-        else:
-            out = self._combine(self._paths()[path](x2d), 0).t()
-        return out.reshape(*x.shape[:-1], self.out_features)
+        shape = tuple(x.shape[:-1])
+        return self._shaped(self._paths()[self._pick(x2d, shape)], shape)(x2d)
 
 
 def _effective(layer: NSPLayer) -> torch.Tensor:

@@ -436,11 +436,102 @@ torch::Tensor event_matmul(torch::Tensor x, torch::Tensor col_ptr, torch::Tensor
   return y;
 }
 
+// A pruned layer's current for a tile of input rows, written straight into the
+// (M, out) layout that the next LIF loop reads: W (and V, for NDI) given by their rows
+// (CSR: row_ptr, cols and values, int32 indices). The tile of kTile rows is transposed
+// once into (in, kTile), so each synapse (k, j, w) is one multiply-add of kTile
+// contiguous values held in registers; a synapse is read once per tile instead of once
+// per row, and no (out, M) result is copied back as after torch's CSR product. Each row
+// sums its synapses in two interleaved chains (even and odd positions, added at the
+// end) so that consecutive additions do not wait on each other; NDI's
+// I = Wx + (Wx)(Vx) and the bias follow in the tile, as CompressedLinear combines them.
+template <int64_t kTile>
+inline void row_sum(const float* xtp, const int32_t* cp, const float* vp, int32_t begin,
+                    int32_t end, float* out) {
+  float even[kTile] = {}, odd[kTile] = {};
+  int32_t q = begin;
+  for (; q + 1 < end; q += 2) {
+    const float w0 = vp[q], w1 = vp[q + 1];
+    const float* x0 = xtp + static_cast<int64_t>(cp[q]) * kTile;
+    const float* x1 = xtp + static_cast<int64_t>(cp[q + 1]) * kTile;
+    for (int64_t r = 0; r < kTile; ++r) {
+      even[r] += w0 * x0[r];
+      odd[r] += w1 * x1[r];
+    }
+  }
+  if (q < end) {
+    const float w0 = vp[q];
+    const float* x0 = xtp + static_cast<int64_t>(cp[q]) * kTile;
+    for (int64_t r = 0; r < kTile; ++r) even[r] += w0 * x0[r];
+  }
+  for (int64_t r = 0; r < kTile; ++r) out[r] = even[r] + odd[r];
+}
+
+template <int64_t kTile>
+void csr_tiles(const float* xp, const int32_t* rp, const int32_t* cp, const float* vp,
+               const float* bias, bool ndi, float* yp, int64_t M, int64_t in, int64_t out,
+               int64_t begin, int64_t end) {
+  std::vector<float> xt(static_cast<size_t>(in * kTile));
+  for (int64_t tile = begin; tile < end; ++tile) {
+    const int64_t m0 = tile * kTile, rows = std::min(kTile, M - m0);
+    for (int64_t r = 0; r < kTile; ++r) {
+      const float* xr = xp + (m0 + r) * in;
+      for (int64_t j = 0; j < in; ++j) xt[j * kTile + r] = r < rows ? xr[j] : 0.0f;
+    }
+    const float* xtp = xt.data();
+    for (int64_t k = 0; k < out; ++k) {
+      float wx[kTile], vx[kTile];
+      row_sum<kTile>(xtp, cp, vp, rp[k], rp[k + 1], wx);
+      if (ndi) {
+        row_sum<kTile>(xtp, cp, vp, rp[out + k], rp[out + k + 1], vx);
+        for (int64_t r = 0; r < kTile; ++r) wx[r] = wx[r] + wx[r] * vx[r];
+      }
+      if (bias != nullptr)
+        for (int64_t r = 0; r < kTile; ++r) wx[r] = wx[r] + bias[k];
+      for (int64_t r = 0; r < rows; ++r) yp[(m0 + r) * out + k] = wx[r];
+    }
+  }
+}
+
+torch::Tensor csr_tile_matmul(torch::Tensor x, torch::Tensor row_ptr, torch::Tensor cols,
+                              torch::Tensor values, c10::optional<torch::Tensor> bias,
+                              bool ndi) {
+  check(x, "x");
+  check(values, "values");
+  TORCH_CHECK(x.dim() == 2, "x must be (M, in)");
+  TORCH_CHECK(row_ptr.scalar_type() == torch::kInt32 && cols.scalar_type() == torch::kInt32 &&
+                  row_ptr.is_contiguous() && cols.is_contiguous(),
+              "row_ptr and cols must be contiguous int32");
+  TORCH_CHECK(cols.numel() == values.numel(), "cols and values must have one entry per non-zero");
+  const int64_t rows = row_ptr.numel() - 1;
+  TORCH_CHECK(rows >= 0 && (!ndi || rows % 2 == 0), "row_ptr must have rows + 1 entries, "
+              "an even number of rows (W over V) for NDI");
+  const int64_t M = x.size(0), in = x.size(1), out = ndi ? rows / 2 : rows;
+  const float* bp = nullptr;
+  if (bias.has_value() && bias->defined()) {
+    check(*bias, "bias");
+    TORCH_CHECK(bias->numel() == out, "bias must have one entry per output");
+    bp = bias->data_ptr<float>();
+  }
+  auto y = torch::empty({M, out}, x.options());
+  constexpr int64_t kTile = 16;
+  const float* xp = x.data_ptr<float>();
+  const int32_t* rp = row_ptr.data_ptr<int32_t>();
+  const int32_t* cp = cols.data_ptr<int32_t>();
+  const float* vp = values.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, (M + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
+    csr_tiles<kTile>(xp, rp, cp, vp, bp, ndi, yp, M, in, out, begin, end);
+  });
+  return y;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "LIF time loop, forward (float32, CPU)");
   m.def("lif_backward", &lif_backward, "LIF time loop, backward with SuperSpike (float32, CPU)");
   m.def("nsp_forward", &nsp_forward, "NSP's effective weight (float32, CPU)");
   m.def("nsp_backward", &nsp_backward, "NSP's weight map, backward (float32, CPU)");
   m.def("event_matmul", &event_matmul, "x W^T over x's non-zeros and W's (CSC)");
+  m.def("csr_tile_matmul", &csr_tile_matmul, "a pruned layer's current (x W^T, NDI, bias) over W's rows (CSR), x in row tiles");
   m.def("mlp_forward", &mlp_forward, "no-grad forward of spiking MLPs sharing input and neurons");
 }

@@ -56,10 +56,38 @@ def test_file_holds_only_the_nonzero_weights(tmp_path):
     assert bool((hidden["values"] != 0).all())
 
 
+@pytest.mark.parametrize("ndi", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rows", [1, 15, 16, 17, 40])
+def test_every_path_gives_the_dense_layers_current(ndi, bias, rows):
+    """Each path the auto mode may pick (the compiled ones where they are built): the
+    dense layer's current, NDI term and bias included, in the (..., out) layout, for
+    row counts below, at and across the compiled tiles' size."""
+    gen = torch.Generator().manual_seed(rows)
+    out = 24
+    weight = torch.randn(2 * out if ndi else out, 40, generator=gen)
+    weight *= torch.rand(weight.shape, generator=gen) < 0.1
+    weight[0] = 0.0  # an output without synapses
+    b = torch.randn(out, generator=gen) if bias else None
+    layer = CompressedLinear(weight, b, ndi=ndi, mode="auto")
+    x = torch.bernoulli(torch.full((rows, 2, 40), 0.3), generator=gen)
+    y = x @ weight.t()
+    if ndi:
+        wx, vx = y.chunk(2, dim=-1)
+        y = wx + wx * vx
+    if b is not None:
+        y = y + b
+    x2d = x.reshape(-1, 40)
+    for name, path in layer._paths().items():
+        got = layer._shaped(path, (rows, 2))(x2d)
+        assert got.shape == (rows, 2, out), name
+        assert torch.allclose(got, y, atol=1e-4), name
+
+
 def test_auto_mode_keeps_the_faster_path_per_input_size():
     layer = CompressedLinear(torch.randn(64, 32), None, ndi=False, mode="auto")
     layer(torch.rand(5, 32))
-    assert set(layer.choice) == {8} and layer.choice[8] in ("dense", "csr", "coo")
+    assert set(layer.choice) == {8} and layer.choice[8] in layer._paths()
 
 
 def test_bad_files_and_modes(tmp_path):
