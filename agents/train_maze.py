@@ -360,7 +360,7 @@ class RunCallback(BaseCallback):
             self.settings.env_kwargs,
             n_episodes=self.settings.eval_episodes,
         )
-        record = {"timesteps": self.num_timesteps, "wall_time_s": time.time(), **result}
+        record = {"timesteps": self.num_timesteps, "unix_time": time.time(), **result}
         with open(self.run_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
         for key in ("success_rate", "mean_return", "mean_path_optimality", "sparsity"):
@@ -531,7 +531,7 @@ def train(
         settings=settings.to_dict(),
     )
     shared = {"sparsity", "connectivity_per_layer", "synops_per_step", "energy_per_step_pj"}
-    summary.update({k: v for k, v in final.items() if k != "wall_time_s" and k not in shared})
+    summary.update({k: v for k, v in final.items() if k != "unix_time" and k not in shared})
     summary.update(
         {
             "algo": settings.algo,
