@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from stable_baselines3 import HerReplayBuffer
 
-from agents.policies import DEFAULT_SPIKING
+from agents.policies import DEFAULT_SPIKING, SAC_CRITICS
 from nspdi_rl.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
@@ -39,6 +39,7 @@ __all__ = [
     "ENV_DEFAULTS",
     "EnvDefaults",
     "POLICIES",
+    "SPIKING_POLICY_KWARGS",
     "DEFAULT_OBS_MODE",
     "MAZE_PRESET",
     "MazeSettings",
@@ -107,6 +108,10 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {
         "n_timesteps": 30_000,
         "n_envs": 1,
+        # a spiking actor learns with SB3's MLP critics (as PopSAN's does); with spiking
+        # critics, SAC with HER stayed at a random policy's success on PointMaze_UMaze-v3
+        # (0.14-0.32 over 30k steps, where the MLP critics reached 0.78 after 5k)
+        "policy_kwargs": {"critic": "mlp"},
         "hyperparams": {
             "learning_rate": 1e-3,
             "buffer_size": 100_000,
@@ -120,6 +125,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: the spiking policy's own ``policy_kwargs`` (SB3's MLP baseline takes none of them)
+SPIKING_POLICY_KWARGS = ("spiking", "critic")
+
 #: the policies a run may train: ``spiking`` (the project's NDI network, pruned online)
 #: or ``mlp``, SB3's own MLP (``MlpPolicy``, ``MultiInputPolicy`` for Dict observations)
 #: as the baseline, never pruned
@@ -132,7 +140,9 @@ class EnvDefaults:
 
     :param algo: the algorithm ``--algo`` defaults to.
     :param algos: per algorithm, overrides of :data:`ALGO_DEFAULTS`: ``n_timesteps``,
-        ``n_envs``, and ``hyperparams`` (merged key by key into the algorithm's).
+        ``n_envs``, ``hyperparams`` (merged key by key into the algorithm's) and
+        ``policy_kwargs`` of the spiking policy other than ``spiking`` (e.g. SAC's
+        ``critic``; a ``--config`` file's win key by key).
     :param env_kwargs: keyword arguments of ``gymnasium.make`` (``--env-kwargs`` wins,
         key by key).
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields over
@@ -152,12 +162,14 @@ class EnvDefaults:
     eval_episodes: int | None = None
 
     def algo_defaults(self, algo: str) -> dict[str, Any]:
-        """``n_timesteps``, ``n_envs`` and ``hyperparams`` of ``algo`` on this env."""
+        """``n_timesteps``, ``n_envs``, ``hyperparams`` and the spiking policy's
+        ``policy_kwargs`` of ``algo`` on this env."""
         base, own = ALGO_DEFAULTS[algo], self.algos.get(algo, {})
         return {
             "n_timesteps": own.get("n_timesteps", base["n_timesteps"]),
             "n_envs": own.get("n_envs", base["n_envs"]),
             "hyperparams": {**base["hyperparams"], **own.get("hyperparams", {})},
+            "policy_kwargs": {**base.get("policy_kwargs", {}), **own.get("policy_kwargs", {})},
         }
 
 
@@ -457,6 +469,17 @@ class MazeSettings:
         if self.eval_episodes is not None:
             _check_value("", "eval_episodes", self.eval_episodes, "int>0")
         check_hyperparams(self.algo, self.hyperparams)
+        critic = self.policy_kwargs.get("critic")
+        if critic is not None:
+            if self.algo != "sac" or self.policy != "spiking":
+                raise ValueError(
+                    f"policy_kwargs critic is an option of spiking SAC, not of {self.policy} "
+                    f"{self.algo}"
+                )
+            if critic not in SAC_CRITICS:
+                raise ValueError(
+                    f"unknown policy_kwargs critic {critic!r}; accepted: {list(SAC_CRITICS)}"
+                )
         spiking = self.policy_kwargs.get("spiking", {})
         if not isinstance(spiking, dict):
             raise ValueError(f"policy_kwargs spiking must be a mapping, got {spiking!r}")

@@ -1,6 +1,6 @@
 """Evaluate a trained maze agent: success rate, path optimality, return and spiking cost.
 
-The default task's evaluation (``nspdi/GridMaze-v0``) runs one episode from
+The grid maze's evaluation (``nspdi/GridMaze-v0``, the study's maze) runs one episode from
 every free square of the fixed maze except the goal, so "success rate" means
 "from how many of the start squares does the agent reach the goal". Other
 mazes (the point mazes, a grid maze with a new layout or goal each reset), or

@@ -35,6 +35,7 @@ from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network, fo
 
 __all__ = [
     "DEFAULT_SPIKING",
+    "SAC_CRITICS",
     "SpikingActorCriticPolicy",
     "SpikingDQNPolicy",
     "SpikingSACPolicy",
@@ -342,22 +343,46 @@ class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
         return tuple(forward_together(self.q_networks, q_input))  # type: ignore[arg-type]
 
 
-class SpikingSACPolicy(_SpikingMixin, SACPolicy):
-    """SAC policy with a spiking actor latent and spiking critics.
+#: SAC's critics: ``spiking`` (NDI networks, pruned with the actor) or ``mlp`` (SB3's
+#: MLP critics, as PopSAN trains its spiking actor: the critics only serve training,
+#: while the actor is what runs after it)
+SAC_CRITICS = ("spiking", "mlp")
 
-    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every network.
+
+class SpikingSACPolicy(_SpikingMixin, SACPolicy):
+    """SAC policy with a spiking actor latent, and spiking or MLP critics.
+
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every spiking
+        network.
+    :param critic: one of :data:`SAC_CRITICS`; ``mlp`` uses SB3's critics (``net_arch``)
+        on the same features, and only the actor is spiking and pruned.
     """
+
+    def __init__(self, *args: Any, critic: str = "spiking", **kwargs: Any) -> None:
+        if critic not in SAC_CRITICS:
+            raise ValueError(f"unknown SAC critic {critic!r}; accepted: {list(SAC_CRITICS)}")
+        self.critic_kind = critic
+        super().__init__(*args, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["critic"] = self.critic_kind
+        return data
 
     def make_actor(self, features_extractor: Any = None) -> SpikingSACActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return SpikingSACActor(spiking=self.spiking, **actor_kwargs).to(self.device)
 
-    def make_critic(self, features_extractor: Any = None) -> SpikingContinuousCritic:
+    def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
+        if self.critic_kind == "mlp":
+            return super().make_critic(features_extractor)
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return SpikingContinuousCritic(spiking=self.spiking, **critic_kwargs).to(self.device)
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         nets: dict[str, SpikingNetwork] = {"actor": self.actor.latent_pi}  # type: ignore[dict-item]
+        if self.critic_kind == "mlp":
+            return nets
         for i, q in enumerate(self.critic.q_networks):
             nets[f"critic{i}"] = q  # type: ignore[assignment]
         for i, q in enumerate(self.critic_target.q_networks):

@@ -34,6 +34,7 @@ from agents.config import (
     DEFAULT_OBS_MODE,
     MAZE_PRESET,
     POLICIES,
+    SPIKING_POLICY_KWARGS,
     EnvDefaults,
     MazeSettings,
     default_freeze_mask,
@@ -219,7 +220,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     defaults = env.algo_defaults(algo)
     hyperparams = dict(defaults["hyperparams"])
     n_timesteps, n_envs = defaults["n_timesteps"], defaults["n_envs"]
-    policy_kwargs: dict[str, Any] = {}
+    policy_kwargs: dict[str, Any] = dict(defaults["policy_kwargs"])
     if args.config:
         try:
             section = load_yaml_config(args.config, args.env)
@@ -228,7 +229,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
         except ValueError as err:
             raise UsageError(f"--config {args.config}: {err}") from None
         section.pop("policy", None)
-        policy_kwargs = section.pop("policy_kwargs", {})
+        policy_kwargs.update(section.pop("policy_kwargs", {}))
         hyperparams.update(section)
     if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and episode_steps:
         # HER samples goals from whole episodes: it needs one finished before learning
@@ -241,8 +242,9 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     if env_kwargs.get("shaping") and args.env.startswith("nspdi/"):
         # potential-based shaping leaves the optimal policy alone at the agent's discount
         env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
-    if args.policy == "mlp":
-        policy_kwargs.pop("spiking", None)
+    if args.policy == "mlp":  # SB3's own policy: none of the spiking policy's options
+        for key in SPIKING_POLICY_KWARGS:
+            policy_kwargs.pop(key, None)
         if args.hidden is not None:
             policy_kwargs["net_arch"] = list(args.hidden)
     else:

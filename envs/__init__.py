@@ -11,7 +11,7 @@ package is imported::
 
 Registered ids (every one with ``max_episode_steps``):
 
-* ``nspdi/GridMaze-v0``: the default RL task, the fixed 9 x 9 maze
+* ``nspdi/GridMaze-v0``: the study's RL task, the fixed 9 x 9 maze
   :data:`envs.maze.GRID_9X9` (dead ends, 31 free squares), a random start
   square each episode, the goal fixed at ``(7, 7)``; 124 steps.
 * ``nspdi/GridMaze-9x9-v0``, ``-15x15-v0``, ``-25x25-v0``: fixed generated

@@ -1,6 +1,6 @@
 """A discrete grid maze: an agent walks one square per step to a goal square.
 
-The default RL task of the project (``nspdi/GridMaze-v0``): one fixed 9 x 9
+The study's RL task (``nspdi/GridMaze-v0``): one fixed 9 x 9
 maze with dead ends, a random start square every episode and a fixed goal.
 
 ``step`` is kept cheap because the spiking agents train on millions of steps:

@@ -69,10 +69,12 @@ def test_a_robotics_maze_needs_no_flags():
     assert s.algo == "sac" and s.gym_packages == ("gymnasium_robotics",)
     assert s.hyperparams["replay_buffer_class"] == "HerReplayBuffer"
     assert s.normalize and s.eval_episodes == 100
+    assert s.policy_kwargs["critic"] == "mlp"  # a spiking actor, SB3's critics
     # another algorithm takes its own shared defaults there
     ppo = settings("--env", "PointMaze_UMaze-v3", "--algo", "ppo", "--gym-packages",
                    "gymnasium_robotics")  # fmt: skip
     assert ppo.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
+    assert "critic" not in ppo.policy_kwargs
     assert ppo.gym_packages == ("gymnasium_robotics",)
 
 

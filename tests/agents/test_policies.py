@@ -154,6 +154,27 @@ def test_sac_critics_see_actions_across_the_whole_encoder_range():
     assert torch.equal(q_by_forward, q_by_hand)
 
 
+def test_sac_with_mlp_critics_prunes_and_saves_the_spiking_actor_only(tmp_path):
+    """critic="mlp": SB3's critics beside the spiking actor; the option is saved with
+    the model, and only the actor counts as a spiking network (pruned, measured)."""
+    from stable_baselines3.sac.policies import ContinuousCritic
+
+    kwargs = {**small(), "critic": "mlp"}
+    env = gym.make("nspdi/PointMaze-v0")
+    model = SAC("SpikingMlpPolicy", env, seed=0, policy_kwargs=kwargs, learning_starts=16,
+                batch_size=16)  # fmt: skip
+    critic = model.policy.critic
+    assert type(critic) is ContinuousCritic and not isinstance(critic.qf0, SpikingNetwork)
+    assert list(model.policy.spiking_networks()) == ["actor"]
+    model.learn(64, callback=agents.NSPPruningCallback(PruningSchedule(final=0.5, end=0.5), 64))
+    assert model.policy.measure(np.stack([env.observation_space.sample()]))["sparsity"] > 0.4
+    model.save(tmp_path / "m.zip")
+    loaded = SAC.load(tmp_path / "m.zip")
+    assert loaded.policy.critic_kind == "mlp" and type(loaded.policy.critic) is ContinuousCritic
+    with pytest.raises(ValueError, match="unknown SAC critic 'ann'; accepted"):
+        SAC("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
+
+
 def test_mask_can_be_frozen_as_soon_as_the_target_is_reached():
     model = PPO(
         "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0
