@@ -6,7 +6,9 @@ within each repeat so that they share the machine's state:
 - ``MlpPolicy``: SB3's MLPs (256-256 ReLU) on the raw observation;
 - ``MlpPolicy+population``: the same MLPs fed the spiking policy's input, the
   observation population-coded with the same receptive fields (like with like);
-- ``SpikingMlpPolicy``: the spiking NDI actor and critics, pruned online to 90 %.
+- ``SpikingMlpPolicy``: the spiking NDI actor and critics, pruned online to 90 %;
+- ``SpikingMlpPolicy+mlp-critics``: the spiking NDI actor, pruned online to 90 %, with
+  SB3's MLP critics on the raw observation (``critic="mlp"``, the runner's default).
 
 SAC's cost is its gradient step (one per environment step here), so each run first
 fills the replay buffer to ``learning_starts`` untimed and then times ``--timesteps``
@@ -34,7 +36,12 @@ from bench.ppo_steps import PopulationFeatures
 from nspdi_rl.pruning import PruningSchedule
 
 ENV_ID = "nspdi/PointMaze-v0"
-CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
+CANDIDATES = (
+    "MlpPolicy",
+    "MlpPolicy+population",
+    "SpikingMlpPolicy",
+    "SpikingMlpPolicy+mlp-critics",
+)
 
 
 def run(candidate: str, timesteps: int, seed: int) -> float:
@@ -43,6 +50,10 @@ def run(candidate: str, timesteps: int, seed: int) -> float:
     policy, kwargs = candidate, {}
     if candidate == "MlpPolicy+population":
         policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
+    elif candidate == "SpikingMlpPolicy":
+        kwargs = {"critic": "spiking"}
+    elif candidate == "SpikingMlpPolicy+mlp-critics":
+        policy, kwargs = "SpikingMlpPolicy", {"critic": "mlp"}
     model = SAC(policy, ENV_ID, seed=seed, device="cpu", policy_kwargs=kwargs or None,
                 **hyperparams)  # fmt: skip
     total = int(hyperparams["learning_starts"]) + timesteps
