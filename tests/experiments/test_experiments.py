@@ -27,6 +27,7 @@ TINY = """
 name: tiny
 task: maze
 args:
+  env: nspdi/GridMaze-v0
   total-timesteps: 64
   hidden: [8]
   time-steps: 2
@@ -202,12 +203,12 @@ def test_local_ray_instance_runs_the_grid(tmp_path: Path) -> None:
     _check_run(run_dir)
 
 
-# one maze trial far too long to finish within the test
 # two maze trials, each far too long to finish within the test
 LONG = """
 name: long
 task: maze
-args: {total-timesteps: 1000000, hidden: [8], time-steps: 2, n-envs: 1, checkpoint-freq: 256}
+args: {env: nspdi/GridMaze-v0, total-timesteps: 1000000, hidden: [8], time-steps: 2, n-envs: 1,
+       checkpoint-freq: 256}
 seeds: [0, 1]
 experiments:
   a:
