@@ -93,13 +93,13 @@ class CompressedLinear(nn.Module):
         if mode not in MODES:
             raise ValueError(f"unknown inference mode {mode!r}; accepted: {MODES}")
         self.register_buffer("dense_weight", weight.detach().clone())
-        self.sparse_weight = _from_csr(_to_csr(weight))
+        csr = _to_csr(weight)
+        self.sparse_weight = _from_csr(csr)
         self.coo_weight = weight.detach().to_sparse().coalesce()
         # the compiled products: by input column (the CSR of W^T) over the non-zero
         # inputs, and by output row (W's CSR) over row tiles of the input
         csc = _to_csr(weight.t().contiguous())
         self.csc = (csc["crow"], csc["col"], csc["values"])
-        csr = _to_csr(weight)
         self.csr = (csr["crow"], csr["col"], csr["values"])
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.ndi = ndi
@@ -180,7 +180,8 @@ class CompressedLinear(nn.Module):
             )
         x2d = x.reshape(-1, self.in_features)
         shape = tuple(x.shape[:-1])
-        return self._shaped(self._paths()[self._pick(x2d, shape)], shape)(x2d)
+        path = self._paths()[self._pick(x2d, shape)]
+        return path(x2d).reshape(*shape, self.out_features)
 
 
 def _effective(layer: NSPLayer) -> torch.Tensor:

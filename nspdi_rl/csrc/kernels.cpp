@@ -397,6 +397,18 @@ std::vector<torch::Tensor> nsp_backward(torch::Tensor grad_w, torch::Tensor thet
   return {grad_theta, grad_a};
 }
 
+// A pruned weight in compressed form (CSR of W, or of W^T for the columns): int32
+// pointers and indices, contiguous, and one value per index.
+void check_compressed(const torch::Tensor& ptr, const torch::Tensor& index,
+                      const torch::Tensor& values, const char* what) {
+  check(values, "values");
+  TORCH_CHECK(ptr.scalar_type() == torch::kInt32 && index.scalar_type() == torch::kInt32 &&
+                  ptr.is_contiguous() && index.is_contiguous(),
+              what, ": pointers and indices must be contiguous int32");
+  TORCH_CHECK(index.numel() == values.numel(), what,
+              ": one index and one value per non-zero");
+}
+
 // y (M, out) = x (M, in) W^T for a pruned W given by its columns (CSC: col_ptr
 // (in + 1), rows and values of the non-zeros, int32 indices), visiting only the
 // non-zero inputs: with spikes for inputs and few synapses left, a row costs
@@ -405,14 +417,10 @@ std::vector<torch::Tensor> nsp_backward(torch::Tensor grad_w, torch::Tensor thet
 torch::Tensor event_matmul(torch::Tensor x, torch::Tensor col_ptr, torch::Tensor rows,
                            torch::Tensor values, int64_t out_features) {
   check(x, "x");
-  check(values, "values");
   TORCH_CHECK(x.dim() == 2, "x must be (M, in)");
-  TORCH_CHECK(col_ptr.scalar_type() == torch::kInt32 && rows.scalar_type() == torch::kInt32 &&
-                  col_ptr.is_contiguous() && rows.is_contiguous(),
-              "col_ptr and rows must be contiguous int32");
+  check_compressed(col_ptr, rows, values, "W's columns");
   const int64_t M = x.size(0), in = x.size(1);
   TORCH_CHECK(col_ptr.numel() == in + 1, "col_ptr must have in + 1 entries");
-  TORCH_CHECK(rows.numel() == values.numel(), "rows and values must have one entry per non-zero");
   auto y = torch::zeros({M, out_features}, x.options());
   const float* xp = x.data_ptr<float>();
   const int32_t* cp = col_ptr.data_ptr<int32_t>();
@@ -474,10 +482,12 @@ void csr_tiles(const float* xp, const int32_t* rp, const int32_t* cp, const floa
   std::vector<float> xt(static_cast<size_t>(in * kTile));
   for (int64_t tile = begin; tile < end; ++tile) {
     const int64_t m0 = tile * kTile, rows = std::min(kTile, M - m0);
-    for (int64_t r = 0; r < kTile; ++r) {
+    for (int64_t r = 0; r < rows; ++r) {
       const float* xr = xp + (m0 + r) * in;
-      for (int64_t j = 0; j < in; ++j) xt[j * kTile + r] = r < rows ? xr[j] : 0.0f;
+      for (int64_t j = 0; j < in; ++j) xt[j * kTile + r] = xr[j];
     }
+    for (int64_t r = rows; r < kTile; ++r)  // the last tile's missing rows
+      for (int64_t j = 0; j < in; ++j) xt[j * kTile + r] = 0.0f;
     const float* xtp = xt.data();
     for (int64_t k = 0; k < out; ++k) {
       float wx[kTile], vx[kTile];
@@ -497,12 +507,8 @@ torch::Tensor csr_tile_matmul(torch::Tensor x, torch::Tensor row_ptr, torch::Ten
                               torch::Tensor values, c10::optional<torch::Tensor> bias,
                               bool ndi) {
   check(x, "x");
-  check(values, "values");
   TORCH_CHECK(x.dim() == 2, "x must be (M, in)");
-  TORCH_CHECK(row_ptr.scalar_type() == torch::kInt32 && cols.scalar_type() == torch::kInt32 &&
-                  row_ptr.is_contiguous() && cols.is_contiguous(),
-              "row_ptr and cols must be contiguous int32");
-  TORCH_CHECK(cols.numel() == values.numel(), "cols and values must have one entry per non-zero");
+  check_compressed(row_ptr, cols, values, "W's rows");
   const int64_t rows = row_ptr.numel() - 1;
   TORCH_CHECK(rows >= 0 && (!ndi || rows % 2 == 0), "row_ptr must have rows + 1 entries, "
               "an even number of rows (W over V) for NDI");
