@@ -11,6 +11,7 @@ state across calls until :func:`reset_states` is called on that model.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -579,11 +580,13 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
     calls when the networks differ in their neurons, depth or T, have conv layers,
     or are stateful.
     """
-    if len(networks) < 2 or not _can_share_neurons(networks):
+    if len(networks) < 2:
         return [net(x) for net in networks]
     compiled = _compiled_forward(networks, x)
     if compiled is not None:
         return compiled
+    if not _can_share_neurons(networks):
+        return [net(x) for net in networks]
     hidden = [x] * len(networks)
     for depth in range(len(networks[0].layers)):
         currents = [
@@ -599,24 +602,69 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
     ]
 
 
-def _compiled_forward(
-    networks: Sequence[SpikingNetwork], x: torch.Tensor
-) -> list[torch.Tensor] | None:
-    """:func:`forward_together` without autograd in one call of the compiled kernel
-    (:func:`nspdi_rl.kernels.compiled_kernels`'s ``mlp_forward``: the same operations, so the
-    same outputs), or None where it does not apply: gradients, no kernel, hooks on a
-    layer (SynOps counting), encoders that differ or change over time, different
-    neurons or T, a spiking readout, a stateful network, conv layers, inputs of more
-    than one dim, per-neuron LIF constants, other than float32 on the CPU."""
-    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
-        return None
-    kernel = compiled_kernels()
+@dataclass(eq=False)
+class _ForwardPlan:
+    """What the compiled no-grad forward of some networks passes to the kernel besides
+    their weights (which change between calls): made once per tuple of networks.
+
+    :param children: the modules it was made from, compared at every call (a layer
+        swapped for a compressed one, say, makes a new plan).
+    :param layers: per network, its hidden layers and readout (None: the kernel does not
+        apply to these networks).
+    """
+
+    networks: tuple[weakref.ref[SpikingNetwork], ...]
+    children: tuple[nn.Module, ...]
+    layers: tuple[tuple[NDILinear, ...], ...] | None = None
+    encoding: tuple[Any, ...] = ()
+    ndi: list[list[int]] = field(default_factory=list)
+    li_weights: list[torch.Tensor] = field(default_factory=list)
+    li_bias: list[torch.Tensor] = field(default_factory=list)
+    constants: tuple[float, ...] = ()
+
+
+# per first network, its plans by the ids of the networks run together
+_plans: weakref.WeakKeyDictionary[SpikingNetwork, dict[tuple[int, ...], _ForwardPlan]] = (
+    weakref.WeakKeyDictionary()
+)
+_NO_BIAS = torch.empty(0)
+
+
+def _children(networks: Sequence[SpikingNetwork]) -> tuple[nn.Module, ...]:
+    """The networks' submodules that a plan depends on (straight from the module dicts:
+    this runs at every rollout step)."""
+    found: list[nn.Module] = []
+    for net in networks:
+        modules = net._modules
+        found += modules.values()  # type: ignore[arg-type]
+        found += modules["layers"]._modules.values()  # type: ignore[union-attr,arg-type]
+        found += modules["neurons"]._modules.values()  # type: ignore[union-attr,arg-type]
+    return tuple(found)
+
+
+def _forward_plan(networks: Sequence[SpikingNetwork]) -> _ForwardPlan:
+    """The plan of ``networks``: the cached one while they are made of the same modules."""
+    key = tuple(map(id, networks))
+    plans = _plans.setdefault(networks[0], {})
+    children = _children(networks)
+    plan = plans.get(key)
+    if (
+        plan is None
+        or plan.children != children
+        or any(ref() is not net for ref, net in zip(plan.networks, networks, strict=True))
+    ):
+        plan = plans[key] = _make_plan(networks, children)
+    return plan
+
+
+def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ...]) -> _ForwardPlan:
+    plan = _ForwardPlan(tuple(weakref.ref(net) for net in networks), children)
     first = networks[0]
     constants = first.neurons[0].constants if first.layers else None
-    if kernel is None or constants is None or _global_hooks():
-        return None
-    assert isinstance(constants, tuple)
     encoding = _encoder_settings(first)
+    if constants is None or encoding[0] not in ("direct", "population"):
+        return plan
+    assert isinstance(constants, tuple)
     layers, ndi, li_weights, li_bias = [], [], [], []
     for net in networks:
         readout = net.readout_neurons
@@ -624,49 +672,78 @@ def _compiled_forward(
             net.stateful
             or net.convs
             or len(net.config.input_shape) != 1
-            or not net.layers
+            or len(net.layers) != len(first.layers)
             or net.config.time_steps != first.config.time_steps
             or net.config.lif != first.config.lif
             or not isinstance(readout, LIReadout)
             or readout.reduce == "max"
             or _encoder_settings(net) != encoding
-            or encoding[0] not in ("direct", "population")
         ):
-            return None
-        weights: list[torch.Tensor] = []
-        flags: list[int] = []
-        for layer in (*net.layers, net.readout):
-            # NSP layers only (an exported network has compressed ones), without hooks
-            if not isinstance(layer, NDILinear) or layer._forward_hooks or layer._forward_pre_hooks:
-                return None
-            weights += [
-                layer.stacked_weight(),
-                x.new_empty(0) if layer.bias is None else layer.bias,
-            ]
-            flags.append(int(layer.v is not None))
-        layers.append(weights)
-        ndi.append(flags)
-        li_weight, li_offset = readout.reduction(first.config.time_steps, x)
-        li_weights.append(li_weight)
-        li_bias.append(li_offset)
-    first._check_input(x)
+            return plan
+        own = (*net.layers, net.readout)
+        # NSP layers only (an exported network has compressed ones)
+        if not all(isinstance(layer, NDILinear) for layer in own):
+            return plan
+        layers.append(own)
+        ndi.append([int(layer.v is not None) for layer in own])
+        weight, offset = readout.reduction(first.config.time_steps, _NO_BIAS)
+        li_weights.append(weight)
+        li_bias.append(offset)
     encoder = first.encoder
     population = encoder.population_size if encoder.kind == "population" else 0
-    if population:
-        encoder._check_range(x)
+    plan.layers = tuple(layers)
+    plan.encoding = (population, encoder.low, encoder.high, encoder.centres)
+    plan.ndi, plan.li_weights, plan.li_bias = ndi, li_weights, li_bias
+    plan.constants = constants
+    return plan
+
+
+def _compiled_forward(
+    networks: Sequence[SpikingNetwork], x: torch.Tensor
+) -> list[torch.Tensor] | None:
+    """:func:`forward_together` without autograd in one call of the compiled kernel
+    (:func:`nspdi_rl.kernels.compiled_kernels`'s ``mlp_forward``), or None where it does
+    not apply: gradients, no kernel, hooks on a layer (SynOps counting), encoders that
+    differ or change over time, different neurons or T, a spiking readout, a stateful
+    network, conv layers, inputs of more than one dim, per-neuron LIF constants, other
+    than float32 on the CPU.
+
+    What does not change between calls (the checks above but the hooks, the encoder's
+    settings, the readout's weights over time) is worked out once per tuple of networks
+    (:class:`_ForwardPlan`); the weights are each layer's cached effective ones.
+    """
+    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
+        return None
+    kernel = compiled_kernels()
+    if kernel is None or _global_hooks():
+        return None
+    plan = _forward_plan(networks)
+    if plan.layers is None:
+        return None
+    weights: list[list[torch.Tensor]] = []
+    for layers in plan.layers:
+        own: list[torch.Tensor] = []
+        for layer in layers:
+            if layer._forward_hooks or layer._forward_pre_hooks:
+                return None
+            bias = layer._parameters.get("bias")
+            own += (layer.stacked_weight(), _NO_BIAS if bias is None else bias)
+        weights.append(own)
+    first = networks[0]
+    first._check_input(x)
+    if plan.encoding[0]:
+        first.encoder._check_range(x)
+    steps = first.config.time_steps
     return list(
         kernel.mlp_forward(
             x.contiguous(),
-            population,
-            encoder.low,
-            encoder.high,
-            encoder.centres,
-            first.config.time_steps,
-            layers,
-            ndi,
-            li_weights,
-            li_bias,
-            *constants,
+            *plan.encoding,
+            steps,
+            weights,
+            plan.ndi,
+            plan.li_weights,
+            plan.li_bias,
+            *plan.constants,
         )
     )
 

@@ -297,3 +297,28 @@ def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
         assert _compiled_forward([stateful, b], x) is None
         grid = build_network(SpikingNetConfig(input_shape=(2, 3), n_outputs=2), seed=0)
         assert _compiled_forward([grid], torch.rand(3, 2, 3)) is None  # one input dim only
+
+
+def test_the_compiled_rollout_forward_follows_a_swapped_layer_and_mixed_depths():
+    from nspdi_rl import kernels
+    from nspdi_rl.network import _compiled_forward, forward_together
+
+    if kernels.compiled_kernels() is None:
+        pytest.skip("no compiled kernels here")
+    a, b = mlp(n_outputs=4), mlp(n_outputs=1)
+    x = torch.rand(5, 6)
+    with torch.no_grad():
+        before = _compiled_forward([a, b], x)
+        assert before is not None
+        # a new readout (what loading a pruned model does): the next call uses it
+        a.readout = mlp(n_outputs=4, hidden=(16,)).readout
+        a.readout.w.theta.mul_(3.0)
+        after = _compiled_forward([a, b], x)
+        assert after is not None and not torch.equal(after[0], before[0])
+        assert torch.equal(after[1], before[1])
+        assert torch.equal(after[0], forward_together([a], x)[0])
+        # networks of different depths do not share one kernel call
+        deep = mlp(n_outputs=1, hidden=(16, 8))
+        assert _compiled_forward([a, deep], x) is None
+        outputs = forward_together([a, deep], x)
+        assert torch.equal(outputs[1], deep(x))
