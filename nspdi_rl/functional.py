@@ -21,6 +21,7 @@ __all__ = [
     "SURROGATES",
     "check_lif_parameters",
     "lif_sequence",
+    "lif_summed",
     "lif_sequence_reference",
     "li_kernel",
     "li_sequence",
@@ -337,6 +338,7 @@ class _LIFSequence(torch.autograd.Function):
                 i.contiguous(),
                 *constants,
                 keep_v_pre,
+                _NONE,
             )
         else:
             spikes, v, i, v_pre = _lif_loop(currents, v, i, constants)
@@ -364,6 +366,7 @@ class _LIFSequence(torch.autograd.Function):
                 v_th,
                 v_reset,
                 ctx.alpha,
+                _NONE,
             )
             return grad_currents, g_v, g_i, None, None, None
         surrogate = ctx.derivative(v_pre - v_th, ctx.alpha)
@@ -383,6 +386,100 @@ class _LIFSequence(torch.autograd.Function):
             g_i = g_ia
             g_v = g_va.mul_(1.0 - mem)
         return grad_currents, g_v, g_i.clone(), None, None, None
+
+
+# an empty tensor: "none" for the kernels' optional tensor arguments
+_NONE = torch.empty(0)
+
+
+class _LIFSummed(torch.autograd.Function):
+    """The LIF time loop from rest with its spikes summed over time, ``sum_t w_t z_t``,
+    as one autograd node on the compiled kernel (SuperSpike surrogate, scalar
+    constants, float32 on the CPU): what a linear readout makes of the last hidden
+    layer's spikes, without storing them. The same spikes as :class:`_LIFSequence`;
+    the gradient flowing into each spike is ``w_t`` times the sum's, the product
+    ``tensordot``'s backward forms."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        currents: torch.Tensor,
+        weights: torch.Tensor,
+        constants: tuple[float, float, float, float, float],
+        alpha: float,
+        kernel: Any,
+    ) -> torch.Tensor:
+        steps = currents.shape[0]
+        if steps > 1 and currents.stride(0) == 0:  # the same current at every step
+            currents = currents[:1]
+        shape = currents.shape[1:]
+        v = torch.full(shape, constants[2], dtype=currents.dtype)
+        i = torch.zeros(shape, dtype=currents.dtype)
+        summed, _, _, v_pre = kernel.lif_forward(
+            currents.contiguous(), steps, v, i, *constants, True, weights
+        )
+        ctx.save_for_backward(v_pre, weights)
+        ctx.constants, ctx.alpha, ctx.kernel = constants, alpha, kernel
+        return summed
+
+    @staticmethod
+    def backward(ctx: Any, grad_summed: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        v_pre, weights = ctx.saved_tensors
+        mem, keep_i, _, v_th, v_reset = ctx.constants
+        grad_currents, _, _ = ctx.kernel.lif_backward(
+            v_pre,
+            _NONE,
+            grad_summed.contiguous(),
+            _NONE,
+            _NONE,
+            mem,
+            keep_i,
+            v_th,
+            v_reset,
+            ctx.alpha,
+            weights,
+        )
+        return grad_currents, None, None, None, None
+
+
+def lif_summed(
+    currents: torch.Tensor,
+    weights: torch.Tensor,
+    p: LIFParameters,
+    dt: float = 1e-3,
+    surrogate: str = "superspike",
+    alpha: float = 100.0,
+) -> torch.Tensor:
+    """The spikes of :func:`lif_sequence` from rest, summed over time with ``weights``:
+    ``tensordot(weights, spikes, dims=1)``, ``(B, ...)``.
+
+    A leaky-integrator readout from rest is linear in its input, so it needs no more
+    of the last hidden layer than this sum (see ``SpikingNetwork.read_out``). On the
+    compiled kernel (SuperSpike, scalar constants, float32 on the CPU) the sum is
+    taken inside the time loop and the spikes are never stored: the same spikes and
+    gradients (the sum's float rounding aside); elsewhere it is the plain composition.
+
+    :param currents: input currents ``(T, B, ...)``.
+    :param weights: one weight per time step, ``(T,)``.
+    :raises ValueError: for weights that are not ``(T,)``.
+    """
+    if weights.shape != currents.shape[:1]:
+        raise ValueError(
+            f"weights must be one per time step ({currents.shape[0]},), got {tuple(weights.shape)}"
+        )
+    kernel = compiled_kernels() if currents.device.type == "cpu" else None
+    constants = scalar_lif_constants(p, dt)
+    if (
+        kernel is None
+        or constants is None
+        or surrogate != "superspike"
+        or currents.dtype != torch.float32
+        or weights.dtype != torch.float32
+        or currents.dim() < 2
+    ):
+        spikes, _ = lif_sequence(currents, p, dt, surrogate, alpha)
+        return torch.tensordot(weights, spikes, dims=1)
+    return _LIFSummed.apply(currents, weights.contiguous(), constants, float(alpha), kernel)
 
 
 def _lif_loop(

@@ -26,7 +26,7 @@ __all__ = ["SOURCE", "compiled_kernels", "kernels_enabled"]
 
 SOURCE = Path(__file__).with_name("csrc") / "kernels.cpp"
 # a new name for every change of the source's interface keeps old builds apart
-_NAME = "nspdi_kernels_v2"
+_NAME = "nspdi_kernels_v3"
 _built: ModuleType | None = None
 _failed: str | None = None
 

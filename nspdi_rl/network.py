@@ -27,6 +27,7 @@ from nspdi_rl.functional import (
     li_kernel,
     li_sequence,
     lif_sequence,
+    lif_summed,
     scalar_lif_constants,
 )
 from nspdi_rl.kernels import compiled_kernels
@@ -473,8 +474,14 @@ class SpikingNetwork(nn.Module):
 
     def forward_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes of the last hidden layer, ``(T, B, features)``."""
+        h, neurons = self._last_current(x)
+        return h if neurons is None else neurons(h)
+
+    def _last_current(self, x: torch.Tensor) -> tuple[torch.Tensor, LIFLayer | None]:
+        """The last dense layer's current ``(T, B, N)`` and its neurons; without dense
+        layers, the last spikes (or the encoded input) and None."""
         if not self.convs and not self.layers:
-            return self.encode(x)
+            return self.encode(x), None
         h = x
         for index, (conv, neurons) in enumerate(zip(self.convs, self.conv_neurons, strict=True)):
             s = neurons(self._project_input(h, conv) if index == 0 else conv(h))
@@ -485,17 +492,63 @@ class SpikingNetwork(nn.Module):
             h = s
         if self.convs:
             h = h.flatten(2)
+        if not self.layers:
+            return h, None
+        last = len(self.layers) - 1
         for index, (layer, neurons) in enumerate(zip(self.layers, self.neurons, strict=True)):
             first_stage = index == 0 and not self.convs
-            h = neurons(self._project_input(h, layer) if first_stage else layer(h))
-        return h
+            current = self._project_input(h, layer) if first_stage else layer(h)
+            if index == last:
+                assert isinstance(neurons, LIFLayer)
+                return current, neurons
+            h = neurons(current)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled():  # acting and evaluating: one compiled call
             compiled = _compiled_forward([self], x)
             if compiled is not None:
                 return compiled[0]
-        return self.read_out(self.forward_hidden(x))
+        current, neurons = self._last_current(x)
+        if neurons is None:
+            return self.read_out(current)
+        if (
+            self._reads_out_a_sum()
+            and not neurons.stateful
+            and not (neurons._forward_hooks or neurons._forward_pre_hooks)
+        ):
+            # the readout needs only the spikes' weighted sum over time: the LIF loop
+            # takes it as it goes, without storing the spikes (see lif_summed)
+            readout = self.readout_neurons
+            assert isinstance(readout, LIReadout)
+            weights, offset = readout.reduction(current.shape[0], current)
+            c = neurons.config
+            summed = lif_summed(current, weights, neurons.p, c.dt, c.surrogate, c.alpha)
+            return self._read_out_sum(summed, weights, offset)
+        return self.read_out(neurons(current))
+
+    def _reads_out_a_sum(self) -> bool:
+        """Whether the readout is linear in the spikes' weighted sum over time (see
+        :meth:`read_out`)."""
+        neurons, layer = self.readout_neurons, self.readout
+        return (
+            isinstance(neurons, LIReadout)
+            and not neurons.stateful
+            and neurons.reduce != "max"
+            and isinstance(layer, NDILinear)
+            and layer.v is None
+            and not (layer._forward_hooks or layer._forward_pre_hooks or _global_hooks())
+        )
+
+    def _read_out_sum(
+        self, summed: torch.Tensor, weights: torch.Tensor, offset: torch.Tensor
+    ) -> torch.Tensor:
+        """The readout from the spikes summed over time with the integrator's ``weights``."""
+        layer = self.readout
+        out = layer(summed)
+        if layer.bias is not None:
+            out = out + layer.bias * (weights.sum() - 1)
+        return out + offset
 
     def read_out(self, h: torch.Tensor) -> torch.Tensor:
         """The output from the last hidden layer's spikes ``h`` (``(T, B, N)``).
@@ -507,20 +560,12 @@ class SpikingNetwork(nn.Module):
         product term, a spiking or stateful or ``max`` readout, and hooks on the readout
         (SynOps counting sees every time step) take the step-by-step path.
         """
-        neurons, layer = self.readout_neurons, self.readout
-        if (
-            isinstance(neurons, LIReadout)
-            and not neurons.stateful
-            and neurons.reduce != "max"
-            and isinstance(layer, NDILinear)
-            and layer.v is None
-            and not (layer._forward_hooks or layer._forward_pre_hooks or _global_hooks())
-        ):
+        if self._reads_out_a_sum():
+            neurons = self.readout_neurons
+            assert isinstance(neurons, LIReadout)
             weights, offset = neurons.reduction(h.shape[0], h)
-            out = layer(torch.tensordot(weights, h, dims=1))
-            if layer.bias is not None:
-                out = out + layer.bias * (weights.sum() - 1)
-            return out + offset
+            return self._read_out_sum(torch.tensordot(weights, h, dims=1), weights, offset)
+        neurons, layer = self.readout_neurons, self.readout
         out = neurons(layer(h))
         return out.mean(0) if self.config.readout == "spike_count" else out
 

@@ -31,10 +31,12 @@ void check(const torch::Tensor& t, const char* name) {
 // reset; LEAK: v_leak != 0. Both are template arguments so that the loop has no
 // branch, and the arrays never overlap (__restrict__), so the compiler vectorises it
 // (the reset is a blend).
-template <bool KEEP, bool LEAK>
+// REDUCE: instead of storing the spikes (st), add them weighted by wt to the running
+// sum in st: sum_t w_t z_t, what a linear readout from rest makes of them.
+template <bool KEEP, bool LEAK, bool REDUCE>
 void forward_step(const float* __restrict__ ct, float* __restrict__ vp, float* __restrict__ ip,
                   float* __restrict__ st, float* __restrict__ pt, int64_t n,
-                  float m, float k, float leak, float th, float reset) {
+                  float m, float k, float leak, float th, float reset, float wt) {
   for (int64_t e = 0; e < n; ++e) {
     const float ie = ip[e] + ct[e];
     float step = LEAK ? (leak - vp[e]) : -vp[e];
@@ -43,20 +45,32 @@ void forward_step(const float* __restrict__ ct, float* __restrict__ vp, float* _
     ip[e] = ie + ie * k;
     if (KEEP) pt[e] = ve;
     const bool fired = ve > th;
-    st[e] = fired ? 1.0f : 0.0f;
+    if (REDUCE) st[e] = st[e] + (fired ? wt : 0.0f);
+    else st[e] = fired ? 1.0f : 0.0f;
     vp[e] = fired ? reset : ve;
   }
 }
 
-template <bool KEEP, bool LEAK>
+template <bool KEEP, bool LEAK, bool REDUCE>
 void forward_loop(const float* c, int64_t c_stride, float* vp, float* ip, float* sp,
-                  float* pre, int64_t T, int64_t n, float m, float k, float leak, float th,
-                  float reset) {
+                  float* pre, const float* w, int64_t T, int64_t n, float m, float k, float leak,
+                  float th, float reset) {
   // time outside, neurons inside: each step is one pass over contiguous memory
   for (int64_t t = 0; t < T; ++t) {
-    forward_step<KEEP, LEAK>(c + t * c_stride, vp, ip, sp + t * n, KEEP ? pre + t * n : nullptr,
-                             n, m, k, leak, th, reset);
+    forward_step<KEEP, LEAK, REDUCE>(c + t * c_stride, vp, ip, REDUCE ? sp : sp + t * n,
+                                     KEEP ? pre + t * n : nullptr, n, m, k, leak, th, reset,
+                                     REDUCE ? w[t] : 0.0f);
   }
+}
+
+template <bool REDUCE>
+void forward_dispatch(bool keep, bool leaky, const float* c, int64_t stride, float* vp,
+                      float* ip, float* sp, float* pre, const float* w, int64_t T, int64_t n,
+                      float m, float k, float leak, float th, float reset) {
+  if (keep && leaky) forward_loop<true, true, REDUCE>(c, stride, vp, ip, sp, pre, w, T, n, m, k, leak, th, reset);
+  else if (keep) forward_loop<true, false, REDUCE>(c, stride, vp, ip, sp, pre, w, T, n, m, k, leak, th, reset);
+  else if (leaky) forward_loop<false, true, REDUCE>(c, stride, vp, ip, sp, pre, w, T, n, m, k, leak, th, reset);
+  else forward_loop<false, false, REDUCE>(c, stride, vp, ip, sp, pre, w, T, n, m, k, leak, th, reset);
 }
 
 }  // namespace
@@ -64,10 +78,14 @@ void forward_loop(const float* c, int64_t c_stride, float* vp, float* ip, float*
 // currents (T, ...) or, for an input that is the same at every step, (1, ...) with
 // steps = T; v and i (...): returns spikes (steps, ...), the final v and i, and the
 // membrane before each reset (steps, ...) when keep_v_pre (what backward needs).
+// With reduce_weights (steps,) (empty: none) the first output is instead the spikes'
+// weighted sum over time, sum_t w_t z_t (...), and the spikes are never stored
+// (backward finds them again as v_pre > v_th, as the loop decides them).
 std::vector<torch::Tensor> lif_forward(torch::Tensor currents, int64_t steps,
                                        torch::Tensor v0, torch::Tensor i0, double mem,
                                        double keep_i, double v_leak, double v_th,
-                                       double v_reset, bool keep_v_pre) {
+                                       double v_reset, bool keep_v_pre,
+                                       torch::Tensor reduce_weights) {
   check(currents, "currents");
   check(v0, "v");
   check(i0, "i");
@@ -77,11 +95,17 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor currents, int64_t steps,
   TORCH_CHECK(currents.dim() >= 1 && (currents.size(0) == T || currents.size(0) == 1),
               "currents must be (steps, *v.shape) or (1, *v.shape)");
   TORCH_CHECK(currents.numel() == currents.size(0) * n, "currents must be (T, *v.shape)");
+  const bool reduce = reduce_weights.numel() > 0;
+  if (reduce) {
+    check(reduce_weights, "reduce_weights");
+    TORCH_CHECK(reduce_weights.dim() == 1 && reduce_weights.size(0) == T,
+                "reduce_weights must be (steps,)");
+  }
   auto v = v0.clone();
   auto i = i0.clone();
   std::vector<int64_t> shape{T};
   for (auto d : v0.sizes()) shape.push_back(d);
-  auto spikes = torch::empty(shape, currents.options());
+  auto spikes = reduce ? torch::zeros_like(v0) : torch::empty(shape, currents.options());
   auto v_pre = keep_v_pre ? torch::empty(shape, currents.options())
                           : torch::empty({0}, currents.options());
   const float m = static_cast<float>(mem), k = static_cast<float>(keep_i);
@@ -93,12 +117,13 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor currents, int64_t steps,
   float* ip = i.data_ptr<float>();
   float* sp = spikes.data_ptr<float>();
   float* pre = keep_v_pre ? v_pre.data_ptr<float>() : nullptr;
-  if (keep_v_pre) {
-    if (leak != 0.0f) forward_loop<true, true>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
-    else forward_loop<true, false>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
+  const bool leaky = leak != 0.0f;
+  if (reduce) {
+    forward_dispatch<true>(keep_v_pre, leaky, c, stride, vp, ip, sp, pre,
+                           reduce_weights.data_ptr<float>(), T, n, m, k, leak, th, reset);
   } else {
-    if (leak != 0.0f) forward_loop<false, true>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
-    else forward_loop<false, false>(c, stride, vp, ip, sp, pre, T, n, m, k, leak, th, reset);
+    forward_dispatch<false>(keep_v_pre, leaky, c, stride, vp, ip, sp, pre, nullptr, T, n, m, k,
+                            leak, th, reset);
   }
   return {spikes, v, i, v_pre};
 }
@@ -108,19 +133,23 @@ namespace {
 // One step of the adjoint over n neurons; GS: a gradient flows into the spikes.
 // Vectorised like forward_step (without __restrict__ the six arrays need more
 // run-time overlap checks than the compiler makes, and it stays scalar).
-template <bool GS>
+// REDUCE: the spikes were summed over time with weight wt at this step (lif_forward's
+// reduce_weights): they are found again as pt > th, and the gradient flowing into them
+// is wt times the sum's gradient gst, the product the sum's own backward would form.
+template <bool GS, bool REDUCE>
 void backward_step(const float* __restrict__ pt, const float* __restrict__ st,
                    const float* __restrict__ gst, float* __restrict__ gct, float* __restrict__ ov,
                    float* __restrict__ oi, int64_t n, float m, float k, float th, float reset, float a,
-                   float decay) {
+                   float decay, float wt) {
   for (int64_t e = 0; e < n; ++e) {
     const float g_v = ov[e], g_i = oi[e];
     const float x = pt[e] - th;
     const float base = a * std::fabs(x) + 1.0f;
     const float surrogate = 1.0f / (base * base);
     float g_z = g_v * (reset - pt[e]);
-    if (GS) g_z = g_z + gst[e];
-    float g_va = g_v * (1.0f - st[e]);
+    if (GS) g_z = g_z + (REDUCE ? wt * gst[e] : gst[e]);
+    const float spike = REDUCE ? (pt[e] > th ? 1.0f : 0.0f) : st[e];
+    float g_va = g_v * (1.0f - spike);
     g_va = g_va + g_z * surrogate;
     float g_ia = std::fma(k, g_i, g_i);  // torch.add(g_i, g_i, alpha=keep_i)
     g_ia = std::fma(m, g_va, g_ia);      // .add_(g_va, alpha=mem)
@@ -133,15 +162,27 @@ void backward_step(const float* __restrict__ pt, const float* __restrict__ st,
 }  // namespace
 
 // The adjoint with the SuperSpike surrogate 1 / (alpha |v - v_th| + 1)^2. grad_spikes,
-// grad_v and grad_i may be empty (no gradient flows into them).
+// grad_v and grad_i may be empty (no gradient flows into them). With reduce_weights
+// (steps,) the forward pass summed the spikes over time (lif_forward): spikes is then
+// empty and grad_spikes is the gradient of that sum (...).
 std::vector<torch::Tensor> lif_backward(torch::Tensor v_pre, torch::Tensor spikes,
                                         torch::Tensor grad_spikes, torch::Tensor grad_v,
                                         torch::Tensor grad_i, double mem, double keep_i,
-                                        double v_th, double v_reset, double alpha) {
+                                        double v_th, double v_reset, double alpha,
+                                        torch::Tensor reduce_weights) {
   check(v_pre, "v_pre");
-  check(spikes, "spikes");
+  const bool reduce = reduce_weights.numel() > 0;
   const int64_t T = v_pre.size(0);
   const int64_t n = T > 0 ? v_pre.numel() / T : 0;
+  if (reduce) {
+    check(reduce_weights, "reduce_weights");
+    TORCH_CHECK(reduce_weights.dim() == 1 && reduce_weights.size(0) == T,
+                "reduce_weights must be (steps,)");
+    TORCH_CHECK(grad_spikes.numel() == 0 || grad_spikes.numel() == n,
+                "the gradient of the summed spikes must have one value per neuron");
+  } else {
+    check(spikes, "spikes");
+  }
   const bool has_gs = grad_spikes.numel() > 0, has_gv = grad_v.numel() > 0;
   const bool has_gi = grad_i.numel() > 0;
   if (has_gs) check(grad_spikes, "grad_spikes");
@@ -154,18 +195,26 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor v_pre, torch::Tensor spike
   const float th = static_cast<float>(v_th), reset = static_cast<float>(v_reset);
   const float a = static_cast<float>(alpha), decay = static_cast<float>(1.0 - mem);
   const float* pre = v_pre.data_ptr<float>();
-  const float* sp = spikes.data_ptr<float>();
+  const float* sp = reduce ? nullptr : spikes.data_ptr<float>();
   const float* gs = has_gs ? grad_spikes.data_ptr<float>() : nullptr;
+  const float* w = reduce ? reduce_weights.data_ptr<float>() : nullptr;
   float* gc = grad_currents.data_ptr<float>();
   float* ov = out_v.data_ptr<float>();
   float* oi = out_i.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    if (has_gs) {
-      backward_step<true>(pre + t * n, sp + t * n, gs + t * n, gc + t * n, ov, oi, n, m, k, th,
-                          reset, a, decay);
+    const float* pt = pre + t * n;
+    float* gct = gc + t * n;
+    if (reduce && has_gs) {
+      backward_step<true, true>(pt, nullptr, gs, gct, ov, oi, n, m, k, th, reset, a, decay, w[t]);
+    } else if (reduce) {
+      backward_step<false, true>(pt, nullptr, nullptr, gct, ov, oi, n, m, k, th, reset, a, decay,
+                                 0.0f);
+    } else if (has_gs) {
+      backward_step<true, false>(pt, sp + t * n, gs + t * n, gct, ov, oi, n, m, k, th, reset, a,
+                                 decay, 0.0f);
     } else {
-      backward_step<false>(pre + t * n, sp + t * n, nullptr, gc + t * n, ov, oi, n, m, k, th,
-                           reset, a, decay);
+      backward_step<false, false>(pt, sp + t * n, nullptr, gct, ov, oi, n, m, k, th, reset, a,
+                                  decay, 0.0f);
     }
   }
   return {grad_currents, out_v, out_i};
@@ -236,7 +285,7 @@ std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size,
     auto v0 = at::zeros(state_shape, joined.options()) + static_cast<float>(v_leak);
     auto i0 = at::zeros(state_shape, joined.options());
     auto spikes = lif_forward(joined.contiguous(), steps, v0, i0, mem, keep_i, v_leak, v_th,
-                              v_reset, false)[0];
+                              v_reset, false, torch::empty({0}, joined.options()))[0];
     hidden = spikes.split_with_sizes(sizes, -1);
   }
   std::vector<torch::Tensor> outputs;

@@ -322,3 +322,25 @@ def test_the_compiled_rollout_forward_follows_a_swapped_layer_and_mixed_depths()
         assert _compiled_forward([a, deep], x) is None
         outputs = forward_together([a, deep], x)
         assert torch.equal(outputs[1], deep(x))
+
+
+@pytest.mark.parametrize("hidden", [(16,), (16, 8)])
+def test_training_forward_sums_the_last_spikes_in_the_loop_with_the_same_result(hidden):
+    # with gradients, forward() has the LIF loop sum the last layer's spikes for the
+    # readout (lif_summed); the stored-spikes path gives the same output and gradients
+    net = mlp(hidden=hidden, encoder="population", input_low=0.0, input_high=1.0)
+    x = torch.rand(7, 6)
+
+    def grads(out):
+        net.zero_grad()
+        out.square().sum().backward()
+        return [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+    summed = net(x)
+    summed_grads = grads(summed)
+    stored = net.read_out(net.forward_hidden(x))
+    stored_grads = grads(stored)
+    assert torch.allclose(summed, stored, rtol=1e-5, atol=1e-6)
+    assert len(summed_grads) == len(stored_grads) > 0
+    for a, b in zip(summed_grads, stored_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
