@@ -30,6 +30,7 @@ from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
+from nspdi_rl.layers import reuse_effective_weights
 from nspdi_rl.metrics import SynOpsCounter, connectivity_per_layer, sparsity
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network, forward_together
 
@@ -270,6 +271,11 @@ class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SpikingQNetwork(spiking=self.spiking, **net_args).to(self.device)
 
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        # SB3 updates the target through .data, which the weights' reuse cannot see
+        reuse_effective_weights(self.q_net_target, False)
+
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         return {"q_net": self.q_net.q_net, "q_net_target": self.q_net_target.q_net}  # type: ignore[dict-item]
 
@@ -368,6 +374,12 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
         data = super()._get_constructor_parameters()
         data["critic"] = self.critic_kind
         return data
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        # SB3 updates the target critics through .data, which the weights' reuse
+        # cannot see
+        reuse_effective_weights(self.critic_target, False)
 
     def make_actor(self, features_extractor: Any = None) -> SpikingSACActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)

@@ -39,6 +39,7 @@ __all__ = [
     "NSPLinear",
     "NSPWeight",
     "ORIGINAL_READING",
+    "reuse_effective_weights",
 ]
 
 PRUNING_METHODS = ("nsp", "stds", "gradr", "magnitude", "dense")
@@ -230,6 +231,8 @@ class NSPWeight(nn.Module):
         self.register_buffer("frozen_mask", None)
         # the effective weight of the last call without autograd, and what it was made of
         self._cached: tuple[tuple[int, ...], torch.Tensor] | None = None
+        #: reuse the effective weight without autograd (see :func:`reuse_effective_weights`)
+        self.reuse_effective = True
 
     @property
     def a(self) -> torch.Tensor:
@@ -252,7 +255,7 @@ class NSPWeight(nn.Module):
         two optimiser steps a policy runs many times on the same weights. Treat the
         returned tensor as read-only.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or not self.reuse_effective:
             return self._effective()
         key = self._state_key()
         if self._cached is None or self._cached[0] != key:
@@ -514,7 +517,11 @@ class NSPLayer(nn.Module, ABC):
         if self.v is None:
             return w
         v = self.v()
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        if (
+            torch.is_grad_enabled()
+            or torch.is_inference_mode_enabled()
+            or not (self.w.reuse_effective and self.v.reuse_effective)
+        ):
             return torch.cat([w, v])
         # NSPWeight returns the same tensor while its weight holds, but for a dense
         # weight that tensor is theta itself, which the optimiser changes in place:
@@ -746,3 +753,27 @@ class NDIConv2d(NSPConv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", ndi={self.ndi}"
+
+
+def reuse_effective_weights(module: nn.Module, reuse: bool) -> int:
+    """Whether the NSP weights inside ``module`` reuse their effective weight without
+    autograd (the default) or compute it at every call.
+
+    Reuse is keyed on the parameters' in-place version counters and storage. A write
+    through ``.data`` changes neither: Stable-Baselines3's ``polyak_update`` updates
+    DQN's and SAC's target networks that way, so a target network that reused its
+    effective weights would keep those of its first call. Turn reuse off there.
+
+    :return: the number of NSP weights set.
+    :raises ValueError: for a ``module`` that is no ``nn.Module`` or a ``reuse`` that is
+        no bool.
+    """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(reuse, bool):
+        raise ValueError(f"reuse must be True or False, got {reuse!r}")
+    weights = [m for m in module.modules() if isinstance(m, NSPWeight)]
+    for weight in weights:
+        weight.reuse_effective = reuse
+        weight._cached = None
+    return len(weights)

@@ -175,6 +175,34 @@ def test_sac_with_mlp_critics_prunes_and_saves_the_spiking_actor_only(tmp_path):
         SAC("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
 
 
+@pytest.mark.parametrize("algo", ["dqn", "sac"])
+def test_target_networks_follow_sb3s_polyak_update(algo):
+    """SB3 copies the online networks into the targets through ``.data`` (no version
+    counter moves): the spiking targets must compute with the copied weights, not
+    with effective weights they reused from before."""
+    from stable_baselines3.common.utils import polyak_update
+
+    if algo == "dqn":
+        model = DQN("SpikingMlpPolicy", grid(), seed=0, policy_kwargs=small())
+        online, target = model.policy.q_net, model.policy.q_net_target
+        obs = torch.as_tensor(np.stack([grid().observation_space.sample() for _ in range(3)]))
+        run = lambda net: net(obs)  # noqa: E731
+    else:
+        env = gym.make("nspdi/PointMaze-v0")
+        model = SAC("SpikingMlpPolicy", env, seed=0, policy_kwargs={**small(), "critic": "spiking"})
+        online, target = model.policy.critic, model.policy.critic_target
+        obs = torch.as_tensor(np.stack([env.observation_space.sample() for _ in range(3)]))
+        actions = torch.rand(3, 2) * 2 - 1
+        run = lambda net: torch.cat(net(obs, actions), dim=1)  # noqa: E731
+    with torch.no_grad():
+        for p in online.parameters():  # the online networks learn...
+            p.add_(torch.randn_like(p) * 0.5)
+        before = run(target)  # ...while the target acts on its old weights (and reuses them)
+        assert not torch.equal(before, run(online))
+        polyak_update(online.parameters(), target.parameters(), 1.0)
+        assert torch.equal(run(target), run(online))
+
+
 def test_mask_can_be_frozen_as_soon_as_the_target_is_reached():
     model = PPO(
         "SpikingMlpPolicy", grid(), policy_kwargs=small(), n_steps=32, batch_size=32, seed=0

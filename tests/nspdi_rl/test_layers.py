@@ -193,3 +193,20 @@ def test_layers_reject_bad_role_and_steps(kwargs, match):
         NDILinear(3, 2, **kwargs)
     with pytest.raises(ValueError, match=match):
         NSPConv2d(1, 2, 3, **kwargs)
+
+
+def test_weights_written_through_data_are_seen_once_reuse_is_off():
+    from nspdi_rl.layers import reuse_effective_weights
+
+    layer = NDILinear(4, 3, nsp=NSPConfig(method="dense"))
+    x = torch.rand(2, 4)
+    with torch.no_grad():
+        before = layer(x)
+        layer.w.theta.data.mul_(2.0)  # as SB3's polyak_update writes: no version moves
+        assert torch.equal(layer(x), before)  # reused: the write is not seen
+        assert reuse_effective_weights(layer, False) == 2  # W and V
+        assert not torch.equal(layer(x), before)
+    with pytest.raises(ValueError, match="reuse must be True or False, got 1"):
+        reuse_effective_weights(layer, 1)
+    with pytest.raises(ValueError, match="module must be a torch.nn.Module, got str"):
+        reuse_effective_weights("layer", True)
