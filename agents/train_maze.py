@@ -65,7 +65,7 @@ from nspdi_rl.cli import (
     pruning_schedule,
     reject_old_flags,
     runner_parser,
-    set_threads,
+    set_up_process,
     write_run_file,
 )
 from nspdi_rl.metrics import survivor_summary
@@ -577,7 +577,7 @@ def _run(argv: Sequence[str] | None) -> int:
             ) from None
     else:
         settings = settings_from_args(args)
-    set_threads(args)
+    set_up_process(args)
     model, state = build_model(settings, run_dir)
     if saved is None:
         write_run_file(run_dir, args, PROG, settings=settings.to_dict())

@@ -10,7 +10,11 @@ alternately in one process) and the ratios, plus the peak memory of training
 at each setting: the rise of the resident set over three steps (Linux VmHWM,
 reset before measuring), each setting in a fresh subprocess.
 
-Run: ``python -m bench.spiking_train [--repeats 7]``.
+Freed memory is kept for reuse for all three (``--allocator retain``, as the
+runners do); ``--allocator default`` measures glibc's own behaviour, where every
+step of the larger networks page-faults on fresh allocations.
+
+Run: ``python -m bench.spiking_train [--repeats 7] [--allocator default]``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ import time
 import torch
 from torch import nn
 
+from nspdi_rl.allocator import retain_freed_memory
+
 BATCH = 16
 KINDS = ("nspdi", "norse", "snntorch")
+ALLOCATORS = ("retain", "default")
 CLASSES = 10
 
 
@@ -142,9 +149,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--allocator",
+        choices=ALLOCATORS,
+        default="retain",
+        help="retain: freed memory kept for reuse, as the runners do "
+        "(nspdi_rl.allocator.retain_freed_memory); default: glibc's own behaviour "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    retained = args.allocator == "retain" and retain_freed_memory()
     if args.one:  # child process: the memory of one setting
         kind, n, steps = args.one[0], int(args.one[1]), int(args.one[2])
         print(json.dumps({"peak_mb": peak_memory(kind, n, steps)}))
@@ -152,7 +168,8 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {args.threads} threads, os.cpu_count()={os.cpu_count()}, "
         f"batch {BATCH}, median of {args.repeats} training steps (kinds alternated), "
-        "memory from a fresh process per setting"
+        "memory from a fresh process per setting, freed memory "
+        + ("retained for reuse (all kinds)" if retained else "returned as glibc decides")
     )
     print(
         "| T | width | nspdi_rl (NDI+NSP) s | plain Norse s | snnTorch s | vs Norse | vs snnTorch "
@@ -175,6 +192,8 @@ def main() -> None:
                         str(steps),
                         "--threads",
                         str(args.threads),
+                        "--allocator",
+                        args.allocator,
                     ],
                     capture_output=True,
                     text=True,

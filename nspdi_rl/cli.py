@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from nspdi_rl.allocator import retain_freed_memory
 from nspdi_rl.layers import (
     A_DISTRIBUTIONS,
     ORIGINAL_READING,
@@ -64,7 +65,7 @@ __all__ = [
     "reject_old_flags",
     "run_options",
     "runner_parser",
-    "set_threads",
+    "set_up_process",
     "write_run_file",
 ]
 
@@ -355,8 +356,11 @@ def nsp_config(args: argparse.Namespace) -> NSPConfig:
         ) from None
 
 
-def set_threads(args: argparse.Namespace) -> None:
-    """Apply ``--threads`` (nothing when it is None)."""
+def set_up_process(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (nothing when it is None), and keep freed memory for reuse
+    (:func:`nspdi_rl.allocator.retain_freed_memory`: a training step of the larger
+    networks otherwise page-faults on every fresh allocation)."""
+    retain_freed_memory()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 

@@ -26,6 +26,7 @@ __all__ = [
     "li_kernel",
     "li_sequence",
     "ndi_current",
+    "stacked_ndi_current",
     "nsp_weight",
     "scalar_lif_constants",
     "spike_fn",
@@ -210,6 +211,59 @@ def ndi_current(wx: torch.Tensor, vx: torch.Tensor, b: torch.Tensor | None = Non
             f"wx and vx must have the same shape, got {tuple(wx.shape)} and {tuple(vx.shape)}"
         )
     current = torch.addcmul(wx, wx, vx)
+    return current if b is None else current + b
+
+
+class _StackedNDICurrent(torch.autograd.Function):
+    """``Wx + (Wx) * (Vx)`` from one projection ``y`` holding ``Wx`` and ``Vx`` as its
+    two halves along ``dim``.
+
+    The forward is :func:`ndi_current`'s arithmetic; the backward writes the two
+    halves' gradients into one tensor shaped like ``y``, where autograd through
+    ``chunk`` would compute them apart and then copy them together.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, dim: int) -> torch.Tensor:
+        wx, vx = y.chunk(2, dim=dim)
+        ctx.dim = dim
+        ctx.save_for_backward(y)
+        return torch.addcmul(wx, wx, vx)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (y,) = ctx.saved_tensors
+        wx, vx = y.chunk(2, dim=ctx.dim)
+        grad_y = torch.empty_like(y)
+        grad_wx, grad_vx = grad_y.chunk(2, dim=ctx.dim)
+        # d/dWx = 1 + Vx and d/dVx = Wx, summed as autograd sums addcmul's two paths
+        torch.mul(grad, vx, out=grad_wx)
+        grad_wx.add_(grad)
+        torch.mul(grad, wx, out=grad_vx)
+        return grad_y, None
+
+
+def stacked_ndi_current(
+    y: torch.Tensor, dim: int = -1, b: torch.Tensor | None = None
+) -> torch.Tensor:
+    """:func:`ndi_current` of ``Wx`` and ``Vx`` stacked in one tensor ``y`` (``Wx`` the
+    first half along ``dim``, ``Vx`` the second), as one matmul over the stacked
+    weights gives them.
+
+    :param y: the stacked projections.
+    :param dim: the dim that stacks them (its size must be even). Default -1.
+    :param b: bias broadcast over the current, or None.
+    """
+    if y.shape[dim] % 2:
+        raise ValueError(
+            f"y must stack Wx and Vx along dim {dim}, but its size there is odd: "
+            f"shape {tuple(y.shape)}"
+        )
+    if torch.is_grad_enabled() and y.requires_grad:
+        current = _StackedNDICurrent.apply(y, dim)
+    else:
+        wx, vx = y.chunk(2, dim=dim)
+        current = torch.addcmul(wx, wx, vx)
     return current if b is None else current + b
 
 

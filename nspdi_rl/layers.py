@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nspdi_rl.functional import ndi_current, nsp_weight_unchecked
+from nspdi_rl.functional import nsp_weight_unchecked, stacked_ndi_current
 
 __all__ = [
     "A_DISTRIBUTIONS",
@@ -539,8 +539,8 @@ class NSPLayer(nn.Module, ABC):
             return wx if b is None else wx + b
         # W and V share the input: one matmul / convolution over the stacked weights
         # instead of two (same arithmetic per output element)
-        wx, vx = self.project(x, self.stacked_weight()).chunk(2, dim=self._channel_dim(x))
-        return ndi_current(wx, vx, b)
+        y = self.project(x, self.stacked_weight())
+        return stacked_ndi_current(y, self._channel_dim(x), b)
 
 
 class NSPLinear(NSPLayer):

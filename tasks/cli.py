@@ -32,7 +32,7 @@ from nspdi_rl.cli import (
     reject_old_flags,
     run_options,
     runner_parser,
-    set_threads,
+    set_up_process,
     write_run_file,
 )
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
@@ -226,7 +226,7 @@ def run(
             workers.barrier()
         run_dir, resuming = _run_dir(args, parser, workers)
         train_config = check_options(args, fill_defaults)
-        set_threads(args)
+        set_up_process(args)
         data = load(args)
         net_config = network_config(args, data, **(arch(args, data) if arch else {}))
         if workers.main:

@@ -14,6 +14,7 @@ from nspdi_rl.functional import (
     ndi_current,
     nsp_weight,
     spike_fn,
+    stacked_ndi_current,
 )
 
 
@@ -114,6 +115,30 @@ def test_ndi_current_definition_and_shape_check():
     assert torch.allclose(ndi_current(wx, vx, b), wx + b + wx * vx)
     with pytest.raises(ValueError, match="same shape"):
         ndi_current(wx, torch.randn(3, 5))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "bias_shape"), [((5, 3, 8), -1, (4,)), ((5, 8, 3), 1, (4, 1))]
+)
+def test_stacked_ndi_current_matches_ndi_current_and_its_gradients(shape, dim, bias_shape):
+    torch.manual_seed(0)
+    y = torch.randn(shape, requires_grad=True)
+    y_ref = y.detach().clone().requires_grad_(True)
+    b = torch.randn(bias_shape)
+    current = stacked_ndi_current(y, dim, b)
+    expected = ndi_current(*y_ref.chunk(2, dim=dim), b)
+    assert torch.equal(current, expected)
+    grad = torch.randn_like(expected)
+    current.backward(grad)
+    expected.backward(grad)
+    assert torch.equal(y.grad, y_ref.grad)  # the same arithmetic, not only close
+    with torch.no_grad():
+        assert torch.equal(stacked_ndi_current(y, dim, b), expected)
+
+
+def test_stacked_ndi_current_needs_an_even_stack():
+    with pytest.raises(ValueError, match="odd"):
+        stacked_ndi_current(torch.randn(3, 5))
 
 
 @pytest.mark.parametrize("method", sorted(SURROGATES))
