@@ -72,7 +72,7 @@ from nspdi_rl.metrics import survivor_summary
 from nspdi_rl.stopping import interrupt_on_sigterm
 
 PROG = "python -m agents.train_maze"
-OBS_MODES = ("full", "local", "coords")
+OBS_MODES = ("full", "local", "coords", "onehot")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -138,8 +138,9 @@ def parser() -> argparse.ArgumentParser:
         "--obs-mode",
         default=None,
         help="grid-maze observation: coords (agent and goal positions, population coded), "
-        "full (the whole maze) or local (an egocentric window); full and local are binary "
-        "maps, fed as direct currents (default: per env, else coords)",
+        "onehot (one input per square for the agent's and the goal's), full (the whole "
+        "maze) or local (an egocentric window); onehot, full and local are binary maps, "
+        "fed as direct currents (default: per env, else coords)",
     )
     maze.add_argument(
         "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
@@ -291,7 +292,7 @@ def _spiking_options(
     """
     for key, value in env.spiking.items():
         spiking.setdefault(key, value)
-    if env_kwargs.get("obs_mode") in ("full", "local"):
+    if env_kwargs.get("obs_mode") in ("full", "local", "onehot"):
         spiking.setdefault("encoder", "direct")
     spiking.setdefault("time_steps", args.time_steps)
     if normalize:  # the encoders see normalised values: their range is the clip bound

@@ -24,7 +24,7 @@ from envs import maze as mz
 from envs.rendering import MazeRendering, check_render_mode, grid_frame, grid_text
 
 #: Accepted ``obs_mode`` values.
-OBS_MODES: tuple[str, ...] = ("local", "full", "coords")
+OBS_MODES: tuple[str, ...] = ("local", "full", "coords", "onehot")
 #: Accepted ``layout_mode`` values.
 LAYOUT_MODES: tuple[str, ...] = ("fixed", "random")
 #: Which random mazes an env draws: ``all``, or one side of a fixed split of every
@@ -59,6 +59,9 @@ class GridMazeEnv(MazeRendering, gym.Env):
       flattened from shape ``(4, H, W)`` (see :attr:`full_obs_shape`).
     * ``coords``: ``(row / (H - 1), col / (W - 1), goal_row / (H - 1),
       goal_col / (W - 1))`` in ``[0, 1]``.
+    * ``onehot``: the agent's square and the goal's square, each one-hot over the
+      ``H * W`` squares (``2 * H * W`` values in ``{0, 1}``, agent first): a place
+      code with one input per square, for direct currents.
 
     Reward: ``goal_reward`` on reaching the goal (the episode terminates),
     ``-step_cost`` on every other step, plus, if ``shaping > 0``, the
@@ -90,7 +93,7 @@ class GridMazeEnv(MazeRendering, gym.Env):
     :param goal: ``(row, col)`` goal square, ``"random"`` for a random free
         square each episode, or ``None`` (default): the layout's ``G`` square,
         else the last free square in reading order (bottom-right cell).
-    :param obs_mode: ``"local"`` (default), ``"full"`` or ``"coords"``.
+    :param obs_mode: ``"local"`` (default), ``"full"``, ``"coords"`` or ``"onehot"``.
     :param view_size: side of the ``local`` window, odd ``>= 3``. Default 5.
     :param step_cost: cost of each step that does not reach the goal. Default 0.01.
     :param goal_reward: reward for reaching the goal. Default 1.0.
@@ -227,6 +230,9 @@ class GridMazeEnv(MazeRendering, gym.Env):
         elif obs_mode == "full":
             low = np.zeros(4 * h * w, dtype=np.float32)
             high = np.ones(4 * h * w, dtype=np.float32)
+        elif obs_mode == "onehot":
+            low = np.zeros(2 * h * w, dtype=np.float32)
+            high = np.ones(2 * h * w, dtype=np.float32)
         else:
             low = np.zeros(4, dtype=np.float32)
             high = np.ones(4, dtype=np.float32)
@@ -320,6 +326,11 @@ class GridMazeEnv(MazeRendering, gym.Env):
             table[free_idx, 1] = cols / (w - 1)
             table[:, 2] = goal[0] / (h - 1)
             table[:, 3] = goal[1] / (w - 1)
+            self._table = table
+        elif self.obs_mode == "onehot":
+            table = np.zeros((h * w, 2 * h * w), dtype=np.float32)
+            table[free_idx, free_idx] = 1.0
+            table[:, h * w + self._goal_index] = 1.0
             self._table = table
         elif self.obs_mode == "local":
             k = self.view_size
@@ -475,7 +486,7 @@ class GridMazeEnv(MazeRendering, gym.Env):
             k = self.view_size
             obs[self._vis_lo : self._vis_hi] = self._pad_visited[r : r + k, c : c + k].ravel()
             return obs
-        if self.obs_mode == "coords":
+        if self.obs_mode in ("coords", "onehot"):
             return self._table[self._index].copy()
         # flatten() copies, so later steps cannot change a returned observation.
         return self._full.flatten()

@@ -114,6 +114,18 @@ def test_coords_and_full_observations():
     assert full[1, 1, 1] == 1 and full[1].sum() == 1 and full[2, 7, 7] == 1 and full[3].sum() == 1
 
 
+def test_onehot_observation_marks_the_agent_and_the_goal_square():
+    env = GridMazeEnv(layout="grid9", obs_mode="onehot")
+    obs, _ = env.reset(options={"start": (1, 1)})
+    agent, goal = obs.reshape(2, 9, 9)
+    assert agent[1, 1] == 1 and agent.sum() == 1 and goal[7, 7] == 1 and goal.sum() == 1
+    obs, *_ = env.step(2)  # down to (2, 1)
+    agent, goal = obs.reshape(2, 9, 9)
+    assert env.agent_pos == (2, 1) and agent[2, 1] == 1 and agent.sum() == 1
+    obs, _ = env.reset(options={"start": (1, 1), "goal": (1, 3)})
+    assert obs.reshape(2, 9, 9)[1, 1, 3] == 1 and obs.sum() == 2
+
+
 def test_rewards_terminal_and_info():
     env = GridMazeEnv(layout="grid9", step_cost=0.05)
     env.reset(options={"start": (5, 7)})
@@ -209,7 +221,7 @@ BAD_CONSTRUCTOR = [
     ({"layout": "hard"}, "unknown layout 'hard'; accepted are .*'umaze'"),
     (
         {"obs_mode": "pixels"},
-        r"unknown obs_mode 'pixels'; accepted are \['local', 'full', 'coords'\]",
+        r"unknown obs_mode 'pixels'; accepted are \['local', 'full', 'coords', 'onehot'\]",
     ),
     ({"layout_mode": "shuffled"}, "unknown layout_mode 'shuffled'; accepted are .*'random'"),
     ({"generator": "eller"}, "unknown maze generator 'eller'; accepted are .*'kruskal'"),
