@@ -30,9 +30,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
+from envs.maze import GeodesicDistance
 from envs.rendering import point_frame
 
 __all__ = [
+    "GeodesicShaping",
     "NORMALIZED_OBS_BOUND",
     "NORMALIZER_FILE",
     "check_env_id",
@@ -40,6 +42,7 @@ __all__ = [
     "is_robotics_maze",
     "is_unbounded",
     "load_normalizer",
+    "make_env",
     "make_training_env",
     "mujoco_render_error",
     "parse_env_kwargs",
@@ -102,6 +105,98 @@ def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+class GeodesicShaping(gym.Wrapper):
+    """Potential-based shaping by the way around the walls, for gymnasium-robotics'
+    goal-conditioned mazes: the reward gains ``gamma * phi(s') - phi(s)`` with
+    ``phi = -shaping * g / g_max``, ``g`` the geodesic distance from the achieved to
+    the desired goal (:class:`envs.maze.GeodesicDistance`, in squares of the maze
+    map) and ``g_max`` the longest such way in squares; 0 after a terminating step.
+    The project's own point mazes shape their reward the same way; the optimal
+    policies do not change (Ng et al., 1999), and the straight line of the
+    ``Dense`` ids, which leads into dead ends, is not used.
+
+    HER relabels goals with the env's ``compute_reward``, which knows nothing of
+    this term: use it with on-policy algorithms.
+
+    :param env: a gymnasium-robotics maze env (PointMaze, AntMaze).
+    :param shaping: the weight, > 0.
+    :param gamma: the discount the term assumes (the agent's), in [0, 1].
+    """
+
+    def __init__(self, env: gym.Env, shaping: float, gamma: float) -> None:
+        super().__init__(env)
+        if not is_robotics_maze(env):
+            raise ValueError(
+                f"shaping by the way around the walls needs a gymnasium-robotics maze, "
+                f"got {env.unwrapped!r}"
+            )
+        if isinstance(shaping, bool) or not isinstance(shaping, (int, float)) or not shaping > 0:
+            raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight > 0")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
+            raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
+        maze = env.unwrapped.maze  # type: ignore[attr-defined]
+        self.shaping, self.gamma = float(shaping), float(gamma)
+        self._walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
+        self._unit = float(maze.maze_size_scaling)
+        self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
+        self._goal: tuple[float, float] | None = None
+        self._geodesic: GeodesicDistance | None = None
+        self._before = 0.0
+
+    def _squares(self, xy: np.ndarray) -> tuple[float, float]:
+        """World ``(x, y)`` (y up, the map centred) in squares of the map (y down)."""
+        return (float(xy[0]) + self._x0) / self._unit, (self._y0 - float(xy[1])) / self._unit
+
+    def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
+        goal = self._squares(obs["desired_goal"])
+        if goal != self._goal:  # a new goal: its BFS, once
+            h, w = self._walls.shape
+            cell = (min(max(int(goal[1]), 0), h - 1), min(max(int(goal[0]), 0), w - 1))
+            self._geodesic = GeodesicDistance(self._walls, cell, goal)
+            self._goal = goal
+        assert self._geodesic is not None
+        return self._geodesic(*self._squares(obs["achieved_goal"]))
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._before = self._distance(obs)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        after = 0.0 if terminated else self._distance(obs)
+        assert self._geodesic is not None
+        scale = self.shaping / self._geodesic.max
+        reward = float(reward) + scale * (self._before - self.gamma * after)
+        self._before = after
+        return obs, reward, terminated, truncated, info
+
+
+def make_env(
+    env_id: str, env_kwargs: Mapping[str, Any] | None = None, **make_kwargs: Any
+) -> gym.Env:
+    """``gym.make(env_id, **env_kwargs, **make_kwargs)``, where ``env_kwargs`` may also
+    hold ``shaping`` (and ``gamma``) for a gymnasium-robotics maze, which
+    :class:`GeodesicShaping` applies (the ``nspdi/`` mazes take them themselves).
+
+    :raises ValueError: for ``shaping`` on an env that is neither.
+    """
+    kwargs = dict(env_kwargs or {})
+    if env_id.startswith("nspdi/") or "shaping" not in kwargs:
+        return gym.make(env_id, **kwargs, **make_kwargs)
+    shaping, gamma = kwargs.pop("shaping"), kwargs.pop("gamma", 0.99)
+    env = gym.make(env_id, **kwargs, **make_kwargs)
+    if not shaping:
+        return env
+    if not is_robotics_maze(env):
+        env.close()
+        raise ValueError(
+            f"env kwarg shaping is for the nspdi/ mazes and gymnasium-robotics' mazes; "
+            f"{env_id} is neither"
+        )
+    return GeodesicShaping(env, shaping, gamma)
+
+
 def is_unbounded(space: spaces.Space) -> bool:
     """Whether a Box (or a Box inside a Dict) has an infinite bound."""
     if isinstance(space, spaces.Dict):
@@ -122,7 +217,9 @@ def make_training_env(
     """``n_envs`` copies of the env, seeded; with ``normalize``, wrapped in
     ``VecNormalize`` (observations only), whose statistics come from ``normalizer``
     when given (a resumed run)."""
-    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs))
+    venv = make_vec_env(
+        make_env, n_envs=n_envs, seed=seed, env_kwargs={"env_id": env_id, "env_kwargs": env_kwargs}
+    )
     if not normalize:
         return venv
     if normalizer is not None:
@@ -135,7 +232,7 @@ def load_normalizer(
 ) -> VecNormalize:
     """Saved observation statistics, frozen (evaluation does not update them), around
     ``n_envs`` copies of the env (a model takes an env of as many as it trained on)."""
-    venv = DummyVecEnv([lambda: gym.make(env_id, **dict(env_kwargs))] * n_envs)
+    venv = DummyVecEnv([lambda: make_env(env_id, env_kwargs)] * n_envs)
     normalizer = VecNormalize.load(str(path), venv)
     normalizer.training = False
     return normalizer
@@ -153,7 +250,7 @@ def mujoco_render_error(env_id: str, env_kwargs: Mapping[str, Any]) -> str | Non
     try:
         with warnings.catch_warnings():  # glfw warns before it fails; the error says it all
             warnings.simplefilter("ignore")
-            env = gym.make(env_id, render_mode="rgb_array", **dict(env_kwargs))
+            env = make_env(env_id, env_kwargs, render_mode="rgb_array")
             try:
                 env.reset(seed=0)
                 env.render()

@@ -298,6 +298,11 @@ def evaluate_maze(
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
     if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
         kwargs["maze_split"] = "test"
+    if not env_id.startswith("nspdi/") and "shaping" in kwargs:
+        # a wrapper's term (agents.environments.GeodesicShaping): the evaluation
+        # returns and the D4RL score are the env's own reward
+        kwargs.pop("shaping")
+        kwargs.pop("gamma", None)
     seed = int(seed)
     # a model trained on normalised observations (SB3 keeps its VecNormalize) sees them so
     get_normalizer = getattr(model, "get_vec_normalize_env", None)

@@ -48,6 +48,7 @@ from agents.environments import (
     check_env_id,
     import_gym_packages,
     is_unbounded,
+    make_env,
     make_training_env,
     parse_env_kwargs,
 )
@@ -206,7 +207,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     elif args.obs_mode is not None:
         raise UsageError(f"--obs-mode is an option of the grid mazes; {args.env} has none")
     try:
-        probe = gym.make(args.env, **env_kwargs)
+        probe = make_env(args.env, env_kwargs)
     except (TypeError, ValueError) as err:
         raise UsageError(f"{args.env} refuses --env-kwargs {env_kwargs}: {err}") from None
     space, obs_space = probe.action_space, probe.observation_space
@@ -240,9 +241,16 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
                 f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
                 f"steps on {args.env}), got {starts}"
             )
-    if env_kwargs.get("shaping") and args.env.startswith("nspdi/"):
+    if env_kwargs.get("shaping"):
         # potential-based shaping leaves the optimal policy alone at the agent's discount
         env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
+        if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and not args.env.startswith(
+            "nspdi/"
+        ):
+            raise UsageError(
+                f"env kwarg shaping on {args.env} adds a term that HER's relabelled rewards "
+                "(the env's compute_reward) lack: train without HER (e.g. --algo ppo)"
+            )
     if args.policy == "mlp":  # SB3's own policy: none of the spiking policy's options
         for key in SPIKING_POLICY_KWARGS:
             policy_kwargs.pop(key, None)

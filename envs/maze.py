@@ -21,6 +21,7 @@ a seed fixes the maze (numpy's PCG64 stream is platform independent).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 
@@ -316,6 +317,62 @@ def bfs_distances(walls: np.ndarray, source: Sequence[int]) -> np.ndarray:
                 d[rr][cc] = nd
                 queue.append((rr, cc))
     return np.array(d, dtype=np.int32)
+
+
+class GeodesicDistance:
+    """The length of the way to a goal around the walls, for continuous positions.
+
+    Positions ``(x, y)`` are in squares: ``x`` along the columns, ``y`` along the
+    rows, square ``(row, col)`` spanning ``[col, col + 1) x [row, row + 1)``. In the
+    goal square the way is the straight line to ``goal_xy``; elsewhere it runs
+    through the centre of the nearest neighbouring square one BFS step closer to
+    the goal, and from there one unit per square. Continuous within each square,
+    and equal to the BFS distance at square centres when ``goal_xy`` is the goal
+    square's centre.
+
+    :param walls: bool wall array.
+    :param goal_cell: ``(row, col)`` of the goal, a free square.
+    :param goal_xy: the goal point inside the goal square (default its centre).
+    """
+
+    def __init__(
+        self,
+        walls: np.ndarray,
+        goal_cell: Sequence[int],
+        goal_xy: Sequence[float] | None = None,
+    ) -> None:
+        r0, c0 = int(goal_cell[0]), int(goal_cell[1])
+        h, w = walls.shape
+        if not (0 <= r0 < h and 0 <= c0 < w) or walls[r0, c0]:
+            raise ValueError(f"goal_cell {(r0, c0)} is not a free square of the maze")
+        self.goal_cell: Cell = (r0, c0)
+        self.goal_xy = (c0 + 0.5, r0 + 0.5) if goal_xy is None else tuple(map(float, goal_xy))
+        self.steps = bfs_distances(walls, self.goal_cell)
+        steps = self.steps.tolist()
+        self._shape = (h, w)
+        self._downhill = {
+            (r, c): [
+                (r + dr, c + dc)
+                for dr, dc in MOVES
+                if 0 <= r + dr < h
+                and 0 <= c + dc < w
+                and steps[r][c] > 0
+                and steps[r + dr][c + dc] == steps[r][c] - 1
+            ]
+            for r, c in free_cells(walls)
+        }
+        #: the longest way from a square centre, at least 1 (a shaping scale)
+        self.max = max(float(self.steps.max()), 1.0)
+
+    def __call__(self, x: float, y: float) -> float:
+        h, w = self._shape
+        cell = (min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1))
+        steps = int(self.steps[cell])
+        if steps <= 0:  # the goal square (or, never for a valid position, a wall)
+            return float(math.dist((x, y), self.goal_xy))
+        return (
+            steps - 1 + min(math.dist((x, y), (c + 0.5, r + 0.5)) for r, c in self._downhill[cell])
+        )
 
 
 def shortest_path(walls: np.ndarray, start: Sequence[int], goal: Sequence[int]) -> list[Cell]:

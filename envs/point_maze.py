@@ -198,37 +198,17 @@ class PointMazeEnv(MazeRendering, gym.Env):
 
     def geodesic_distance(self, position: Sequence[float] | None = None) -> float:
         """The length of the way from ``position`` (default: the agent's) to the goal
-        around the walls: in the goal square the straight line; elsewhere, through the
-        centre of the nearest neighbouring square one BFS step closer to the goal, from
-        where the way counts one unit per square. Continuous within each square, and
-        equal to the BFS distance at square centres."""
+        around the walls (:class:`envs.maze.GeodesicDistance`): equal to the BFS
+        distance at square centres, continuous within each square."""
         x, y = self.position if position is None else position
-        cell = (min(int(y), self.walls.shape[0] - 1), min(int(x), self.walls.shape[1] - 1))
-        steps = int(self._goal_steps[cell])
-        if steps <= 0:  # the goal square (or, never for a valid position, a wall)
-            return float(math.dist((x, y), self.goal_xy))
-        return (
-            steps - 1 + min(math.dist((x, y), (c + 0.5, r + 0.5)) for r, c in self._downhill[cell])
-        )
+        return self._geodesic(x, y)
 
     def _set_episode(self, position: np.ndarray, goal_cell: tuple[int, int]) -> None:
         self.position = position
         self.velocity = np.zeros(2, dtype=np.float64)
         if goal_cell != getattr(self, "goal_cell", None):
-            self._goal_steps = mz.bfs_distances(self.walls, goal_cell)
-            steps, (h, w) = self._goal_steps.tolist(), self.walls.shape
-            self._downhill = {
-                (r, c): [
-                    (r + dr, c + dc)
-                    for dr, dc in mz.MOVES
-                    if 0 <= r + dr < h
-                    and 0 <= c + dc < w
-                    and steps[r][c] > 0
-                    and steps[r + dr][c + dc] == steps[r][c] - 1
-                ]
-                for r, c in self._free
-            }
-            self._geodesic_max = max(float(self._goal_steps.max()), 1.0)
+            self._geodesic = mz.GeodesicDistance(self.walls, goal_cell)
+            self._geodesic_max = self._geodesic.max
         self.goal_cell = goal_cell
         self.goal_xy = self._cell_centre(goal_cell)
         self.path: list[tuple[float, float]] = [(float(position[0]), float(position[1]))]

@@ -72,6 +72,10 @@ def test_unbounded_spaces_and_success_keys() -> None:
          "unbounded observations and the 'population' encoder needs a range"),
         ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--algo", "sac", "--config", "HER"],
          "HerReplayBuffer needs learning_starts > the episode length (300 steps"),
+        ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:1.0"],
+         "HER's relabelled rewards (the env's compute_reward) lack"),
+        (["--env", "CartPole-v1", "--env-kwargs", "shaping:1.0"],
+         "shaping is for the nspdi/ mazes and gymnasium-robotics' mazes; CartPole-v1 is neither"),
     ],
 )  # fmt: skip
 def test_bad_env_options_are_one_line(
@@ -192,3 +196,36 @@ def test_the_robotics_umaze_is_learned_by_the_pruned_spiking_actor(tmp_path: Pat
     assert summary["sparsity"] >= 0.9 and summary["n_episodes"] == 50
     assert summary["success_rate"] >= 0.6  # 0.88 here (319 s, beside two other runs)
     assert summary["normalized_score"] is not None
+
+
+def test_geodesic_shaping_of_a_robotics_maze_is_potential_based() -> None:
+    """The added terms telescope (gamma 1): their sum is the drop of the scaled way to
+    the goal around the walls, whatever the agent does; the evaluation leaves them out."""
+    import gymnasium as gym
+
+    from agents.environments import GeodesicShaping, make_env
+
+    import_gym_packages(["gymnasium_robotics"])
+    env = make_env("PointMaze_Medium-v3", {"shaping": 2.0, "gamma": 1.0})
+    plain = gym.make("PointMaze_Medium-v3")
+    assert isinstance(env, GeodesicShaping)
+    obs, _ = env.reset(seed=3)
+    plain.reset(seed=3)
+    start = env.get_wrapper_attr("_before")
+    added = 0.0
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        action = rng.uniform(-1, 1, size=2).astype(np.float32)
+        obs, reward, *_ = env.step(action)
+        _, raw, *_ = plain.step(action)
+        added += reward - raw
+    geodesic = env.get_wrapper_attr("_geodesic")
+    scale = 2.0 / geodesic.max
+    assert added == pytest.approx(scale * (start - env.get_wrapper_attr("_before")), abs=1e-9)
+    # the way goes around the walls: from the goal's square centre it is the BFS count
+    r, c = geodesic.goal_cell
+    assert geodesic.max >= 4 and geodesic(c + 0.5, r + 0.5) < 1
+    with pytest.raises(ValueError, match="shaping 0 is not accepted"):
+        GeodesicShaping(plain, 0, 0.99)
+    with pytest.raises(ValueError, match="needs a gymnasium-robotics maze"):
+        GeodesicShaping(gym.make("nspdi/PointMaze-v0"), 1.0, 0.99)

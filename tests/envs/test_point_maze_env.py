@@ -147,7 +147,7 @@ def test_geodesic_distance_goes_around_the_walls():
     steps = {}
     for r, c in env.free_cells():  # the BFS step count at every square centre
         steps[(r, c)] = env.geodesic_distance((c + 0.5, r + 0.5))
-        assert steps[(r, c)] == env._goal_steps[r, c]
+        assert steps[(r, c)] == env._geodesic.steps[r, c]
     assert steps[goal] == 0.0
     # continuous inside a square, and never shorter than the straight line
     rng = np.random.default_rng(0)
