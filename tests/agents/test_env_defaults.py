@@ -40,14 +40,16 @@ def test_a_larger_maze_gets_its_steps_network_and_shaping_at_the_agents_discount
     s = settings("--env", "nspdi/GridMaze-25x25-v0")
     spiking = s.policy_kwargs["spiking"]
     assert s.total_timesteps == env_defaults(s.env_id).algos["ppo"]["n_timesteps"]
-    assert spiking["population_size"] == 25
+    assert spiking["hidden"] == (256,)
+    # one input per square, fed as direct currents
+    assert s.env_kwargs["obs_mode"] == "onehot" and spiking["encoder"] == "direct"
     assert s.env_kwargs["shaping"] == 1.0
     assert s.env_kwargs["gamma"] == s.hyperparams["gamma"]
     # the command line wins over the env's defaults, key by key
     mine = settings("--env", "nspdi/GridMaze-25x25-v0", "--hidden", "64", "--env-kwargs",
                     "shaping:0.5", "gamma:0.9", "--total-timesteps", "100")  # fmt: skip
     assert mine.policy_kwargs["spiking"]["hidden"] == (64,)
-    assert mine.policy_kwargs["spiking"]["population_size"] == 25
+    assert mine.env_kwargs["obs_mode"] == "onehot"
     assert (mine.env_kwargs["shaping"], mine.env_kwargs["gamma"]) == (0.5, 0.9)
     assert mine.total_timesteps == 100
 
@@ -60,7 +62,7 @@ def test_a_config_file_wins_over_the_env_defaults(tmp_path: Path):
     s = settings("--env", "nspdi/GridMaze-25x25-v0", "--config", str(config))
     assert s.total_timesteps == 1234
     assert s.policy_kwargs["spiking"]["hidden"] == (32,)
-    assert s.policy_kwargs["spiking"]["population_size"] == 25
+    assert s.env_kwargs["obs_mode"] == "onehot"
 
 
 def test_a_robotics_maze_needs_no_flags():
