@@ -30,7 +30,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
-from envs.maze import GeodesicDistance
+from envs.maze import GeodesicDistance, square_of
 from envs.rendering import point_frame
 
 __all__ = [
@@ -150,8 +150,7 @@ class GeodesicShaping(gym.Wrapper):
     def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
         goal = self._squares(obs["desired_goal"])
         if goal != self._goal:  # a new goal: its BFS, once
-            h, w = self._walls.shape
-            cell = (min(max(int(goal[1]), 0), h - 1), min(max(int(goal[0]), 0), w - 1))
+            cell = square_of(self._walls.shape, *goal)
             self._geodesic = GeodesicDistance(self._walls, cell, goal)
             self._goal = goal
         assert self._geodesic is not None

@@ -319,6 +319,13 @@ def bfs_distances(walls: np.ndarray, source: Sequence[int]) -> np.ndarray:
     return np.array(d, dtype=np.int32)
 
 
+def square_of(shape: tuple[int, int], x: float, y: float) -> Cell:
+    """The ``(row, col)`` square of a ``shape`` maze that holds the continuous
+    position ``(x, y)`` (in squares: ``x`` along the columns), clamped to the maze."""
+    h, w = shape
+    return (min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1))
+
+
 class GeodesicDistance:
     """The length of the way to a goal around the walls, for continuous positions.
 
@@ -365,8 +372,7 @@ class GeodesicDistance:
         self.max = max(float(self.steps.max()), 1.0)
 
     def __call__(self, x: float, y: float) -> float:
-        h, w = self._shape
-        cell = (min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1))
+        cell = square_of(self._shape, x, y)
         steps = int(self.steps[cell])
         if steps <= 0:  # the goal square (or, never for a valid position, a wall)
             return float(math.dist((x, y), self.goal_xy))

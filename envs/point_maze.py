@@ -208,7 +208,6 @@ class PointMazeEnv(MazeRendering, gym.Env):
         self.velocity = np.zeros(2, dtype=np.float64)
         if goal_cell != getattr(self, "goal_cell", None):
             self._geodesic = mz.GeodesicDistance(self.walls, goal_cell)
-            self._geodesic_max = self._geodesic.max
         self.goal_cell = goal_cell
         self.goal_xy = self._cell_centre(goal_cell)
         self.path: list[tuple[float, float]] = [(float(position[0]), float(position[1]))]
@@ -288,7 +287,7 @@ class PointMazeEnv(MazeRendering, gym.Env):
             reward = 1.0 if success else 0.0
         if self.shaping:
             # phi = -shaping * g / g_max; 0 after a terminating success (no bias)
-            scale = self.shaping / self._geodesic_max
+            scale = self.shaping / self._geodesic.max
             after = 0.0 if success and self.terminate_on_success else self.geodesic_distance()
             reward += scale * (before - self.gamma * after)
         if self.render_mode == "human":

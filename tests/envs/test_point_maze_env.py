@@ -179,4 +179,4 @@ def test_geodesic_shaping_telescopes_to_the_distance_covered(terminate):
         if done:
             break
     end = 0.0 if done else env.geodesic_distance()
-    assert shaped_sum == pytest.approx(2.0 * (start - end) / env._geodesic_max)
+    assert shaped_sum == pytest.approx(2.0 * (start - end) / env._geodesic.max)
