@@ -360,7 +360,8 @@ def _check_value(where: str, key: str, value: Any, rule: str) -> None:
         raise ValueError(f"{where}{key} must be in [0, 1], got {value!r}")
 
 
-#: replay buffers a run may name (by class name, as RL Zoo's YAML files do)
+#: replay buffers a run may name (by class name, as RL Zoo's YAML files do); None (YAML
+#: ``null``) is SB3's own choice, e.g. to train an env whose defaults use HER without it
 REPLAY_BUFFERS = {"HerReplayBuffer": HerReplayBuffer}
 
 
@@ -390,9 +391,10 @@ def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -
         if key not in accepted:
             raise ValueError(f"{where}{algo} takes no {key!r}; accepted: {sorted(accepted)}")
         if key == "replay_buffer_class":
-            if value not in REPLAY_BUFFERS:
+            if value is not None and value not in REPLAY_BUFFERS:
                 raise ValueError(
-                    f"{where}replay_buffer_class {value!r}; accepted: {sorted(REPLAY_BUFFERS)}"
+                    f"{where}replay_buffer_class {value!r}; accepted: {sorted(REPLAY_BUFFERS)} "
+                    "or null (SB3's own)"
                 )
             continue
         if key == "replay_buffer_kwargs":

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from torch import nn
 
 # Imported for their side effects: ``envs`` registers the maze ids, and
@@ -45,6 +45,7 @@ from agents.environments import (
     import_gym_packages,
     is_robotics_maze,
     load_normalizer,
+    make_env,
     mujoco_render_error,
     record_top_down,
     step_success,
@@ -178,20 +179,26 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dic
         import_gym_packages(run_info.get("gym_packages") or ())
     except ValueError as err:
         raise RunError(f"{model_path.parent / 'run.json'}: {err}") from None
+    # the env the model is loaded with: its saved observation statistics, or the bare env
+    # where SB3 needs one to rebuild the model (a HER replay buffer samples through it)
+    env_id, kwargs = run_info["env_id"], run_info["env_kwargs"]
+    n_envs = run_info.get("n_envs") or 1
+    env: VecEnv | None = None
+    if run_info.get("normalize"):
+        statistics = model_path.parent / NORMALIZER_FILE
+        if not statistics.is_file():
+            raise RunError(f"{statistics}: not found; the run normalised its observations")
+        # evaluate_maze finds them where SB3 keeps a model's VecNormalize
+        env = load_normalizer(statistics, env_id, kwargs, n_envs=n_envs)
+    elif (run_info.get("hyperparams") or {}).get("replay_buffer_class") == "HerReplayBuffer":
+        env = DummyVecEnv([partial(make_env, env_id, kwargs)] * n_envs)
     try:
-        model = ALGOS[algo].load(model_path, device=device)
+        model = ALGOS[algo].load(model_path, env=env, device=device)
     except _LOAD_ERRORS as err:
         cause = " ".join(str(err).split()) or type(err).__name__
         raise RunError(
             f"{model_path}: cannot be loaded as a {algo.upper()} model ({cause})"
         ) from err
-    statistics = model_path.parent / NORMALIZER_FILE
-    if run_info.get("normalize"):
-        if not statistics.is_file():
-            raise RunError(f"{statistics}: not found; the run normalised its observations")
-        # evaluate_maze finds them where SB3 keeps a model's VecNormalize
-        env_id, kwargs = run_info["env_id"], run_info["env_kwargs"]
-        model.set_env(load_normalizer(statistics, env_id, kwargs, n_envs=model.n_envs))
     return model, run_info, model_path
 
 

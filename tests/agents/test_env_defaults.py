@@ -5,12 +5,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stable_baselines3 import SAC
 
 from agents import evaluate_maze
 from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, env_defaults
+from agents.environments import make_env
 from agents.evaluation import evaluate_maze as evaluate
 from agents.policies import DEFAULT_SPIKING
 from agents.train_maze import main, parse_args, settings_from_args
+from nspdi_rl.cli import UsageError
 
 
 def settings(*argv: str):
@@ -78,6 +81,27 @@ def test_a_robotics_maze_needs_no_flags():
     assert ppo.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
     assert "critic" not in ppo.policy_kwargs
     assert ppo.gym_packages == ("gymnasium_robotics",)
+
+
+def test_a_config_may_drop_her_for_sb3s_own_buffer(tmp_path):
+    """``replay_buffer_class: null`` trains a HER default without HER, as with shaping."""
+    from stable_baselines3.common.buffers import DictReplayBuffer
+
+    from agents.config import sb3_arguments
+
+    config = tmp_path / "plain.yaml"
+    config.write_text("default:\n  replay_buffer_class: null\n  replay_buffer_kwargs: {}\n")
+    s = settings("--env", "PointMaze_UMaze-v3", "--config", str(config),
+                 "--env-kwargs", "shaping:5")  # fmt: skip
+    assert s.hyperparams["replay_buffer_class"] is None
+    assert s.env_kwargs == {"shaping": 5, "gamma": 0.99}
+    assert sb3_arguments(s.hyperparams)["replay_buffer_class"] is None
+    model = SAC("MultiInputPolicy", make_env("PointMaze_UMaze-v3"), **sb3_arguments(s.hyperparams))
+    assert type(model.replay_buffer) is DictReplayBuffer
+    config.write_text("default:\n  replay_buffer_class: Prioritized\n")
+    with pytest.raises(UsageError, match="replay_buffer_class 'Prioritized'; accepted: "
+                       r"\['HerReplayBuffer'\] or null"):  # fmt: skip
+        settings("--env", "PointMaze_UMaze-v3", "--config", str(config))
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from agents.environments import (
     parse_env_kwargs,
     step_success,
 )
+from agents.evaluate_maze import main as evaluate_main
 from agents.evaluation import evaluate_maze, load_run
 from agents.train_maze import main
 
@@ -229,3 +230,24 @@ def test_geodesic_shaping_of_a_robotics_maze_is_potential_based() -> None:
         GeodesicShaping(plain, 0, 0.99)
     with pytest.raises(ValueError, match="needs a gymnasium-robotics maze"):
         GeodesicShaping(gym.make("nspdi/PointMaze-v0"), 1.0, 0.99)
+
+
+@pytest.mark.parametrize("normalize", ["--normalize", "--no-normalize"])
+def test_a_saved_her_run_evaluates(normalize: str, tmp_path: Path) -> None:
+    """SB3 rebuilds a HER model only around an env: loading one from its folder must
+    give it one (with or without saved statistics) instead of failing in SB3."""
+    config = tmp_path / "her.yaml"
+    config.write_text("default:\n  learning_starts: 301\n  buffer_size: 1000\n")
+    run = tmp_path / "run"
+    argv = [*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--policy", "mlp", "--hidden", "8",
+            normalize, "--config", str(config), "--total-timesteps", "400",
+            "--eval-episodes", "2", "--eval-freq", "100000", "--checkpoint-freq", "100000",
+            "--output", str(run), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    settings = json.loads((run / "run.json").read_text())["settings"]
+    assert settings["hyperparams"]["replay_buffer_class"] == "HerReplayBuffer"
+    model, _, _ = load_run(run, device="cpu")
+    assert model.replay_buffer is not None
+    assert evaluate_main([str(run), "--episodes", "2"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["n_episodes"] == 2 and summary["total_timesteps"] == 400
