@@ -30,10 +30,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
-from envs.maze import GeodesicDistance, square_of
+from envs.maze import GeodesicDistance, GeodesicMap, square_of
 from envs.rendering import point_frame
 
 __all__ = [
+    "ACHIEVED_BEFORE",
     "GeodesicShaping",
     "NORMALIZED_OBS_BOUND",
     "NORMALIZER_FILE",
@@ -53,6 +54,8 @@ __all__ = [
 #: the range of normalised observations, in running standard deviations: values
 #: beyond it are clipped (about 1 in 1.7 million draws of a normal variable)
 NORMALIZED_OBS_BOUND = 5.0
+#: the ``info`` key where :class:`GeodesicShaping` keeps the goal achieved before a step
+ACHIEVED_BEFORE = "achieved_goal_before"
 #: the observation statistics saved beside a model (SB3's file name in RL Zoo)
 NORMALIZER_FILE = "vecnormalize.pkl"
 
@@ -110,13 +113,16 @@ class GeodesicShaping(gym.Wrapper):
     goal-conditioned mazes: the reward gains ``gamma * phi(s') - phi(s)`` with
     ``phi = -shaping * g / g_max``, ``g`` the geodesic distance from the achieved to
     the desired goal (:class:`envs.maze.GeodesicDistance`, in squares of the maze
-    map) and ``g_max`` the longest such way in squares; 0 after a terminating step.
-    The project's own point mazes shape their reward the same way; the optimal
-    policies do not change (Ng et al., 1999), and the straight line of the
+    map) and ``g_max`` the longest such way to that goal in squares; 0 after a
+    terminating step. The project's own point mazes shape their reward the same way;
+    the optimal policies do not change (Ng et al., 1999), and the straight line of the
     ``Dense`` ids, which leads into dead ends, is not used.
 
-    HER relabels goals with the env's ``compute_reward``, which knows nothing of
-    this term: use it with on-policy algorithms.
+    HER relabels goals with :meth:`compute_reward`, which adds the same term for the
+    new goal: each step's ``info`` keeps the goal achieved before it
+    (:data:`ACHIEVED_BEFORE`; SB3's ``HerReplayBuffer`` keeps infos with
+    ``copy_info_dict=True``), and :class:`envs.maze.GeodesicMap` measures the way to
+    any goal.
 
     :param env: a gymnasium-robotics maze env (PointMaze, AntMaze).
     :param shaping: the weight, > 0.
@@ -141,24 +147,31 @@ class GeodesicShaping(gym.Wrapper):
         self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
         self._goal: tuple[float, float] | None = None
         self._geodesic: GeodesicDistance | None = None
+        self._map: GeodesicMap | None = None  # built on the first relabelled reward
         self._before = 0.0
+        self._achieved = np.zeros(2)
 
-    def _squares(self, xy: np.ndarray) -> tuple[float, float]:
-        """World ``(x, y)`` (y up, the map centred) in squares of the map (y down)."""
-        return (float(xy[0]) + self._x0) / self._unit, (self._y0 - float(xy[1])) / self._unit
+    def _squares(self, xy: np.ndarray) -> np.ndarray:
+        """World ``(x, y)`` points (y up, the map centred), ``(..., 2)``, in squares of
+        the map (y down)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack(
+            [(xy[..., 0] + self._x0) / self._unit, (self._y0 - xy[..., 1]) / self._unit], -1
+        )
 
     def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
-        goal = self._squares(obs["desired_goal"])
+        goal = tuple(self._squares(obs["desired_goal"]).tolist())
         if goal != self._goal:  # a new goal: its BFS, once
             cell = square_of(self._walls.shape, *goal)
             self._geodesic = GeodesicDistance(self._walls, cell, goal)
             self._goal = goal
         assert self._geodesic is not None
-        return self._geodesic(*self._squares(obs["achieved_goal"]))
+        return self._geodesic(*self._squares(obs["achieved_goal"]).tolist())
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self._before = self._distance(obs)
+        self._achieved = np.array(obs["achieved_goal"], dtype=np.float64)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -168,7 +181,42 @@ class GeodesicShaping(gym.Wrapper):
         scale = self.shaping / self._geodesic.max
         reward = float(reward) + scale * (self._before - self.gamma * after)
         self._before = after
+        info = {**info, ACHIEVED_BEFORE: self._achieved}
+        self._achieved = np.array(obs["achieved_goal"], dtype=np.float64)
         return obs, reward, terminated, truncated, info
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
+        """The env's reward for reaching ``achieved_goal`` while after ``desired_goal``
+        plus the shaping term, for one step (``info`` a mapping) or a batch (rows of
+        goals, ``info`` a sequence of mappings), as HER asks for relabelled goals.
+
+        :raises ValueError: for an ``info`` without :data:`ACHIEVED_BEFORE` (a step not
+            taken through this wrapper).
+        """
+        unwrapped = self.env.unwrapped
+        reward = unwrapped.compute_reward(achieved_goal, desired_goal, info)  # type: ignore[attr-defined]
+        single = isinstance(info, Mapping)
+        infos = [info] if single else list(info)
+        try:
+            before = np.array([i[ACHIEVED_BEFORE] for i in infos], dtype=np.float64)
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"compute_reward needs each step's info[{ACHIEVED_BEFORE!r}], which "
+                "GeodesicShaping.step writes (HER keeps infos with copy_info_dict=True)"
+            ) from None
+        achieved = np.asarray(achieved_goal, dtype=np.float64).reshape(-1, 2)
+        desired = np.asarray(desired_goal, dtype=np.float64).reshape(-1, 2)
+        if self._map is None:
+            self._map = GeodesicMap(self._walls)
+        goal = self._squares(desired)
+        after = self._map(self._squares(achieved), goal)
+        if not unwrapped.continuing_task:  # type: ignore[attr-defined]
+            # compute_terminated's rule, for a batch: reaching the goal ends the episode
+            reached = np.linalg.norm(achieved - desired, axis=-1) <= _ROBOTICS_SUCCESS_DISTANCE
+            after = np.where(reached, 0.0, after)
+        scale = self.shaping / self._map.longest_to(goal)
+        term = scale * (self._map(self._squares(before), goal) - self.gamma * after)
+        return reward + (term[0] if single else term)
 
 
 def make_env(

@@ -247,10 +247,15 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
         if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and not args.env.startswith(
             "nspdi/"
         ):
-            raise UsageError(
-                f"env kwarg shaping on {args.env} adds a term that HER's relabelled rewards "
-                "(the env's compute_reward) lack: train without HER (e.g. --algo ppo)"
-            )
+            # HER's relabelled rewards gain the term from GeodesicShaping.compute_reward,
+            # which reads where each step started from its info: HER must keep the infos
+            buffer_kwargs = dict(hyperparams.get("replay_buffer_kwargs") or {})
+            if not buffer_kwargs.setdefault("copy_info_dict", True):
+                raise UsageError(
+                    f"env kwarg shaping on {args.env} with HER needs replay_buffer_kwargs "
+                    "copy_info_dict True (the shaped relabelled rewards read the step infos)"
+                )
+            hyperparams["replay_buffer_kwargs"] = buffer_kwargs
     if args.policy == "mlp":  # SB3's own policy: none of the spiking policy's options
         for key in SPIKING_POLICY_KWARGS:
             policy_kwargs.pop(key, None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -326,6 +327,17 @@ def square_of(shape: tuple[int, int], x: float, y: float) -> Cell:
     return (min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1))
 
 
+def _points(value: Any, name: str) -> np.ndarray:
+    """``value`` as an ``(N, 2)`` float array of finite points."""
+    points = np.asarray(value, dtype=np.float64)
+    if points.ndim == 1:
+        points = points[None]
+    if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
+        raise ValueError(f"{name} must be finite (x, y) points, shape (2,) or (N, 2), "
+                         f"got {value!r}")  # fmt: skip
+    return points
+
+
 class GeodesicDistance:
     """The length of the way to a goal around the walls, for continuous positions.
 
@@ -335,7 +347,7 @@ class GeodesicDistance:
     through the centre of the nearest neighbouring square one BFS step closer to
     the goal, and from there one unit per square. Continuous within each square,
     and equal to the BFS distance at square centres when ``goal_xy`` is the goal
-    square's centre.
+    square's centre. :class:`GeodesicMap` measures the same for any goal, in batches.
 
     :param walls: bool wall array.
     :param goal_cell: ``(row, col)`` of the goal, a free square.
@@ -379,6 +391,73 @@ class GeodesicDistance:
         return (
             steps - 1 + min(math.dist((x, y), (c + 0.5, r + 0.5)) for r, c in self._downhill[cell])
         )
+
+
+class GeodesicMap:
+    """:class:`GeodesicDistance` for every goal of a maze at once, on batches of points
+    and goals: what goal-relabelling (HER) needs, whose goals change from sample to
+    sample. The BFS of every free square is taken once (``(H*W)^2`` step counts).
+
+    :param walls: bool wall array.
+    """
+
+    def __init__(self, walls: np.ndarray) -> None:
+        walls = np.asarray(walls, dtype=bool)
+        if walls.ndim != 2 or walls.all():
+            raise ValueError(f"walls must be a 2-D bool array with a free square, got {walls!r}")
+        h, w = walls.shape
+        self._shape = (h, w)
+        self._walls = walls
+        #: steps[goal_row, goal_col, row, col]: BFS steps (-1: a wall, or no way)
+        self.steps = np.full((h, w, h, w), -1, dtype=np.int32)
+        for cell in free_cells(walls):
+            self.steps[cell] = bfs_distances(walls, cell)
+        #: per goal square, the longest way from a square centre, at least 1
+        self.longest = np.maximum(self.steps.max(axis=(2, 3)), 1).astype(np.float64)
+
+    def goal_squares(self, goal_xy: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of the free squares holding ``goal_xy`` (clamped to the maze).
+
+        :raises ValueError: for a goal on a wall.
+        """
+        goal = _points(goal_xy, "goal_xy")
+        h, w = self._shape
+        rows = np.clip(np.trunc(goal[:, 1]).astype(np.int64), 0, h - 1)
+        cols = np.clip(np.trunc(goal[:, 0]).astype(np.int64), 0, w - 1)
+        if self._walls[rows, cols].any():
+            bad = goal[self._walls[rows, cols]][0]
+            raise ValueError(f"goal {tuple(bad.tolist())} lies on a wall of the maze")
+        return rows, cols
+
+    def __call__(self, xy: Any, goal_xy: Any) -> np.ndarray:
+        """The ways from ``xy`` to ``goal_xy`` (points in squares, ``(2,)`` or
+        ``(N, 2)``, broadcast against each other), shape ``(N,)``; the rule is
+        :class:`GeodesicDistance`'s."""
+        points, goal = np.broadcast_arrays(_points(xy, "xy"), _points(goal_xy, "goal_xy"))
+        goal_rows, goal_cols = self.goal_squares(goal)
+        h, w = self._shape
+        x, y = points[:, 0], points[:, 1]
+        # square_of's clamp, for arrays (int() truncates, which the clamp makes a floor)
+        row = np.clip(np.trunc(y).astype(np.int64), 0, h - 1)
+        col = np.clip(np.trunc(x).astype(np.int64), 0, w - 1)
+        to_goal = self.steps[goal_rows, goal_cols]  # (N, H, W)
+        index = np.arange(len(points))
+        steps = to_goal[index, row, col]
+        nearest = np.full(len(points), np.inf)
+        for dr, dc in MOVES:
+            r, c = row + dr, col + dc
+            inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+            r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
+            downhill = inside & (steps > 0) & (to_goal[index, r, c] == steps - 1)
+            centre = np.hypot(x - (c + 0.5), y - (r + 0.5))
+            nearest = np.where(downhill, np.minimum(nearest, centre), nearest)
+        straight = np.hypot(x - goal[:, 0], y - goal[:, 1])
+        # the goal square (or, never for a valid position, a wall): the straight line
+        return np.where(steps <= 0, straight, steps - 1 + nearest)
+
+    def longest_to(self, goal_xy: Any) -> np.ndarray:
+        """Per goal, the longest way from a square centre (at least 1), shape ``(N,)``."""
+        return self.longest[self.goal_squares(goal_xy)]
 
 
 def shortest_path(walls: np.ndarray, start: Sequence[int], goal: Sequence[int]) -> list[Cell]:

@@ -73,8 +73,8 @@ def test_unbounded_spaces_and_success_keys() -> None:
          "unbounded observations and the 'population' encoder needs a range"),
         ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--algo", "sac", "--config", "HER"],
          "HerReplayBuffer needs learning_starts > the episode length (300 steps"),
-        ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:1.0"],
-         "HER's relabelled rewards (the env's compute_reward) lack"),
+        ([*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:1.0", "--config",
+          "NOCOPY"], "with HER needs replay_buffer_kwargs copy_info_dict True"),
         (["--env", "CartPole-v1", "--env-kwargs", "shaping:1.0"],
          "shaping is for the nspdi/ mazes and gymnasium-robotics' mazes; CartPole-v1 is neither"),
     ],
@@ -82,11 +82,14 @@ def test_unbounded_spaces_and_success_keys() -> None:
 def test_bad_env_options_are_one_line(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if "HER" in argv:
-        config = tmp_path / "her.yaml"
-        config.write_text("default:\n  replay_buffer_class: HerReplayBuffer\n"
-                          "  learning_starts: 300\n")  # fmt: skip
-        argv = [str(config) if a == "HER" else a for a in argv]
+    configs = {
+        "HER": "default:\n  replay_buffer_class: HerReplayBuffer\n  learning_starts: 300\n",
+        "NOCOPY": "default:\n  replay_buffer_kwargs: {copy_info_dict: false}\n",
+    }
+    for name, text in configs.items():
+        if name in argv:
+            (tmp_path / f"{name}.yaml").write_text(text)
+            argv = [str(tmp_path / f"{name}.yaml") if a == name else a for a in argv]
     assert main([*argv, "--output", str(tmp_path / "run")]) == 2
     # the last line; gymnasium-robotics 1.4.2 prints a notice of its own on import
     err = capsys.readouterr().err.strip().splitlines()
@@ -230,6 +233,77 @@ def test_geodesic_shaping_of_a_robotics_maze_is_potential_based() -> None:
         GeodesicShaping(plain, 0, 0.99)
     with pytest.raises(ValueError, match="needs a gymnasium-robotics maze"):
         GeodesicShaping(gym.make("nspdi/PointMaze-v0"), 1.0, 0.99)
+
+
+@pytest.mark.parametrize("continuing", [True, False])
+def test_shaping_gives_her_the_same_reward_for_any_goal(continuing: bool) -> None:
+    """compute_reward, which HER calls with relabelled goals, adds the term ``step``
+    adds: for the episode's own goal it repeats the step rewards, one by one and in a
+    batch; for another goal it is the term measured to that goal."""
+    from agents.environments import ACHIEVED_BEFORE, make_env
+    from envs.maze import GeodesicDistance, square_of
+
+    import_gym_packages(["gymnasium_robotics"])
+    env = make_env("PointMaze_UMaze-v3", {"shaping": 3.0, "gamma": 0.9,
+                                          "continuing_task": continuing})  # fmt: skip
+    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    achieved, desired, infos, rewards = [], [], [], []
+    for _ in range(300):  # towards the goal, so that the episodic task may end
+        push = obs["desired_goal"] - obs["achieved_goal"]
+        action = np.clip(push + rng.normal(0, 0.5, 2), -1, 1).astype(np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        achieved.append(obs["achieved_goal"])
+        desired.append(obs["desired_goal"])
+        infos.append(info)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    assert terminated is not continuing  # the goal reached: the end of the episodic task
+    compute = env.get_wrapper_attr("compute_reward")
+    batch = compute(np.array(achieved), np.array(desired), infos)
+    np.testing.assert_allclose(batch, rewards, atol=1e-9)
+    assert compute(achieved[5], desired[5], infos[5]) == pytest.approx(rewards[5], abs=1e-9)
+    # a relabelled goal: the sparse reward there plus the term to it
+    goal = achieved[len(achieved) // 2]
+    squares = env.get_wrapper_attr("_squares")
+    walls = env.get_wrapper_attr("_walls")
+    g = tuple(squares(goal).tolist())
+    way = GeodesicDistance(walls, square_of(walls.shape, *g), g)
+    step = 3
+    before, after = (
+        way(*squares(xy).tolist()) for xy in (infos[step][ACHIEVED_BEFORE], achieved[step])
+    )
+    sparse = float(np.linalg.norm(achieved[step] - goal) <= 0.45)
+    expected = sparse + 3.0 / way.max * (before - 0.9 * after)
+    assert compute(achieved[step], goal, infos[step]) == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(ValueError, match="achieved_goal_before"):
+        compute(achieved[step], goal, {})
+
+
+def test_her_trains_on_shaped_relabelled_rewards(tmp_path: Path) -> None:
+    """SAC with HER and shaping: SB3 finds the wrapper's compute_reward through the
+    vectorised, normalised env, so the replayed rewards carry the term."""
+    from agents.environments import ACHIEVED_BEFORE
+
+    config = tmp_path / "her.yaml"
+    config.write_text("default:\n  learning_starts: 301\n  buffer_size: 1000\n")
+    run = tmp_path / "run"
+    argv = [*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--policy", "mlp", "--hidden", "8",
+            "--config", str(config), "--env-kwargs", "shaping:5", "--total-timesteps", "400",
+            "--eval-episodes", "2", "--eval-freq", "100000", "--checkpoint-freq", "100000",
+            "--output", str(run), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    kwargs = json.loads((run / "run.json").read_text())["settings"]["hyperparams"]
+    assert kwargs["replay_buffer_kwargs"]["copy_info_dict"] is True  # set for the shaping
+    # HER's own call (HerReplayBuffer._get_virtual_samples) reaches the wrapper
+    model, _, _ = load_run(run, device="cpu")
+    env = model.get_env()
+    assert env is not None
+    infos = np.array([{ACHIEVED_BEFORE: np.full(2, 0.5)}])
+    reward = env.env_method("compute_reward", np.zeros((1, 2)), np.ones((1, 2)), infos,
+                            indices=[0])[0]  # fmt: skip
+    assert reward.shape == (1,) and reward[0] not in (0.0, 1.0)  # sparse 0 plus the term
 
 
 @pytest.mark.parametrize("normalize", ["--normalize", "--no-normalize"])

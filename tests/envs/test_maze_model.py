@@ -128,6 +128,44 @@ def test_bfs_length_equals_steps_of_a_bfs_following_agent(size, seed, generator,
     assert steps == expected and info["is_success"] and info["distance_to_goal"] == 0
 
 
+@settings(deadline=None, max_examples=20)
+@given(size=loop_sizes, seed=seeds, generator=generators, loops=st.integers(0, 3), data=st.data())
+def test_the_geodesic_map_measures_each_goals_way_in_one_batch(size, seed, generator, loops, data):
+    """GeodesicMap is GeodesicDistance for many goals at once: same ways, same scale."""
+    walls = GridMazeEnv(size=size, generator=generator, loops=loops, maze_seed=seed).walls
+    geodesic_map = mz.GeodesicMap(walls)
+    free = mz.free_cells(walls)
+    rng = np.random.default_rng(data.draw(seeds))
+    goals = [free[i] for i in rng.integers(len(free), size=6)]
+    goal_xy = np.array([(c + rng.random(), r + rng.random()) for r, c in goals])
+    # points anywhere, walls and the outside included (the clamp of square_of)
+    points = rng.uniform(-1, size + 1, size=(6, 2))
+    expected = [
+        mz.GeodesicDistance(walls, goal, tuple(g))(*p)
+        for goal, g, p in zip(goals, goal_xy, points, strict=True)
+    ]
+    np.testing.assert_allclose(geodesic_map(points, goal_xy), expected, atol=1e-12)
+    assert geodesic_map.longest_to(goal_xy).tolist() == [
+        mz.GeodesicDistance(walls, goal).max for goal in goals
+    ]
+    # one goal broadcast against many points
+    one = mz.GeodesicDistance(walls, goals[0], tuple(goal_xy[0]))
+    np.testing.assert_allclose(geodesic_map(points, goal_xy[0]), [one(*p) for p in points])
+
+
+def test_the_geodesic_map_refuses_goals_on_walls_and_bad_points():
+    walls, _ = mz.layout_walls("umaze")
+    geodesic_map = mz.GeodesicMap(walls)
+    with pytest.raises(ValueError, match=r"goal \(0.5, 0.5\) lies on a wall"):
+        geodesic_map([1.5, 1.5], [0.5, 0.5])
+    with pytest.raises(ValueError, match="xy must be finite"):
+        geodesic_map([1.5, np.nan], [1.5, 1.5])
+    with pytest.raises(ValueError, match="goal_xy must be finite"):
+        geodesic_map([1.5, 1.5], [[1.5, 1.5, 1.5]])
+    with pytest.raises(ValueError, match="a free square"):
+        mz.GeodesicMap(np.ones((3, 3), dtype=bool))
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
