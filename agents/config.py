@@ -152,6 +152,8 @@ class EnvDefaults:
     :param eval_episodes: evaluation episodes from random starts; None: every free
         start square of a fixed grid maze, else
         :data:`~agents.evaluation.DEFAULT_RANDOM_EPISODES`.
+    :param train_episode_steps: the time limit of the training episodes; None: the
+        env's own. The evaluation keeps the env's own.
     """
 
     algo: str = "ppo"
@@ -160,6 +162,7 @@ class EnvDefaults:
     spiking: dict[str, Any] = field(default_factory=dict)
     gym_packages: tuple[str, ...] = ()
     eval_episodes: int | None = None
+    train_episode_steps: int | None = None
 
     def algo_defaults(self, algo: str) -> dict[str, Any]:
         """``n_timesteps``, ``n_envs``, ``hyperparams`` and the spiking policy's
@@ -435,6 +438,8 @@ class MazeSettings:
     :param policy: ``spiking`` or ``mlp`` (SB3's baseline, never pruned).
     :param eval_episodes: evaluation episodes from random starts; None: every free
         start of a fixed grid maze, else the evaluation's default number.
+    :param train_episode_steps: the time limit of the training episodes (None: the
+        env's own); evaluation episodes keep the env's own.
     """
 
     algo: str
@@ -454,6 +459,7 @@ class MazeSettings:
     normalize: bool = False
     policy: str = "spiking"
     eval_episodes: int | None = None
+    train_episode_steps: int | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists back: keep the tuple (hashable, and equal after a round trip)
@@ -479,8 +485,9 @@ class MazeSettings:
             )
         for name in ("total_timesteps", "n_envs", "eval_freq", "checkpoint_freq"):
             _check_value("", name, getattr(self, name), "int>0")
-        if self.eval_episodes is not None:
-            _check_value("", "eval_episodes", self.eval_episodes, "int>0")
+        for name in ("eval_episodes", "train_episode_steps"):
+            if getattr(self, name) is not None:
+                _check_value("", name, getattr(self, name), "int>0")
         check_hyperparams(self.algo, self.hyperparams)
         critic = self.policy_kwargs.get("critic")
         if critic is not None:

@@ -260,13 +260,16 @@ def make_training_env(
     env_kwargs: Mapping[str, Any],
     normalize: bool,
     normalizer: Path | None = None,
+    max_episode_steps: int | None = None,
 ) -> VecEnv:
     """``n_envs`` copies of the env, seeded; with ``normalize``, wrapped in
     ``VecNormalize`` (observations only), whose statistics come from ``normalizer``
-    when given (a resumed run)."""
-    venv = make_vec_env(
-        make_env, n_envs=n_envs, seed=seed, env_kwargs={"env_id": env_id, "env_kwargs": env_kwargs}
-    )
+    when given (a resumed run); ``max_episode_steps``, when given, replaces the env's
+    time limit."""
+    make_kwargs: dict[str, Any] = {"env_id": env_id, "env_kwargs": env_kwargs}
+    if max_episode_steps is not None:
+        make_kwargs["max_episode_steps"] = max_episode_steps
+    venv = make_vec_env(make_env, n_envs=n_envs, seed=seed, env_kwargs=make_kwargs)
     if not normalize:
         return venv
     if normalizer is not None:

@@ -146,6 +146,13 @@ def parser() -> argparse.ArgumentParser:
     maze.add_argument(
         "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
     )
+    maze.add_argument(
+        "--train-episode-steps",
+        type=int,
+        default=None,
+        help="time limit of the training episodes; evaluation episodes keep the env's own "
+        "(default: per env, else the env's own)",
+    )
     maze.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
     maze.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
     maze.add_argument(
@@ -187,7 +194,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     except ValueError as err:
         raise UsageError(str(err)) from None
     env_kwargs = {**env.env_kwargs, **given}
-    for name in ("total_timesteps", "n_envs", "eval_episodes"):
+    for name in ("total_timesteps", "n_envs", "eval_episodes", "train_episode_steps"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
@@ -211,7 +218,8 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     except (TypeError, ValueError) as err:
         raise UsageError(f"{args.env} refuses --env-kwargs {env_kwargs}: {err}") from None
     space, obs_space = probe.action_space, probe.observation_space
-    episode_steps = probe.spec.max_episode_steps if probe.spec else None
+    train_episode_steps = args.train_episode_steps or env.train_episode_steps
+    episode_steps = train_episode_steps or (probe.spec.max_episode_steps if probe.spec else None)
     probe.close()
     if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
         raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
@@ -284,6 +292,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             normalize=normalize,
             policy=args.policy,
             eval_episodes=args.eval_episodes or env.eval_episodes,
+            train_episode_steps=train_episode_steps,
         )
     except ValueError as err:
         where = f"--config {args.config}: " if args.config else ""
@@ -461,6 +470,7 @@ def build_model(
         settings.env_kwargs,
         settings.normalize,
         normalizer=statistics,
+        max_episode_steps=settings.train_episode_steps,
     )
     if checkpoint is None:
         try:

@@ -12,7 +12,7 @@ from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, env_defaults
 from agents.environments import make_env
 from agents.evaluation import evaluate_maze as evaluate
 from agents.policies import DEFAULT_SPIKING
-from agents.train_maze import main, parse_args, settings_from_args
+from agents.train_maze import build_model, main, parse_args, settings_from_args
 from nspdi_rl.cli import UsageError
 
 
@@ -81,6 +81,32 @@ def test_a_robotics_maze_needs_no_flags():
     assert ppo.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
     assert "critic" not in ppo.policy_kwargs
     assert ppo.gym_packages == ("gymnasium_robotics",)
+
+
+def test_training_episodes_may_be_shorter_than_the_evaluations(tmp_path):
+    """--train-episode-steps limits the training envs only; HER's check reads it."""
+    from agents.environments import make_training_env
+
+    s = settings("--env", "PointMaze_UMaze-v3", "--train-episode-steps", "120")
+    assert s.train_episode_steps == 120
+    venv = make_training_env(s.env_id, 1, 0, s.env_kwargs, False, max_episode_steps=7)
+    venv.reset()
+    for step in range(7):
+        _, _, dones, infos = venv.step(np.zeros((1, 2), dtype=np.float32))
+        assert bool(dones[0]) is (step == 6)
+    assert infos[0]["TimeLimit.truncated"]
+    # the runner's model trains on envs with that limit
+    model, _ = build_model(s, tmp_path / "run")
+    assert model.get_env().get_attr("spec")[0].max_episode_steps == 120
+    config = tmp_path / "her.yaml"
+    config.write_text("default:\n  learning_starts: 150\n")
+    # 150 steps exceed a 120-step training episode, not the env's own 300
+    assert settings("--env", "PointMaze_UMaze-v3", "--train-episode-steps", "120",
+                    "--config", str(config)).hyperparams["learning_starts"] == 150  # fmt: skip
+    with pytest.raises(UsageError, match="episode length \\(300 steps"):
+        settings("--env", "PointMaze_UMaze-v3", "--config", str(config))
+    with pytest.raises(UsageError, match="--train-episode-steps must be > 0, got 0"):
+        settings("--env", "PointMaze_UMaze-v3", "--train-episode-steps", "0")
 
 
 def test_a_config_may_drop_her_for_sb3s_own_buffer(tmp_path):
