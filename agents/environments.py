@@ -30,12 +30,14 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
-from envs.maze import GeodesicDistance, GeodesicMap, square_of
+from envs.maze import MOVES, GeodesicDistance, GeodesicMap, square_of
 from envs.rendering import point_frame
 
 __all__ = [
     "ACHIEVED_BEFORE",
+    "ENV_REWARD",
     "GeodesicShaping",
+    "WaypointGoal",
     "NORMALIZED_OBS_BOUND",
     "NORMALIZER_FILE",
     "check_env_id",
@@ -56,6 +58,8 @@ __all__ = [
 NORMALIZED_OBS_BOUND = 5.0
 #: the ``info`` key where :class:`GeodesicShaping` keeps the goal achieved before a step
 ACHIEVED_BEFORE = "achieved_goal_before"
+#: the ``info`` key where :class:`WaypointGoal` keeps the env's own reward
+ENV_REWARD = "env_reward"
 #: the observation statistics saved beside a model (SB3's file name in RL Zoo)
 NORMALIZER_FILE = "vecnormalize.pkl"
 
@@ -108,7 +112,34 @@ def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-class GeodesicShaping(gym.Wrapper):
+class _RoboticsMazeWrapper(gym.Wrapper):
+    """A wrapper of a gymnasium-robotics maze that knows its map: walls, and the
+    change between world coordinates (y up, the map centred) and squares of the map
+    (``x`` along the columns, ``y`` down the rows, as :mod:`envs.maze` measures)."""
+
+    def __init__(self, env: gym.Env, what: str) -> None:
+        super().__init__(env)
+        if not is_robotics_maze(env):
+            raise ValueError(f"{what} needs a gymnasium-robotics maze, got {env.unwrapped!r}")
+        maze = env.unwrapped.maze  # type: ignore[attr-defined]
+        self._walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
+        self._unit = float(maze.maze_size_scaling)
+        self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
+
+    def _squares(self, xy: np.ndarray) -> np.ndarray:
+        """World ``(x, y)`` points, ``(..., 2)``, in squares of the map."""
+        xy = np.asarray(xy, dtype=np.float64)
+        x = (xy[..., 0] + self._x0) / self._unit
+        return np.stack([x, (self._y0 - xy[..., 1]) / self._unit], -1)
+
+    def _world(self, squares: np.ndarray) -> np.ndarray:
+        """Points in squares of the map, ``(..., 2)``, in world coordinates."""
+        squares = np.asarray(squares, dtype=np.float64)
+        x = squares[..., 0] * self._unit - self._x0
+        return np.stack([x, self._y0 - squares[..., 1] * self._unit], -1)
+
+
+class GeodesicShaping(_RoboticsMazeWrapper):
     """Potential-based shaping by the way around the walls, for gymnasium-robotics'
     goal-conditioned mazes: the reward gains ``gamma * phi(s') - phi(s)`` with
     ``phi = -shaping * g / g_max``, ``g`` the geodesic distance from the achieved to
@@ -130,34 +161,17 @@ class GeodesicShaping(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, shaping: float, gamma: float) -> None:
-        super().__init__(env)
-        if not is_robotics_maze(env):
-            raise ValueError(
-                f"shaping by the way around the walls needs a gymnasium-robotics maze, "
-                f"got {env.unwrapped!r}"
-            )
+        super().__init__(env, "shaping by the way around the walls")
         if isinstance(shaping, bool) or not isinstance(shaping, (int, float)) or not shaping > 0:
             raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight > 0")
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
             raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
-        maze = env.unwrapped.maze  # type: ignore[attr-defined]
         self.shaping, self.gamma = float(shaping), float(gamma)
-        self._walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
-        self._unit = float(maze.maze_size_scaling)
-        self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
         self._goal: tuple[float, float] | None = None
         self._geodesic: GeodesicDistance | None = None
         self._map: GeodesicMap | None = None  # built on the first relabelled reward
         self._before = 0.0
         self._achieved = np.zeros(2)
-
-    def _squares(self, xy: np.ndarray) -> np.ndarray:
-        """World ``(x, y)`` points (y up, the map centred), ``(..., 2)``, in squares of
-        the map (y down)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        return np.stack(
-            [(xy[..., 0] + self._x0) / self._unit, (self._y0 - xy[..., 1]) / self._unit], -1
-        )
 
     def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
         goal = tuple(self._squares(obs["desired_goal"]).tolist())
@@ -219,29 +233,94 @@ class GeodesicShaping(gym.Wrapper):
         return reward + (term[0] if single else term)
 
 
+class WaypointGoal(_RoboticsMazeWrapper):
+    """A planner over the maze map in front of the agent: the goal the agent sees
+    (``desired_goal``) is the next square of the shortest way to the real goal (BFS on
+    the map, the centre of the neighbouring square one step closer, the nearest if two
+    are), or the real goal itself from its own square or a neighbouring one. The
+    straight line to such a waypoint never crosses a wall, so the agent learns to reach
+    nearby points, as the expert of D4RL's Maze2D data did (a planner's waypoints and
+    a PD controller).
+
+    The reward the agent gets is the env's reward for the waypoint (so that HER's
+    relabelled rewards, the env's ``compute_reward``, agree with it); ``info`` keeps
+    the env's own under :data:`ENV_REWARD`, and ``info["success"]`` stays the env's
+    (the real goal), which the evaluation scores.
+
+    :param env: a gymnasium-robotics maze env (PointMaze, AntMaze).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env, "waypoints")
+        self._map = GeodesicMap(self._walls)
+
+    def _waypoint(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        here = self._squares(obs["achieved_goal"])
+        goal = np.asarray(obs["desired_goal"], dtype=np.float64)
+        goal_row, goal_col = (int(v[0]) for v in self._map.goal_squares(self._squares(goal)))
+        steps = self._map.steps[goal_row, goal_col]
+        row, col = square_of(self._walls.shape, *here.tolist())
+        if steps[row, col] <= 1:  # the goal's square or a neighbour (or, never, a wall)
+            return goal
+        closer = [
+            (row + dr, col + dc)
+            for dr, dc in MOVES
+            if 0 <= row + dr < steps.shape[0]
+            and 0 <= col + dc < steps.shape[1]
+            and steps[row + dr, col + dc] == steps[row, col] - 1
+        ]
+        centres = np.array([(c + 0.5, r + 0.5) for r, c in closer])
+        nearest = centres[np.argmin(np.hypot(*(centres - here).T))]
+        return self._world(nearest).astype(goal.dtype)
+
+    def _steer(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**obs, "desired_goal": self._waypoint(obs)}
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._steer(obs), info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        steered = self._steer(obs)
+        unwrapped = self.env.unwrapped
+        towards = unwrapped.compute_reward(  # type: ignore[attr-defined]
+            steered["achieved_goal"], steered["desired_goal"], info
+        )
+        return steered, float(towards), terminated, truncated, {**info, ENV_REWARD: reward}
+
+
 def make_env(
     env_id: str, env_kwargs: Mapping[str, Any] | None = None, **make_kwargs: Any
 ) -> gym.Env:
     """``gym.make(env_id, **env_kwargs, **make_kwargs)``, where ``env_kwargs`` may also
-    hold ``shaping`` (and ``gamma``) for a gymnasium-robotics maze, which
-    :class:`GeodesicShaping` applies (the ``nspdi/`` mazes take them themselves).
+    hold, for a gymnasium-robotics maze, ``shaping`` (and ``gamma``), which
+    :class:`GeodesicShaping` applies (the ``nspdi/`` mazes take them themselves), and
+    ``waypoints`` (True: :class:`WaypointGoal`).
 
-    :raises ValueError: for ``shaping`` on an env that is neither.
+    :raises ValueError: for ``shaping`` on an env that is neither, or ``waypoints`` on
+        one that is not a gymnasium-robotics maze.
     """
     kwargs = dict(env_kwargs or {})
-    if env_id.startswith("nspdi/") or "shaping" not in kwargs:
+    if env_id.startswith("nspdi/"):
         return gym.make(env_id, **kwargs, **make_kwargs)
-    shaping, gamma = kwargs.pop("shaping"), kwargs.pop("gamma", 0.99)
+    shaping = kwargs.pop("shaping", None)
+    gamma = kwargs.pop("gamma", 0.99) if "shaping" in (env_kwargs or {}) else 0.99
+    waypoints = kwargs.pop("waypoints", False)
+    if not isinstance(waypoints, bool):
+        raise ValueError(f"env kwarg waypoints {waypoints!r} is not accepted; accepted: bool")
     env = gym.make(env_id, **kwargs, **make_kwargs)
-    if not shaping:
-        return env
-    if not is_robotics_maze(env):
+    if (shaping or waypoints) and not is_robotics_maze(env):
         env.close()
+        name = "shaping" if shaping else "waypoints"
+        where = "the nspdi/ mazes and " if shaping else ""
         raise ValueError(
-            f"env kwarg shaping is for the nspdi/ mazes and gymnasium-robotics' mazes; "
-            f"{env_id} is neither"
+            f"env kwarg {name} is for {where}gymnasium-robotics' mazes; {env_id} is "
+            f"{'neither' if shaping else 'not one'}"
         )
-    return GeodesicShaping(env, shaping, gamma)
+    if waypoints:
+        env = WaypointGoal(env)
+    return GeodesicShaping(env, shaping, gamma) if shaping else env
 
 
 def is_unbounded(space: spaces.Space) -> bool:

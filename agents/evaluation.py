@@ -41,6 +41,7 @@ from torch import nn
 import agents  # noqa: F401
 import envs
 from agents.environments import (
+    ENV_REWARD,
     NORMALIZER_FILE,
     import_gym_packages,
     is_robotics_maze,
@@ -315,7 +316,7 @@ def evaluate_maze(
     get_normalizer = getattr(model, "get_vec_normalize_env", None)
     normalizer = get_normalizer() if callable(get_normalizer) else None
 
-    probe = gym.make(env_id, disable_env_checker=True, **kwargs)
+    probe = make_env(env_id, kwargs, disable_env_checker=True)
     try:
         _check_spaces(model, probe, env_id)
         starts = None if n_episodes is not None else _every_free_start(probe, kwargs)
@@ -371,18 +372,18 @@ def _episode_frames(
 ) -> tuple[list[np.ndarray], str]:
     """The frames of one episode, and what drew them: the env itself, or for a
     gymnasium-robotics maze where MuJoCo has no OpenGL here, a top-down picture."""
-    probe = gym.make(env_id, disable_env_checker=True, **kwargs)
+    probe = make_env(env_id, kwargs, disable_env_checker=True)
     robotics = is_robotics_maze(probe)
     probe.close()
     error = mujoco_render_error(env_id, kwargs) if robotics else None
     if error is not None:
-        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+        env = make_env(env_id, kwargs, disable_env_checker=True)
         try:
             frames = record_top_down(env, policy, seed=reset.seed, max_steps=max_steps)
         finally:
             env.close()
         return frames, f"top-down picture from positions (MuJoCo cannot render here: {error})"
-    env = gym.make(env_id, render_mode="rgb_array", disable_env_checker=True, **kwargs)
+    env = make_env(env_id, kwargs, render_mode="rgb_array", disable_env_checker=True)
     try:
         frames, _ = record_episode(
             env, policy, seed=reset.seed, options=reset.options, max_steps=max_steps
@@ -432,7 +433,7 @@ def _run_lockstep(
 
     An episode succeeds when any of its steps reaches the goal (goal-conditioned mazes
     may go on after it: ``continuing_task``)."""
-    envs_ = [gym.make(env_id, disable_env_checker=True, **kwargs) for _ in resets]
+    envs_ = [make_env(env_id, kwargs, disable_env_checker=True) for _ in resets]
     episodes, obs = [], []
     for env, reset in zip(envs_, resets, strict=True):
         o, info = env.reset(seed=reset.seed, options=reset.options)
@@ -449,7 +450,8 @@ def _run_lockstep(
         for i, action in zip(running, actions, strict=True):
             o, reward, terminated, truncated, info = envs_[i].step(action)
             episode = episodes[i]
-            episode.total_return += float(reward)
+            # the env's own reward, where a wrapper steers by another (WaypointGoal)
+            episode.total_return += float(info.get(ENV_REWARD, reward))
             episode.length += 1
             episode.success = episode.success or step_success(info)
             if not (terminated or truncated):

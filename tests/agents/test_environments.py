@@ -325,3 +325,68 @@ def test_a_saved_her_run_evaluates(normalize: str, tmp_path: Path) -> None:
     assert evaluate_main([str(run), "--episodes", "2"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["n_episodes"] == 2 and summary["total_timesteps"] == 400
+
+
+def _follow(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """A PD controller towards the goal the observation names."""
+    push = 3 * (obs["desired_goal"] - obs["achieved_goal"]) - 0.5 * obs["observation"][..., 2:]
+    return np.clip(push, -1, 1).astype(np.float32)
+
+
+def test_waypoints_lead_around_the_walls_to_the_real_goal() -> None:
+    """The goal the agent sees is a square ahead on the shortest way (never through a
+    wall) or the real goal near it; a controller that only reaches nearby points
+    solves the medium maze with them. Rewards are for the waypoint; the env's own
+    reward and success stay in info."""
+    from agents.environments import ENV_REWARD, WaypointGoal, make_env
+
+    import_gym_packages(["gymnasium_robotics"])
+    env = make_env("PointMaze_Medium-v3", {"waypoints": True})
+    assert isinstance(env, WaypointGoal)
+    squares = env.get_wrapper_attr("_squares")
+    walls = env.get_wrapper_attr("_walls")
+    for episode in range(10):
+        obs, _ = env.reset(seed=episode)
+        real = env.unwrapped.goal.copy()
+        for _ in range(env.spec.max_episode_steps):
+            here, ahead = squares(obs["achieved_goal"]), squares(obs["desired_goal"])
+            if not np.allclose(obs["desired_goal"], real):
+                # a neighbouring square's centre, one BFS step closer to the goal
+                cell = np.floor(ahead).astype(int)
+                assert np.allclose(ahead, cell + 0.5) and not walls[cell[1], cell[0]]
+                assert np.abs(np.floor(here) - cell).sum() == 1
+            action = _follow(obs)
+            obs, reward, _, _, info = env.step(action)
+            near = np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]) <= 0.45
+            assert reward == float(near)
+            assert info[ENV_REWARD] == float(np.linalg.norm(obs["achieved_goal"] - real) <= 0.45)
+            if info["success"]:
+                break
+        assert info["success"], f"episode {episode} did not reach the goal"
+    with pytest.raises(ValueError, match="waypoints is for gymnasium-robotics' mazes"):
+        make_env("CartPole-v1", {"waypoints": True})
+    with pytest.raises(ValueError, match="waypoints 'yes' is not accepted"):
+        make_env("PointMaze_Medium-v3", {"waypoints": "yes"})
+
+
+def test_the_evaluation_keeps_the_waypoints_and_scores_the_envs_reward() -> None:
+    """The waypoints are the agent's (not stripped like shaping); returns and the D4RL
+    score are the env's own reward."""
+
+    import gymnasium as gym
+
+    import_gym_packages(["gymnasium_robotics"])
+
+    class Controller:
+        observation_space = gym.make("PointMaze_Medium-v3").observation_space
+
+        def predict(self, obs: dict[str, np.ndarray], deterministic: bool = True):
+            return _follow(obs), None
+
+    summary = evaluate_maze(Controller(), "PointMaze_Medium-v3", {"waypoints": True},
+                            n_episodes=5)  # fmt: skip
+    assert summary["success_rate"] == 1.0
+    # continuing_task: the point stays on the goal after reaching it, 1 per step there
+    assert summary["mean_return"] > 300 and summary["normalized_score"] > 100
+    plain = evaluate_maze(Controller(), "PointMaze_Medium-v3", {}, n_episodes=5)
+    assert plain["success_rate"] < 1.0  # straight at the goal: into the walls
