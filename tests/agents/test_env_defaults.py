@@ -75,6 +75,9 @@ def test_a_robotics_maze_needs_no_flags():
     assert s.hyperparams["replay_buffer_class"] == "HerReplayBuffer"
     assert s.normalize and s.eval_episodes == 100
     assert s.policy_kwargs["critic"] == "mlp"  # a spiking actor, SB3's critics
+    assert "waypoints" not in s.env_kwargs  # the U-maze is learned without them
+    medium = settings("--env", "PointMaze_Medium-v3")
+    assert medium.env_kwargs == {"waypoints": True} and medium.hyperparams == s.hyperparams
     # another algorithm takes its own shared defaults there
     ppo = settings("--env", "PointMaze_UMaze-v3", "--algo", "ppo", "--gym-packages",
                    "gymnasium_robotics")  # fmt: skip

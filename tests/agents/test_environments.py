@@ -333,15 +333,16 @@ def _follow(obs: dict[str, np.ndarray]) -> np.ndarray:
     return np.clip(push, -1, 1).astype(np.float32)
 
 
-def test_waypoints_lead_around_the_walls_to_the_real_goal() -> None:
+@pytest.mark.parametrize("env_id", ["PointMaze_Medium-v3", "PointMaze_Large-v3"])
+def test_waypoints_lead_around_the_walls_to_the_real_goal(env_id: str) -> None:
     """The goal the agent sees is a square ahead on the shortest way (never through a
     wall) or the real goal near it; a controller that only reaches nearby points
-    solves the medium maze with them. Rewards are for the waypoint; the env's own
+    solves the medium and the large maze with them. Rewards are for the waypoint; the env's own
     reward and success stay in info."""
     from agents.environments import ENV_REWARD, WaypointGoal, make_env
 
     import_gym_packages(["gymnasium_robotics"])
-    env = make_env("PointMaze_Medium-v3", {"waypoints": True})
+    env = make_env(env_id, {"waypoints": True})
     assert isinstance(env, WaypointGoal)
     squares = env.get_wrapper_attr("_squares")
     walls = env.get_wrapper_attr("_walls")
