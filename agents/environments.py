@@ -405,7 +405,7 @@ def record_top_down(
     cell_px: int = 32,
 ) -> list[np.ndarray]:
     """One episode of a gymnasium-robotics maze drawn top down from the positions (the
-    maze map, the goal, the path, the agent), where MuJoCo cannot render.
+    maze map, the env's goal, the path, the agent), where MuJoCo cannot render.
 
     :param policy: ``policy(obs, env) -> action``.
     :return: a frame after the reset and after every step.
@@ -428,7 +428,7 @@ def record_top_down(
         return point_frame(
             walls,
             path[-1],
-            cells(obs["desired_goal"]),
+            cells(env.unwrapped.goal),  # the real goal, not a waypoint (WaypointGoal)
             path,
             _ROBOTICS_POINT_RADIUS / scale,
             _ROBOTICS_SUCCESS_DISTANCE / scale,

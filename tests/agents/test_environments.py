@@ -177,6 +177,13 @@ def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
         assert (last == colour).all(axis=1).any(), colour
     # the border of the map is wall
     assert (frames[0][:32] == WALL_RGB).all()
+    # steered by waypoints, the picture still shows the env's goal
+    from agents.environments import make_env
+
+    steered = make_env("PointMaze_Medium-v3", {"waypoints": True})
+    first = record_top_down(steered, lambda obs, e: np.zeros(2), seed=3, max_steps=1)[0]
+    gx, gy = steered.get_wrapper_attr("_squares")(steered.unwrapped.goal)
+    assert (first[int(gy * 32), int(gx * 32)] == GOAL_RGB).all()
 
 
 @pytest.mark.slow
