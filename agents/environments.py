@@ -20,6 +20,7 @@ import ast
 import importlib
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "ACHIEVED_BEFORE",
     "ENV_REWARD",
     "GeodesicShaping",
+    "MazeFrame",
     "WaypointGoal",
     "NORMALIZED_OBS_BOUND",
     "NORMALIZER_FILE",
@@ -112,34 +114,60 @@ def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-class _RoboticsMazeWrapper(gym.Wrapper):
-    """A wrapper of a gymnasium-robotics maze that knows its map: walls, and the
-    change between world coordinates (y up, the map centred) and squares of the map
-    (``x`` along the columns, ``y`` down the rows, as :mod:`envs.maze` measures)."""
+@dataclass(frozen=True)
+class MazeFrame:
+    """A gymnasium-robotics maze's map: its walls, and the change between world
+    coordinates (``x`` right, ``y`` up, the map centred) and squares of the map (``x``
+    along the columns, ``y`` down the rows, as :mod:`envs.maze` measures).
 
-    def __init__(self, env: gym.Env, what: str) -> None:
-        super().__init__(env)
+    :param walls: bool wall array (rows, columns).
+    :param unit: the side of a square in world units.
+    :param x0: world ``x`` of the map's left edge, negated.
+    :param y0: world ``y`` of the map's top edge.
+    """
+
+    walls: np.ndarray
+    unit: float
+    x0: float
+    y0: float
+
+    @classmethod
+    def of(cls, env: gym.Env, what: str = "this") -> MazeFrame:
+        """The frame of ``env``'s maze.
+
+        :raises ValueError: naming ``what`` needs it, for an env that is not a
+            gymnasium-robotics maze.
+        """
         if not is_robotics_maze(env):
             raise ValueError(f"{what} needs a gymnasium-robotics maze, got {env.unwrapped!r}")
         maze = env.unwrapped.maze  # type: ignore[attr-defined]
-        self._walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
-        self._unit = float(maze.maze_size_scaling)
-        self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
+        walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
+        return cls(walls, float(maze.maze_size_scaling), float(maze.x_map_center),
+                   float(maze.y_map_center))  # fmt: skip
 
-    def _squares(self, xy: np.ndarray) -> np.ndarray:
+    def squares(self, xy: Any) -> np.ndarray:
         """World ``(x, y)`` points, ``(..., 2)``, in squares of the map."""
         xy = np.asarray(xy, dtype=np.float64)
-        x = (xy[..., 0] + self._x0) / self._unit
-        return np.stack([x, (self._y0 - xy[..., 1]) / self._unit], -1)
+        return np.stack(
+            [(xy[..., 0] + self.x0) / self.unit, (self.y0 - xy[..., 1]) / self.unit], -1
+        )
 
-    def _world(self, squares: np.ndarray) -> np.ndarray:
+    def world(self, squares: Any) -> np.ndarray:
         """Points in squares of the map, ``(..., 2)``, in world coordinates."""
         squares = np.asarray(squares, dtype=np.float64)
-        x = squares[..., 0] * self._unit - self._x0
-        return np.stack([x, self._y0 - squares[..., 1] * self._unit], -1)
+        return np.stack(
+            [squares[..., 0] * self.unit - self.x0, self.y0 - squares[..., 1] * self.unit], -1
+        )
+
+    def way(self, xy: Any, goal_xy: Any) -> float:
+        """The way around the walls from world point ``xy`` to ``goal_xy``, in squares
+        (:class:`envs.maze.GeodesicDistance`)."""
+        goal = tuple(self.squares(goal_xy).tolist())
+        geodesic = GeodesicDistance(self.walls, square_of(self.walls.shape, *goal), goal)
+        return geodesic(*self.squares(xy).tolist())
 
 
-class GeodesicShaping(_RoboticsMazeWrapper):
+class GeodesicShaping(gym.Wrapper):
     """Potential-based shaping by the way around the walls, for gymnasium-robotics'
     goal-conditioned mazes: the reward gains ``gamma * phi(s') - phi(s)`` with
     ``phi = -shaping * g / g_max``, ``g`` the geodesic distance from the achieved to
@@ -161,7 +189,8 @@ class GeodesicShaping(_RoboticsMazeWrapper):
     """
 
     def __init__(self, env: gym.Env, shaping: float, gamma: float) -> None:
-        super().__init__(env, "shaping by the way around the walls")
+        super().__init__(env)
+        self.frame = MazeFrame.of(env, "shaping by the way around the walls")
         if isinstance(shaping, bool) or not isinstance(shaping, (int, float)) or not shaping > 0:
             raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight > 0")
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
@@ -174,13 +203,13 @@ class GeodesicShaping(_RoboticsMazeWrapper):
         self._achieved = np.zeros(2)
 
     def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
-        goal = tuple(self._squares(obs["desired_goal"]).tolist())
+        goal = tuple(self.frame.squares(obs["desired_goal"]).tolist())
         if goal != self._goal:  # a new goal: its BFS, once
-            cell = square_of(self._walls.shape, *goal)
-            self._geodesic = GeodesicDistance(self._walls, cell, goal)
+            cell = square_of(self.frame.walls.shape, *goal)
+            self._geodesic = GeodesicDistance(self.frame.walls, cell, goal)
             self._goal = goal
         assert self._geodesic is not None
-        return self._geodesic(*self._squares(obs["achieved_goal"]).tolist())
+        return self._geodesic(*self.frame.squares(obs["achieved_goal"]).tolist())
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -221,19 +250,19 @@ class GeodesicShaping(_RoboticsMazeWrapper):
         achieved = np.asarray(achieved_goal, dtype=np.float64).reshape(-1, 2)
         desired = np.asarray(desired_goal, dtype=np.float64).reshape(-1, 2)
         if self._map is None:
-            self._map = GeodesicMap(self._walls)
-        goal = self._squares(desired)
-        after = self._map(self._squares(achieved), goal)
+            self._map = GeodesicMap(self.frame.walls)
+        goal = self.frame.squares(desired)
+        after = self._map(self.frame.squares(achieved), goal)
         if not unwrapped.continuing_task:  # type: ignore[attr-defined]
             # compute_terminated's rule, for a batch: reaching the goal ends the episode
             reached = np.linalg.norm(achieved - desired, axis=-1) <= _ROBOTICS_SUCCESS_DISTANCE
             after = np.where(reached, 0.0, after)
         scale = self.shaping / self._map.longest_to(goal)
-        term = scale * (self._map(self._squares(before), goal) - self.gamma * after)
+        term = scale * (self._map(self.frame.squares(before), goal) - self.gamma * after)
         return reward + (term[0] if single else term)
 
 
-class WaypointGoal(_RoboticsMazeWrapper):
+class WaypointGoal(gym.Wrapper):
     """A planner over the maze map in front of the agent: the goal the agent sees
     (``desired_goal``) is the next square of the shortest way to the real goal (BFS on
     the map, the centre of the neighbouring square one step closer, the nearest if two
@@ -251,15 +280,16 @@ class WaypointGoal(_RoboticsMazeWrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env, "waypoints")
-        self._map = GeodesicMap(self._walls)
+        super().__init__(env)
+        self.frame = MazeFrame.of(env, "waypoints")
+        self._map = GeodesicMap(self.frame.walls)
 
     def _waypoint(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        here = self._squares(obs["achieved_goal"])
+        here = self.frame.squares(obs["achieved_goal"])
         goal = np.asarray(obs["desired_goal"], dtype=np.float64)
-        goal_row, goal_col = (int(v[0]) for v in self._map.goal_squares(self._squares(goal)))
+        goal_row, goal_col = (int(v[0]) for v in self._map.goal_squares(self.frame.squares(goal)))
         steps = self._map.steps[goal_row, goal_col]
-        row, col = square_of(self._walls.shape, *here.tolist())
+        row, col = square_of(self.frame.walls.shape, *here.tolist())
         if steps[row, col] <= 1:  # the goal's square or a neighbour (or, never, a wall)
             return goal
         closer = [
@@ -271,7 +301,7 @@ class WaypointGoal(_RoboticsMazeWrapper):
         ]
         centres = np.array([(c + 0.5, r + 0.5) for r, c in closer])
         nearest = centres[np.argmin(np.hypot(*(centres - here).T))]
-        return self._world(nearest).astype(goal.dtype)
+        return self.frame.world(nearest).astype(goal.dtype)
 
     def _steer(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {**obs, "desired_goal": self._waypoint(obs)}
@@ -410,28 +440,23 @@ def record_top_down(
     :param policy: ``policy(obs, env) -> action``.
     :return: a frame after the reset and after every step.
     """
-    maze = env.unwrapped.maze
-    walls = np.array([[cell == 1 for cell in row] for row in maze.maze_map])
-    scale = float(maze.maze_size_scaling)
+    frame_of = MazeFrame.of(env, "a top-down picture")
 
     def cells(xy: np.ndarray) -> tuple[float, float]:
-        # world (x right, y up, origin at the centre) -> cell units (x right, y down)
-        return (
-            (float(xy[0]) + maze.x_map_center) / scale,
-            (maze.y_map_center - float(xy[1])) / scale,
-        )
+        x, y = frame_of.squares(xy).tolist()
+        return x, y
 
     obs, _ = env.reset(seed=seed)
     path = [cells(obs["achieved_goal"])]
 
     def frame() -> np.ndarray:
         return point_frame(
-            walls,
+            frame_of.walls,
             path[-1],
             cells(env.unwrapped.goal),  # the real goal, not a waypoint (WaypointGoal)
             path,
-            _ROBOTICS_POINT_RADIUS / scale,
-            _ROBOTICS_SUCCESS_DISTANCE / scale,
+            _ROBOTICS_POINT_RADIUS / frame_of.unit,
+            _ROBOTICS_SUCCESS_DISTANCE / frame_of.unit,
             cell_px,
         )
 

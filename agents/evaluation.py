@@ -43,6 +43,7 @@ import envs
 from agents.environments import (
     ENV_REWARD,
     NORMALIZER_FILE,
+    MazeFrame,
     import_gym_packages,
     is_robotics_maze,
     load_normalizer,
@@ -136,6 +137,7 @@ class _Episode:
     """The outcome of one evaluation episode, filled in step by step."""
 
     optimal_length: int | None  # BFS steps from the start; None in the point mazes
+    way: float | None = None  # squares around the walls from the start (MuJoCo mazes)
     total_return: float = 0.0
     length: int = 0
     success: bool = False
@@ -438,7 +440,10 @@ def _run_lockstep(
     for env, reset in zip(envs_, resets, strict=True):
         o, info = env.reset(seed=reset.seed, options=reset.options)
         obs.append(o)
-        episodes.append(_Episode(optimal_length=info.get("optimal_length")))
+        way = None
+        if is_robotics_maze(env):
+            way = MazeFrame.of(env).way(o["achieved_goal"], env.unwrapped.goal)  # type: ignore[attr-defined]
+        episodes.append(_Episode(optimal_length=info.get("optimal_length"), way=way))
     running = list(range(len(envs_)))
     while running:
         batch = _stack([obs[i] for i in running])
@@ -481,7 +486,30 @@ def _summarise(episodes: list[_Episode]) -> dict[str, Any]:
         "mean_return": _mean([e.total_return for e in episodes]),
         "mean_episode_length": _mean([e.length for e in episodes]),
         "n_episodes": len(episodes),
+        "success_by_way": _success_by_way(episodes),
     }
+
+
+#: the lengths of way (squares around the walls, start to goal) ``success_by_way`` groups
+WAY_BINS = (0, 3, 6, 9)
+
+
+def _success_by_way(episodes: list[_Episode]) -> list[dict[str, Any]] | None:
+    """Success per length of the way from the start to the goal (:data:`WAY_BINS`),
+    where the episodes know it (gymnasium-robotics' mazes); None elsewhere."""
+    ways = [e.way for e in episodes]
+    if not episodes or any(w is None for w in ways):
+        return None
+    out = []
+    for low, high in zip(WAY_BINS, [*WAY_BINS[1:], None], strict=True):
+        group = [e for e in episodes if e.way >= low and (high is None or e.way < high)]  # type: ignore[operator]
+        if group:
+            out.append({
+                "way": f"{low}-{high}" if high is not None else f">={low}",
+                "episodes": len(group),
+                "success_rate": _mean([e.success for e in group]),
+            })  # fmt: skip
+    return out
 
 
 def _mean(values: list[Any]) -> float:

@@ -182,7 +182,7 @@ def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
 
     steered = make_env("PointMaze_Medium-v3", {"waypoints": True})
     first = record_top_down(steered, lambda obs, e: np.zeros(2), seed=3, max_steps=1)[0]
-    gx, gy = steered.get_wrapper_attr("_squares")(steered.unwrapped.goal)
+    gx, gy = steered.get_wrapper_attr("frame").squares(steered.unwrapped.goal)
     assert (first[int(gy * 32), int(gx * 32)] == GOAL_RGB).all()
 
 
@@ -273,8 +273,8 @@ def test_shaping_gives_her_the_same_reward_for_any_goal(continuing: bool) -> Non
     assert compute(achieved[5], desired[5], infos[5]) == pytest.approx(rewards[5], abs=1e-9)
     # a relabelled goal: the sparse reward there plus the term to it
     goal = achieved[len(achieved) // 2]
-    squares = env.get_wrapper_attr("_squares")
-    walls = env.get_wrapper_attr("_walls")
+    squares = env.get_wrapper_attr("frame").squares
+    walls = env.get_wrapper_attr("frame").walls
     g = tuple(squares(goal).tolist())
     way = GeodesicDistance(walls, square_of(walls.shape, *g), g)
     step = 3
@@ -351,8 +351,8 @@ def test_waypoints_lead_around_the_walls_to_the_real_goal(env_id: str) -> None:
     import_gym_packages(["gymnasium_robotics"])
     env = make_env(env_id, {"waypoints": True})
     assert isinstance(env, WaypointGoal)
-    squares = env.get_wrapper_attr("_squares")
-    walls = env.get_wrapper_attr("_walls")
+    squares = env.get_wrapper_attr("frame").squares
+    walls = env.get_wrapper_attr("frame").walls
     for episode in range(10):
         obs, _ = env.reset(seed=episode)
         real = env.unwrapped.goal.copy()
@@ -398,3 +398,9 @@ def test_the_evaluation_keeps_the_waypoints_and_scores_the_envs_reward() -> None
     assert summary["mean_return"] > 300 and summary["normalized_score"] > 100
     plain = evaluate_maze(Controller(), "PointMaze_Medium-v3", {}, n_episodes=5)
     assert plain["success_rate"] < 1.0  # straight at the goal: into the walls
+    # success by the length of the way around the walls: the same episodes in both
+    by_way, plain_by_way = summary["success_by_way"], plain["success_by_way"]
+    assert [g["episodes"] for g in by_way] == [g["episodes"] for g in plain_by_way]
+    assert sum(g["episodes"] for g in by_way) == 5
+    assert all(g["success_rate"] == 1.0 for g in by_way)
+    assert any(g["success_rate"] < 1.0 and g["way"] != "0-3" for g in plain_by_way)
