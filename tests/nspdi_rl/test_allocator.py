@@ -25,10 +25,12 @@ def faults_per_step():
         opt.step()
     for _ in range(3):
         step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
+    counts = []
+    for _ in range(9):  # the median step: a one-off heap growth is not the rule
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return sorted(counts)[4]
 default = faults_per_step()
 assert retain_freed_memory()
 print(default, faults_per_step())
@@ -40,9 +42,11 @@ def test_a_training_step_stops_page_faulting():
     out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     default, retained = map(float, out.stdout.split())
-    # each fault is a fresh 4 KiB page: a training step at width 512 touches MBs of them
-    assert default > 500
-    assert retained < default / 10
+    # each fault is a fresh 4 KiB page: a training step at width 512 touches MBs of
+    # them. The median step of glibc's own behaviour faulted 257 to 2,241 times in six
+    # runs (its adaptive mmap threshold sometimes spares many), kept memory 0 or 1 times
+    assert default > 100
+    assert retained < 50 and retained < default / 10
 
 
 @pytest.mark.parametrize("value", [0, 2048, 1.5, True, "256"])
