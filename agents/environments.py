@@ -31,7 +31,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 import envs  # noqa: F401  (registers the nspdi/ ids)
-from envs.maze import MOVES, GeodesicDistance, GeodesicMap, square_of
+from envs.maze import GeodesicDistance, GeodesicMap, square_of
 from envs.rendering import point_frame
 
 __all__ = [
@@ -159,12 +159,15 @@ class MazeFrame:
             [squares[..., 0] * self.unit - self.x0, self.y0 - squares[..., 1] * self.unit], -1
         )
 
-    def way(self, xy: Any, goal_xy: Any) -> float:
-        """The way around the walls from world point ``xy`` to ``goal_xy``, in squares
-        (:class:`envs.maze.GeodesicDistance`)."""
+    def geodesic(self, goal_xy: Any) -> GeodesicDistance:
+        """The way around the walls to the world point ``goal_xy``, measured in squares
+        (:class:`envs.maze.GeodesicDistance`, which takes points in squares)."""
         goal = tuple(self.squares(goal_xy).tolist())
-        geodesic = GeodesicDistance(self.walls, square_of(self.walls.shape, *goal), goal)
-        return geodesic(*self.squares(xy).tolist())
+        return GeodesicDistance(self.walls, square_of(self.walls.shape, *goal), goal)
+
+    def way(self, xy: Any, goal_xy: Any) -> float:
+        """The way around the walls from world point ``xy`` to ``goal_xy``, in squares."""
+        return self.geodesic(goal_xy)(*self.squares(xy).tolist())
 
 
 class GeodesicShaping(gym.Wrapper):
@@ -203,10 +206,9 @@ class GeodesicShaping(gym.Wrapper):
         self._achieved = np.zeros(2)
 
     def _distance(self, obs: Mapping[str, np.ndarray]) -> float:
-        goal = tuple(self.frame.squares(obs["desired_goal"]).tolist())
+        goal = tuple(np.asarray(obs["desired_goal"], dtype=np.float64).tolist())
         if goal != self._goal:  # a new goal: its BFS, once
-            cell = square_of(self.frame.walls.shape, *goal)
-            self._geodesic = GeodesicDistance(self.frame.walls, cell, goal)
+            self._geodesic = self.frame.geodesic(goal)
             self._goal = goal
         assert self._geodesic is not None
         return self._geodesic(*self.frame.squares(obs["achieved_goal"]).tolist())
@@ -282,26 +284,19 @@ class WaypointGoal(gym.Wrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.frame = MazeFrame.of(env, "waypoints")
-        self._map = GeodesicMap(self.frame.walls)
+        self._goal: tuple[float, ...] | None = None
+        self._geodesic: GeodesicDistance | None = None
 
     def _waypoint(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        here = self.frame.squares(obs["achieved_goal"])
-        goal = np.asarray(obs["desired_goal"], dtype=np.float64)
-        goal_row, goal_col = (int(v[0]) for v in self._map.goal_squares(self.frame.squares(goal)))
-        steps = self._map.steps[goal_row, goal_col]
-        row, col = square_of(self.frame.walls.shape, *here.tolist())
-        if steps[row, col] <= 1:  # the goal's square or a neighbour (or, never, a wall)
-            return goal
-        closer = [
-            (row + dr, col + dc)
-            for dr, dc in MOVES
-            if 0 <= row + dr < steps.shape[0]
-            and 0 <= col + dc < steps.shape[1]
-            and steps[row + dr, col + dc] == steps[row, col] - 1
-        ]
-        centres = np.array([(c + 0.5, r + 0.5) for r, c in closer])
-        nearest = centres[np.argmin(np.hypot(*(centres - here).T))]
-        return self.frame.world(nearest).astype(goal.dtype)
+        goal = np.asarray(obs["desired_goal"])
+        if tuple(goal.tolist()) != self._goal:  # a new goal: its BFS, once
+            self._geodesic = self.frame.geodesic(goal)
+            self._goal = tuple(goal.tolist())
+        assert self._geodesic is not None
+        x, y = self.frame.squares(obs["achieved_goal"]).tolist()
+        if self._geodesic.steps[square_of(self.frame.walls.shape, x, y)] <= 1:
+            return goal  # the goal's square or a neighbour (or, never, a wall)
+        return self.frame.world(self._geodesic.next_centre(x, y)).astype(goal.dtype)
 
     def _steer(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {**obs, "desired_goal": self._waypoint(obs)}
@@ -335,18 +330,20 @@ def make_env(
     if env_id.startswith("nspdi/"):
         return gym.make(env_id, **kwargs, **make_kwargs)
     shaping = kwargs.pop("shaping", None)
-    gamma = kwargs.pop("gamma", 0.99) if "shaping" in (env_kwargs or {}) else 0.99
+    gamma = kwargs.pop("gamma", 0.99) if shaping is not None else 0.99
     waypoints = kwargs.pop("waypoints", False)
     if not isinstance(waypoints, bool):
         raise ValueError(f"env kwarg waypoints {waypoints!r} is not accepted; accepted: bool")
     env = gym.make(env_id, **kwargs, **make_kwargs)
     if (shaping or waypoints) and not is_robotics_maze(env):
         env.close()
-        name = "shaping" if shaping else "waypoints"
-        where = "the nspdi/ mazes and " if shaping else ""
+        if shaping:
+            raise ValueError(
+                f"env kwarg shaping is for the nspdi/ mazes and gymnasium-robotics' mazes; "
+                f"{env_id} is neither"
+            )
         raise ValueError(
-            f"env kwarg {name} is for {where}gymnasium-robotics' mazes; {env_id} is "
-            f"{'neither' if shaping else 'not one'}"
+            f"env kwarg waypoints is for gymnasium-robotics' mazes; {env_id} is not one"
         )
     if waypoints:
         env = WaypointGoal(env)

@@ -388,9 +388,18 @@ class GeodesicDistance:
         steps = int(self.steps[cell])
         if steps <= 0:  # the goal square (or, never for a valid position, a wall)
             return float(math.dist((x, y), self.goal_xy))
-        return (
-            steps - 1 + min(math.dist((x, y), (c + 0.5, r + 0.5)) for r, c in self._downhill[cell])
-        )
+        return steps - 1 + math.dist((x, y), self._nearest_downhill(cell, x, y))
+
+    def next_centre(self, x: float, y: float) -> tuple[float, float] | None:
+        """Where the way from ``(x, y)`` runs next: the centre of the nearest
+        neighbouring square one BFS step closer to the goal; None in the goal square
+        (or, never for a valid position, a wall)."""
+        cell = square_of(self._shape, x, y)
+        return self._nearest_downhill(cell, x, y) if self.steps[cell] > 0 else None
+
+    def _nearest_downhill(self, cell: Cell, x: float, y: float) -> tuple[float, float]:
+        centres = [(c + 0.5, r + 0.5) for r, c in self._downhill[cell]]
+        return min(centres, key=lambda centre: math.dist((x, y), centre))
 
 
 class GeodesicMap:
