@@ -52,7 +52,7 @@ from agents.environments import (
     record_top_down,
     step_success,
 )
-from envs.grid_maze import GridMazeEnv
+from envs.grid_maze import START_SPLITS, GridMazeEnv, start_split_of
 from envs.recording import record_episode, save_gif
 from nspdi_rl.checkpoint import json_ready, write_json
 from nspdi_rl.metrics import ENERGY_PER_MAC_PJ
@@ -280,7 +280,9 @@ def evaluate_maze(
         :data:`MEASURE_KEYS`, ``n_measured_observations``, and the settings
         ``env_id``, ``env_kwargs``, ``start_mode``, ``requested_episodes``,
         ``deterministic``, ``seed`` (plus ``gif_path`` and ``gif_drawn_by`` if written),
-        ``normalized_score`` (D4RL's, see :func:`d4rl_score`; None for other mazes).
+        ``normalized_score`` (D4RL's, see :func:`d4rl_score`; None for other mazes),
+        ``split_success`` (every-free-start mode: success on the ``val`` and the
+        ``test`` half of the starts, :func:`envs.grid_maze.start_split_of`; else None).
     :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
         whose observation space differs from the environment's, or env options
         the environment rejects.
@@ -343,6 +345,7 @@ def evaluate_maze(
         )
 
     summary = _summarise(episodes)
+    summary["split_success"] = None if starts is None else _split_success(starts, episodes)
     summary["normalized_score"] = d4rl_score(env_id, kwargs, summary["mean_return"])
     summary.update(_measure(model, observations))
     summary.update(
@@ -488,6 +491,19 @@ def _summarise(episodes: list[_Episode]) -> dict[str, Any]:
         "n_episodes": len(episodes),
         "success_by_way": _success_by_way(episodes),
     }
+
+
+def _split_success(
+    starts: Sequence[tuple[int, int]], episodes: Sequence[_Episode]
+) -> dict[str, Any]:
+    """Success on each half of the start squares (:func:`envs.grid_maze.start_split_of`),
+    with its number of episodes: ``{"val": ..., "val_episodes": ..., "test": ...}``."""
+    out: dict[str, Any] = {}
+    for split in START_SPLITS:
+        group = [e for s, e in zip(starts, episodes, strict=True) if start_split_of(s) == split]
+        out[split] = _mean([e.success for e in group]) if group else None
+        out[f"{split}_episodes"] = len(group)
+    return out
 
 
 #: the lengths of way (squares around the walls, start to goal) ``success_by_way`` groups

@@ -337,12 +337,15 @@ def _spiking_options(
     return spiking
 
 
-def check(argv: Sequence[str]) -> None:
+def check(argv: Sequence[str]) -> dict[str, Any]:
     """Check a command line as :func:`main` would, training nothing (for experiment grids).
 
+    :return: the settings the run would use and record (its summary's ``settings``):
+        the preset, the algorithm's and the env's defaults, ``--config`` and the
+        command line, resolved.
     :raises UsageError: naming the bad option.
     """
-    settings_from_args(parse_quietly(parser(), argv))
+    return settings_from_args(parse_quietly(parser(), argv)).to_dict()
 
 
 def _positive_int(value: Any, name: str) -> int:

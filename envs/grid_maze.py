@@ -514,6 +514,20 @@ _CONSTRUCTOR_OPTIONS = tuple(
 )
 
 
+#: the halves of a fixed maze's start squares: model selection reads one, the report
+#: the other (:func:`start_split_of`)
+START_SPLITS: tuple[str, ...] = ("val", "test")
+
+
+def start_split_of(cell: tuple[int, int]) -> str:
+    """``"val"`` or ``"test"`` for a start square, about half each (by a CRC-32 of its
+    row and column, the same on every machine): an evaluation from every free start
+    scores the two halves apart, so that choices made on one are measured on the other."""
+    row, col = (int(v) for v in cell)
+    checksum = zlib.crc32(np.array([row, col], dtype="<i4").tobytes())
+    return START_SPLITS[checksum % 2]
+
+
 def maze_split_of(walls: np.ndarray) -> str:
     """``"test"`` for one maze in :data:`TEST_SHARE` (by a CRC-32 of its walls, the
     same on every machine), else ``"train"``."""

@@ -19,7 +19,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.execute import BACKENDS, Outcome, check_ray_address, pending, run_trials
+from experiments.execute import (
+    BACKENDS,
+    Outcome,
+    check_ray_address,
+    pending,
+    reconcile,
+    run_trials,
+)
 from experiments.grid import GridError, Trial, load_grid
 from experiments.mazes import MAZES, maze_table, maze_trials
 from experiments.report import RUNS_FILE, ReportError, write_report
@@ -140,6 +147,8 @@ def _run_trials(
         raise GridError(f"--retries must be >= 0, got {args.retries}")
     run_dir = Path(args.run_dir)
     _check_folder("--run-dir", run_dir)
+    for line in reconcile(trials, run_dir, apply=not args.dry_run):
+        print(("would: " if args.dry_run else "") + line, flush=True)
     todo = pending(trials, run_dir)
     print(
         f"{len(trials)} trials in {names}: "

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.grid import MODULES, GridError, Trial
+from experiments.grid import MODULES, GridError, Trial, point_of
 from nspdi_rl.checkpoint import write_json
+from nspdi_rl.cli import ADDED_OPTIONS
 from nspdi_rl.stopping import interrupt_on_sigterm
 
-__all__ = ["BACKENDS", "Outcome", "pending", "run_trials"]
+__all__ = ["BACKENDS", "STALE_DIR", "Outcome", "pending", "reconcile", "run_trials"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
@@ -39,6 +40,8 @@ USAGE_EXIT = 2  # the runners' exit status for bad input: retrying cannot help
 # killed by one of them before it could
 STOPPED = (130, -signal.SIGINT, -signal.SIGTERM)
 STOP_TIMEOUT_S = 120  # how long a stopping trial may take to save its checkpoint
+#: where :func:`reconcile` moves the folders of trials run under other settings
+STALE_DIR = "stale"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,88 @@ def trial_dir(run_dir: Path, trial: Trial) -> Path:
 def pending(trials: Sequence[Trial], run_dir: Path) -> list[Trial]:
     """The trials without a ``summary.json`` in ``run_dir``."""
     return [t for t in trials if not (trial_dir(run_dir, t) / "summary.json").is_file()]
+
+
+def _settings_of(folder: Path) -> dict[str, Any] | None:
+    """The settings a finished trial folder ran with (its summary's), or None."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    settings = summary.get("settings") if isinstance(summary, dict) else None
+    return settings if isinstance(settings, dict) else None
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """The first setting that differs, as ``name: old -> new``."""
+    # a setting both sides have first: one only a newer version writes says less
+    for key in sorted(set(old) | set(new), key=lambda k: (k not in old or k not in new, k)):
+        a, b = old.get(key, "absent"), new.get(key, "absent")
+        if isinstance(a, dict) and isinstance(b, dict):
+            if a != b:
+                return _first_difference(a, b, f"{prefix}{key}.")
+        elif a != b:
+            return f"{prefix}{key}: {a!r} -> {b!r}"
+    return "none"
+
+
+def reconcile(trials: Sequence[Trial], run_dir: Path, apply: bool = True) -> list[str]:
+    """Match the folders in ``run_dir`` that hold a grid point of ``trials`` under
+    another name (written by an earlier version, or under other defaults).
+
+    A finished one that ran with exactly the settings the trial resolves to today is
+    migrated: renamed to the trial's name, its ``trial.json`` rewritten. Any other is
+    stale: moved to ``run_dir/stale/``, so that neither the run nor the report uses it,
+    and the trial runs again. One line per folder says which and why.
+
+    :param apply: False only says what it would do (``--dry-run``).
+    """
+    if not run_dir.is_dir():
+        return []
+    wanted: dict[str, Trial] = {}
+    for trial in trials:
+        wanted[json.dumps(trial.point(), sort_keys=True)] = trial
+    names = {t.name for t in trials}
+    lines = []
+    for folder in sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name not in names):
+        try:
+            saved = json.loads((folder / "trial.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        trial = wanted.get(json.dumps(point_of(saved), sort_keys=True))
+        if trial is None:
+            continue
+        target = trial_dir(run_dir, trial)
+        ran = _settings_of(folder)
+        if ran is not None and _canonical_settings(ran, trial) == trial.resolved:
+            if (target / "summary.json").is_file():
+                continue  # the trial has a result of its own already
+            lines.append(f"{folder}: ran with today's settings; renamed to {target.name}")
+            if apply:
+                folder.rename(target)
+                write_json(trial.to_dict(), target / "trial.json")
+            continue
+        why = (
+            "unfinished, written by an earlier version"
+            if ran is None
+            else f"ran with other settings ({_first_difference(ran, trial.resolved)})"
+        )
+        stale = run_dir / STALE_DIR / folder.name
+        lines.append(f"{folder}: {why}; moved to {stale}, the trial runs again")
+        if apply:
+            stale.parent.mkdir(exist_ok=True)
+            folder.rename(stale)
+    return lines
+
+
+def _canonical_settings(ran: dict[str, Any], trial: Trial) -> dict[str, Any]:
+    """A summary's settings as today's resolution spells them: an NSP option the run
+    was made before takes the value runs had then."""
+    filled = dict(ran)
+    if trial.task != "maze":
+        for key, value in ADDED_OPTIONS.items():
+            filled.setdefault(key, value)
+    return json.loads(json.dumps(filled, sort_keys=True))
 
 
 def _command(trial: Trial, out: Path) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.execute import trial_dir
-from experiments.grid import AXES, GridError, Trial, check_trial
+from experiments.grid import AXES, GridError, Trial, resolve
 from nspdi_rl.layers import NSPConfig
 
 __all__ = ["AGENTS", "MAZES", "maze_table", "maze_trials"]
@@ -40,8 +40,9 @@ AGENTS: dict[str, tuple[tuple[tuple[str, Any], ...], str, float]] = {
 }
 
 
-def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0, check: bool = True) -> list[Trial]:
-    """The table's trials, maze by maze; each checked by the runner's own option checks.
+def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
+    """The table's trials, maze by maze; each checked and resolved by the runner
+    (:func:`experiments.grid.resolve`).
 
     :raises GridError: naming an unknown maze.
     """
@@ -65,9 +66,7 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0, check: bool = True)
                 pruned_grad=config.pruned_grad,
                 learnable_a=config.learnable_a,
             )
-            if check:
-                check_trial(trial)
-            trials.append(trial)
+            trials.append(resolve(trial))
     return trials
 
 
@@ -93,7 +92,7 @@ def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> st
         "| energy / step (nJ) | wall time (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for trial in maze_trials(mazes, seed, check=False):
+    for trial in maze_trials(mazes, seed):
         env = dict(trial.args)["env"]
         path = trial_dir(run_dir, trial) / "summary.json"
         if not path.is_file():

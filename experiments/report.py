@@ -1,21 +1,23 @@
 """The study report: Markdown tables and plots made only from the trials'
-``trial.json`` and ``summary.json`` files, and a verdict on each of the paper's
-five claims with the numbers behind it.
+``trial.json`` and ``summary.json`` files, the tuning choices read from validation
+scores, and a verdict on each of the paper's five claims with its rule and the
+numbers behind it.
 
-The score is test accuracy for the speech and vision tasks and the success rate
-for the maze. A difference counts when it exceeds twice its standard error
-over seeds (``|mean_a - mean_b| > 2 * sqrt(s_a^2 / n_a + s_b^2 / n_b)``).
+A grid whose name starts with ``tune-`` is a tuning grid: its section reads only
+validation scores (the validation split of a task, the validation half of a
+maze's start squares) and names each method's chosen configuration by the rule
+of :func:`choose`. Every other grid is a study grid: its section reads test scores
+(the test split, the test half of the starts) and judges the claims
+(:mod:`experiments.claims`, statistics in :mod:`experiments.stats`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
-import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +27,59 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.claims import (  # noqa: E402
+    CLAIMS,
+    RULES,
+    Verdict,
+    beats_baselines,
+    efficiency_rises,
+    heterogeneous_a,
+    minimal_loss,
+    ndi_improves,
+)
+from experiments.stats import ALPHA, Cell, compare  # noqa: E402
 from nspdi_rl.cli import ADDED_OPTIONS  # noqa: E402
 from nspdi_rl.layers import NSPConfig  # noqa: E402
 
-__all__ = ["RUNS_FILE", "ReportError", "load_records", "write_report"]
+__all__ = ["RUNS_FILE", "ReportError", "choose", "load_records", "write_report"]
 
 RUNS_FILE = "runs.jsonl"
-BASELINES = ("magnitude", "gradr", "stds")
-METHOD_NAMES = {"dense": "dense", "magnitude": "magnitude", "gradr": "Grad R",
-                "stds": "STDS", "nsp": "NSP"}  # fmt: skip
-# claim 1: the score lost at 0.9 sparsity against the unpruned run
-MINIMAL_LOSS, CLEAR_LOSS = 0.02, 0.05
+TUNING_PREFIX = "tune-"
+#: the methods table's rows: label -> name
+METHODS = {
+    "dense": "dense (unpruned)",
+    "nsp": "NSP",
+    "magnitude": "magnitude",
+    "magnitude_gain": "magnitude + learnable gain",
+    "stds": "STDS",
+    "gradr": "Grad R",
+}
+#: claim 5's baselines: label -> name
+BASELINES = {k: v for k, v in METHODS.items() if k not in ("dense", "nsp")}
+#: the ablation's rows, from magnitude pruning to NSP and one part away from NSP each
+ABLATION = {
+    "magnitude": "magnitude pruning of theta (a = 1, fixed)",
+    "magnitude_gain": "+ learnable per-channel gain a (from 1), cut on a * theta",
+    "nsp": "+ lognormal start of a: NSP's default",
+    "nsp_fixed_a": "NSP with a fixed (not learnable)",
+    "nsp_fixed_constant_a": "NSP with a fixed and constant (= magnitude pruning)",
+    "nsp_d1_shift": "NSP with the d1 shift fixed at 0.01",
+    "nsp_d1_reading": "NSP with d1 as the pruning threshold (survivors shrink by a*d1)",
+    "nsp_straight_through": "NSP with straight-through gradients for cut synapses",
+}
+FRONTIER = (0.98, 0.99, 0.995)
+
+DEFAULT_IS = (
+    "**What NSP's default is.** With `d1 = 0` the map is `w = sign(theta) relu(a |theta|)"
+    " = a * theta`, and the `d2` reading cuts `|w| < d2` with `d2` at the quantile of "
+    "`|a * theta|` that the target sparsity asks for. `a` is one learnable gain per output "
+    "channel (held as `log a`, drawn lognormal with mean 1 and std 0.5), `theta` starts at "
+    "`w0 / a`, and a cut synapse gets no gradient. So NSP's default is magnitude pruning of "
+    "a per-channel rescaled weight whose scale is learned. `magnitude + learnable gain` is "
+    "the same with `a` starting at 1; `magnitude` keeps `a = 1` fixed. STDS and Grad R run "
+    "as they are defined (the `d1` shift as the threshold, straight-through gradients, "
+    "`a = 1`)."
+)
 
 
 class ReportError(Exception):
@@ -44,65 +88,59 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class Record:
-    """One finished trial: its settings and the measures the report uses."""
+    """One finished trial: its settings and the measures the report uses.
+
+    :param score: the test score (test accuracy; success on the test half of a fixed
+        maze's starts, or over all evaluation episodes for other mazes).
+    :param val_score: the validation score, None where the trial has none.
+    :param n_test: the test samples or episodes behind ``score``.
+    """
 
     grid: str
     task: str
-    pruning: str
+    label: str
     target: float
     ndi: bool
-    a_dist: str
     seed: int
     score: float
+    val_score: float | None
+    n_test: int | None
     sparsity: float
     synops: float | None
     energy_pj: float | None
     bits_per_ksynop: float | None
+    mutual_information: float | None
     wall_s: float
-    #: NSP's readings where they differ from the method's own (today's defaults),
-    #: e.g. ``d1,straight_through``
-    variant: str = ""
-    #: the reading options the trial ran with (:data:`ADDED_OPTIONS`'s keys), as pairs
     options: tuple[tuple[str, Any], ...] = ()
-    #: the survivors' mean effective |w| and share of neurons fed (runs since the readings)
     mean_abs_w_live: float | None = None
     neurons_fed: float | None = None
 
     @property
-    def method(self) -> str:
-        """The method as the tables name it: ``nsp[d2,exact]`` for a reading other
-        than the default one."""
-        return f"{self.pruning}[{self.variant}]" if self.variant else self.pruning
+    def tuning(self) -> bool:
+        return self.grid.startswith(TUNING_PREFIX)
 
 
-def _default_label() -> str:
-    own = NSPConfig()
-    learnable = "learnable" if own.learnable_a else "fixed"
-    return (
-        f"`nsp` alone is today's default reading (reading {own.reading}, theta_init "
-        f"{own.theta_init}, pruned_grad {own.pruned_grad}, {learnable} a); `nsp[...]` "
-        "names the options that differ from it."
-    )
-
-
-def _reading_options(trial: dict[str, Any]) -> dict[str, Any]:
-    """The trial's NSP reading options (a trial made before an option existed ran as
-    :data:`ADDED_OPTIONS` says)."""
-    return {key: trial.get(key, old) for key, old in ADDED_OPTIONS.items()}
-
-
-def _variant(pruning: str, options: dict[str, Any]) -> str:
-    """The options that differ from the method's own (what it runs by default today)."""
+def _label(trial: dict[str, Any]) -> str:
+    """The condition's name, or the method with what differs from its own options
+    (``nsp[constant]``, ``nsp[d1,straight_through]``)."""
+    if trial.get("condition"):
+        return str(trial["condition"])
+    pruning = trial["pruning"] if "pruning" in trial else trial["method"]
     try:
         own = NSPConfig(method=pruning)
     except ValueError:  # a method name of an earlier version
-        return ""
+        return str(pruning)
     parts = []
-    for key, value in options.items():
+    for key, old in ADDED_OPTIONS.items():
+        value = trial.get(key, old)
         if value != getattr(own, key):
-            learnable = "learnable_a" if value else "fixed_a"
-            parts.append(learnable if key == "learnable_a" else str(value))
-    return ",".join(parts)
+            if key == "learnable_a":
+                parts.append("learnable_a" if value else "fixed_a")
+            else:
+                parts.append(f"d1={value:g}" if key == "d1" else str(value))
+    if pruning == "nsp" and trial.get("a_dist", "lognormal") != own.a_dist:
+        parts.append(str(trial["a_dist"]))
+    return f"{pruning}[{','.join(parts)}]" if parts else str(pruning)
 
 
 # summary keys of runs made before the runners shared one vocabulary, per task
@@ -121,30 +159,41 @@ _LEGACY_SUMMARY_KEYS = {
 }
 
 
+def _scores(task: str, summary: dict[str, Any]) -> tuple[float, float | None, int | None]:
+    """(test score, validation score, test samples) of a summary."""
+    if task == "maze":
+        split = summary.get("split_success")
+        if split and split.get("test") is not None:
+            return float(split["test"]), split.get("val"), split.get("test_episodes")
+        return float(summary["score"]), None, summary.get("n_episodes")
+    return float(summary["score"]), summary.get("val_accuracy"), summary.get("test_samples")
+
+
 def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
     if "score" not in summary:  # an older run: its keys were the runner's own
         legacy = _LEGACY_SUMMARY_KEYS["maze" if trial["task"] == "maze" else "task"]
         summary = {**summary, **{new: summary.get(old) for new, old in legacy.items()}}
-    pruning = trial["pruning"] if "pruning" in trial else trial["method"]
-    options = _reading_options(trial)
+    score, val, n_test = _scores(trial["task"], summary)
+    survivors = summary.get("survivors") or {}
     return Record(
         grid=trial["experiments"][0].split("/")[0] if trial["experiments"] else trial["task"],
         task=trial["task"],
-        pruning=pruning,
+        label=_label(trial),
         target=float(trial["target_sparsity"]),
         ndi=bool(trial["ndi"]),
-        a_dist=trial["a_dist"],
         seed=int(trial["seed"]),
-        score=float(summary["score"]),
+        score=score,
+        val_score=None if val is None else float(val),
+        n_test=None if n_test is None else int(n_test),
         sparsity=float(summary["sparsity"]),
         synops=summary.get("synops_per_inference"),
         energy_pj=summary.get("energy_per_inference_pj"),
         bits_per_ksynop=summary.get("bits_per_ksynop"),
+        mutual_information=summary.get("mutual_information_bits"),
         wall_s=float(summary.get("wall_time_s") or 0.0),
-        variant=_variant(pruning, options),
-        options=tuple(options.items()),
-        mean_abs_w_live=summary.get("survivors", {}).get("mean_abs_w_live"),
-        neurons_fed=summary.get("survivors", {}).get("neurons_fed"),
+        options=tuple(sorted((trial.get("options") or {}).items())),
+        mean_abs_w_live=survivors.get("mean_abs_w_live"),
+        neurons_fed=survivors.get("neurons_fed"),
     )
 
 
@@ -162,446 +211,272 @@ def load_records(run_dir: Path) -> list[Record]:
     return records
 
 
-@dataclass(frozen=True)
-class Stat:
-    mean: float
-    std: float
-    n: int
-
-    def __str__(self) -> str:
-        return f"{self.mean:.3f} ± {self.std:.3f} ({self.n})"
-
-    @property
-    def short(self) -> str:
-        """The mean and the number of seeds behind it."""
-        return f"{self.mean:.3f} (n={self.n})"
-
-    def minus(self, other: Stat) -> tuple[float, float]:
-        """Difference of means and its standard error."""
-        se = math.sqrt(self.std**2 / self.n + other.std**2 / other.n)
-        return self.mean - other.mean, se
-
-
-def _stat(values: Iterable[float | None]) -> Stat | None:
-    xs = [v for v in values if v is not None]
-    if not xs:
+def _cell(records: Sequence[Record], validation: bool = False) -> Cell | None:
+    """The records' scores as one cell (validation scores for a tuning grid)."""
+    if not records:
         return None
-    return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
+    if validation:
+        if any(r.val_score is None for r in records):
+            return None
+        scores = tuple(float(r.val_score) for r in records)  # type: ignore[arg-type]
+    else:
+        scores = tuple(r.score for r in records)
+    sizes = {r.n_test for r in records}
+    n = sizes.pop() if len(sizes) == 1 else None
+    return Cell(scores, tuple(r.seed for r in records), None if validation else n)
 
 
-Group = tuple[str, float, bool, str]  # method (with its variant), target, ndi, a_dist
-
-
-def _groups(records: Sequence[Record]) -> dict[Group, list[Record]]:
-    groups: dict[Group, list[Record]] = defaultdict(list)
-    for r in records:
-        groups[(r.method, r.target, r.ndi, r.a_dist)].append(r)
-    return groups
+def _mean(records: Sequence[Record], field: str) -> float | None:
+    values = [getattr(r, field) for r in records if getattr(r, field) is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}"
+    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _compare(a: Stat, b: Stat) -> str:
-    """``better`` / ``worse`` / ``same`` for a against b, by the 2-standard-error rule
-    (``same`` while either side has fewer than 2 seeds: no spread to judge by)."""
-    if a.n < 2 or b.n < 2:
-        return "same"
-    diff, se = a.minus(b)
-    if abs(diff) > 2 * se and diff != 0:
-        return "better" if diff > 0 else "worse"
-    return "same"
+def _options_text(options: tuple[tuple[str, Any], ...]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in options) or "runner defaults"
 
 
-def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    def ranks(values: Sequence[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        out = [0.0] * len(values)
-        for rank, i in enumerate(order):
-            out[i] = float(rank)
-        return out
+def choose(configs: dict[tuple[tuple[str, Any], ...], Cell]) -> tuple[tuple[str, Any], ...]:
+    """A tuning grid's rule: the configuration with the highest mean validation score;
+    ties go to the later schedule end (more pruning time before fine-tuning is the
+    runners' default of 0.8), then to the ``layer`` scope."""
+    if not configs:
+        raise ReportError("no configuration to choose from")
 
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = statistics.fmean(rx), statistics.fmean(ry)
-    num = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    den = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
-    return num / den if den else 0.0
+    def order(item: tuple[tuple[tuple[str, Any], ...], Cell]) -> tuple[float, float, bool]:
+        options, cell = dict(item[0]), item[1]
+        return -cell.mean, -float(options.get("prune-end", 0.8)), options.get("scope") == "global"
+
+    return sorted(configs.items(), key=order)[0][0]
+
+
+class _Tuning:
+    """The section of a tuning grid: validation scores per method and configuration."""
+
+    def __init__(self, name: str, records: list[Record]) -> None:
+        self.name, self.records = name, records
+        self.by: dict[str, dict[tuple[tuple[str, Any], ...], list[Record]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for r in records:
+            self.by[r.label][r.options].append(r)
+
+    def lines(self) -> list[str]:
+        targets = sorted({r.target for r in self.records})
+        out = [
+            f"## {self.name}: tuning on validation",
+            "",
+            f"Validation scores only (mean ± standard error, seeds in brackets) at target "
+            f"{', '.join(f'{t:g}' for t in targets)}; the chosen configuration of each method "
+            "(rule: `experiments.report.choose`) runs in the study grid.",
+            "",
+            "| method | configuration | validation score | chosen |",
+            "|---|---|---|---|",
+        ]
+        chosen_lines = []
+        for label in sorted(
+            self.by, key=lambda lb: list(METHODS).index(lb) if lb in METHODS else 99
+        ):
+            cells = {opts: _cell(rs, validation=True) for opts, rs in self.by[label].items()}
+            present = {k: c for k, c in cells.items() if c is not None}
+            pick = choose(present) if present else None
+            for opts in sorted(cells):
+                cell = cells[opts]
+                mark = "**yes**" if opts == pick else ""
+                out.append(
+                    f"| {METHODS.get(label, label)} | {_options_text(opts)} | "
+                    f"{cell if cell else 'no validation score'} | {mark} |"
+                )
+            if pick is not None:
+                chosen_lines.append(f"- {METHODS.get(label, label)}: {_options_text(pick)}")
+        return [*out, "", "Chosen:", "", *chosen_lines, ""]
 
 
 class _Section:
-    """Tables, plots and verdicts of one grid (one task)."""
+    """Tables, plots and verdicts of one study grid (one task)."""
 
     def __init__(self, name: str, records: list[Record], figures: Path, link: str) -> None:
         self.name, self.records = name, records
         self.task = records[0].task
-        self.groups = _groups(records)
         self.figures, self.link = figures, link
         self.metric = "success rate" if self.task == "maze" else "test accuracy"
-        self.verdicts: dict[int, tuple[str, str]] = {}
+        self.groups: dict[tuple[str, float, bool], list[Record]] = defaultdict(list)
+        for r in records:
+            self.groups[(r.label, 0.0 if r.label == "dense" else r.target, r.ndi)].append(r)
+        for key, rs in self.groups.items():
+            if len({r.options for r in rs}) > 1:
+                raise ReportError(
+                    f"{name}: {key[0]} at {key[1]:g} ran with several configurations; a "
+                    f"study grid runs one per method (tune it in a {TUNING_PREFIX} grid)"
+                )
+        self.verdicts: dict[int, Verdict] = {}
 
-    def stat(self, group: Group, field: str = "score") -> Stat | None:
-        return _stat(getattr(r, field) for r in self.groups.get(group, []))
+    def cell(self, label: str, target: float, ndi: bool = True) -> Cell | None:
+        return _cell(self.groups.get((label, 0.0 if label == "dense" else target, ndi), []))
 
-    def sweep(self) -> list[Group]:
-        return sorted(g for g in self.groups if g[0] == "nsp" and g[2] and g[3] == "lognormal")
+    def mean(self, label: str, target: float, field: str) -> float | None:
+        return _mean(self.groups.get((label, target, True), []), field)
 
-    def unpruned(self) -> Stat | None:
-        for group in (("nsp", 0.0, True, "lognormal"), ("dense", 0.0, True, "lognormal")):
-            if group in self.groups:
-                return self.stat(group)
-        return None
-
-    def has_readings(self) -> bool:
-        """Whether the grid screened NSP's readings (groups other than today's default)."""
-        return any("[" in g[0] for g in self.groups)
-
-    def readings(self, target: float) -> dict[str, Stat]:
-        """Score per NSP reading (with its ``a``) at ``target``, NDI on."""
-        out = {}
-        for g in self.groups:
-            if g[0].startswith("nsp") and g[1] == target and g[2]:
-                label = f"{g[0]} {g[3]}"
-                out[label] = self.stat(g)  # type: ignore[assignment]
-        return out
+    def targets(self, labels: Sequence[str], unpruned: bool = False) -> list[float]:
+        """The targets the labels ran at with NDI (0 only when ``unpruned``)."""
+        return sorted(
+            {t for (lb, t, ndi) in self.groups if lb in labels and ndi and (t > 0 or unpruned)}
+        )
 
     # -- tables ----------------------------------------------------------------------
 
-    def readings_table(self) -> list[str]:
-        """Every method and NSP reading at each target, with what pruning left."""
-        if not self.has_readings():
+    def methods_table(self) -> list[str]:
+        targets = [t for t in self.targets(list(METHODS)) if t >= 0.9]
+        if not targets:
             return []
-        targets = sorted({g[1] for g in self.groups if g[1] > 0})
-        top = targets[-1]
+        top = 0.99 if 0.99 in targets else targets[-1]
         out = [
-            "**NSP's readings and the baselines** (NDI on; survivors at the highest "
-            "target). " + _default_label(),
+            f"**Methods** (NDI on; each method with the configuration its grid gives it, "
+            f"in a study the one tuned on validation; {self.metric}, mean ± standard error "
+            f"(seeds); the last columns "
+            f"compare with NSP at {top:g} and say what survived there)",
             "",
-            "| method | a | "
-            + " | ".join(f"target {t:g}" for t in targets)
-            + f" | mean abs w (live) at {top:g} | neurons fed at {top:g} |",
-            "|---|---|" + "---|" * (len(targets) + 2),
+            "| method | " + " | ".join(f"target {t:g}" for t in targets)
+            + f" | minus NSP at {top:g} | mean abs w (live) | neurons fed |",
+            "|---|" + "---|" * (len(targets) + 3),
+        ]  # fmt: skip
+        nsp = self.cell("nsp", top)
+        for label, name in METHODS.items():
+            cells = [self.cell(label, t) for t in targets]
+            if not any(cells):
+                continue
+            mine = self.cell(label, top)
+            versus = "-" if label == "nsp" or not (mine and nsp) else str(compare(mine, nsp))
+            out.append(
+                f"| {name} | " + " | ".join(str(c) if c else "-" for c in cells)
+                + f" | {versus} | {_fmt(self.mean(label, top, 'mean_abs_w_live'), 3)} "
+                f"| {_fmt(self.mean(label, top, 'neurons_fed'), 2)} |"
+            )  # fmt: skip
+        return [*out, ""]
+
+    def ablation_table(self) -> list[str]:
+        targets = self.targets([k for k in ABLATION if k.startswith("nsp_")])
+        if not targets:
+            return []
+        out = [
+            "**Ablation** (from magnitude pruning to NSP one part at a time, and NSP with one "
+            "part changed; each row minus NSP's default, paired by seed)",
+            "",
+            "| condition | " + " | ".join(f"target {t:g} | minus NSP" for t in targets) + " |",
+            "|---|" + "---|---|" * len(targets),
         ]
-        rows = sorted({(g[0], g[3]) for g in self.groups if g[2] and g[0] != "dense"})
-        rows.sort(key=lambda r: (r[0].startswith("nsp"), r))
-        for method, a_dist in rows:
-            a = a_dist if method.startswith("nsp") else "-"
+        for label, text in ABLATION.items():
             cells = []
             for t in targets:
-                stat = self.stat((method, t, True, a_dist))
-                cells.append(str(stat) if stat else "-")
-            w = self.stat((method, top, True, a_dist), "mean_abs_w_live")
-            fed = self.stat((method, top, True, a_dist), "neurons_fed")
-            out.append(
-                f"| {method} | {a} | "
-                + " | ".join(cells)
-                + f" | {_fmt(w.mean if w else None, 3)} | {_fmt(fed.mean if fed else None, 2)} |"
-            )
+                mine, nsp = self.cell(label, t), self.cell("nsp", t)
+                versus = str(compare(mine, nsp)) if mine and nsp and label != "nsp" else "-"
+                cells += [str(mine) if mine else "-", versus]
+            out.append(f"| `{label}`: {text} | " + " | ".join(cells) + " |")
         return [*out, ""]
 
     def sweep_table(self) -> list[str]:
-        rows = self.sweep()
-        if not rows:
+        targets = self.targets(["nsp"], unpruned=True)
+        if len(targets) < 2:
             return []
         energy_unit = "pJ / step" if self.task == "maze" else "uJ / sample"
         scale = 1.0 if self.task == "maze" else 1e-6
         out = [
-            "**Sparsity sweep** (NSP, heterogeneous `a`, NDI on; claims 1 and 4)",
+            "**Sparsity sweep** (NSP, NDI on; claims 1 and 4)",
             "",
-            f"| target | sparsity | connectivity | {self.metric} | SynOps | energy ({energy_unit}) "
-            "| bits / kSynOp |",
+            f"| target | sparsity | {self.metric} | SynOps | energy ({energy_unit}) "
+            "| mutual information (bits) | bits / kSynOp |",
             "|---|---|---|---|---|---|---|",
         ]
-        for g in rows:
-            sp = self.stat(g, "sparsity")
-            syn, en = self.stat(g, "synops"), self.stat(g, "energy_pj")
-            bits = self.stat(g, "bits_per_ksynop")
+        for t in targets:
+            energy = self.mean("nsp", t, "energy_pj")
             out.append(
-                f"| {g[1]:g} | {sp.mean:.3f} | {1 - sp.mean:.3f} | {self.stat(g)} | "  # type: ignore[union-attr]
-                f"{_fmt(syn.mean if syn else None)} | "
-                f"{_fmt(en.mean * scale if en else None, 2 if scale != 1 else 0)} | "
-                f"{_fmt(bits.mean if bits else None, 4)} |"
-            )
-        return [*out, ""]
-
-    def pair_table(self, title: str, rows: list[tuple[str, Group]]) -> list[str]:
-        present = [(label, g) for label, g in rows if g in self.groups]
-        if len(present) < 2:
-            return []
-        out = [
-            f"**{title}**",
-            "",
-            f"| run | target | {self.metric} | sparsity |",
-            "|---|---|---|---|",
-        ]
-        for label, g in present:
-            sp = self.stat(g, "sparsity")
-            out.append(f"| {label} | {g[1]:g} | {self.stat(g)} | {sp.mean:.3f} |")  # type: ignore[union-attr]
-        return [*out, ""]
-
-    def methods_table(self) -> list[str]:
-        targets = sorted({g[1] for g in self.groups if g[0] in BASELINES})
-        if not targets:
-            return []
-        top = targets[-1]
-        out = [
-            "**Methods** (NDI on, heterogeneous `a` for NSP; claim 5; what survived at "
-            f"{top:g}: the live synapses' mean effective abs w and the share of hidden "
-            "neurons still fed)",
-            "",
-            "| method | "
-            + " | ".join(f"target {t:g}" for t in targets)
-            + f" | mean abs w (live) at {top:g} | neurons fed at {top:g} |",
-            "|---|" + "---|" * (len(targets) + 2),
-        ]
-        dense = self.stat(("dense", 0.0, True, "lognormal"))
-        if dense:
-            out.append(
-                "| dense (unpruned) | " + " | ".join(str(dense) for _ in targets) + " | - | - |"
-            )
-        for method in (*BASELINES, "nsp"):
-            cells = []
-            for t in targets:
-                s = self.stat((method, t, True, "lognormal"))
-                cells.append(str(s) if s else "n/a")
-            w = self.stat((method, top, True, "lognormal"), "mean_abs_w_live")
-            fed = self.stat((method, top, True, "lognormal"), "neurons_fed")
-            out.append(
-                f"| {METHOD_NAMES[method]} | "
-                + " | ".join(cells)
-                + f" | {_fmt(w.mean if w else None, 3)} | {_fmt(fed.mean if fed else None, 2)} |"
+                f"| {t:g} | {_fmt(self.mean('nsp', t, 'sparsity'), 3)} | {self.cell('nsp', t)} "
+                f"| {_fmt(self.mean('nsp', t, 'synops'))} "
+                f"| {_fmt(None if energy is None else energy * scale, 2 if scale != 1 else 0)} "
+                f"| {_fmt(self.mean('nsp', t, 'mutual_information'), 2)} "
+                f"| {_fmt(self.mean('nsp', t, 'bits_per_ksynop'), 4)} |"
             )
         return [*out, ""]
 
     # -- claims ----------------------------------------------------------------------
 
     def judge(self) -> None:
-        reference = self.unpruned()
-        at = {g[1]: self.stat(g) for g in self.sweep()}
-        if reference and at.get(0.9):
-            drop = reference.mean - at[0.9].mean  # type: ignore[union-attr]
-            verdict = ("held" if drop <= MINIMAL_LOSS
-                       else "not held" if drop > CLEAR_LOSS else "inconclusive")  # fmt: skip
-            more = ", ".join(
-                f"{t:g}: {reference.mean - s.mean:+.3f}"
-                for t, s in sorted(at.items())
-                if s and t > 0.9
+        self.verdicts[1] = minimal_loss(self.cell("dense", 0.0), self.cell("nsp", 0.99))
+        self.verdicts[2] = ndi_improves(self.cell("nsp", 0.9), self.cell("nsp", 0.9, ndi=False))
+        fixed = {t: (self.cell("nsp_fixed_a", t), self.cell("nsp_fixed_constant_a", t))
+                 for t in (0.98, 0.99)}  # fmt: skip
+        verdict = heterogeneous_a(fixed)
+        learnable = [
+            f"at {t:g}: NSP {n} vs magnitude + learnable gain {g}: {compare(n, g)}"
+            for t in (0.98, 0.99)
+            if (n := self.cell("nsp", t)) and (g := self.cell("magnitude_gain", t))
+        ]
+        if learnable:
+            verdict = Verdict(
+                verdict.verdict, verdict.detail + ". Learnable pair: " + "; ".join(learnable)
             )
-            self.verdicts[1] = (
-                verdict,
-                f"{self.metric} {reference.short} unpruned, {at[0.9].short} at 0.9 "  # type: ignore[union-attr]
-                f"(loss {drop:+.3f}; held if <= {MINIMAL_LOSS}, not held if > {CLEAR_LOSS})"
-                + (f"; loss at {more}" if more else ""),
+        self.verdicts[3] = verdict
+        if self.task == "maze":
+            self.verdicts[4] = Verdict(
+                "n/a", "the maze has no class labels to carry information about"
             )
-        on, off = (
-            self.stat(("nsp", 0.9, True, "lognormal")),
-            self.stat(("nsp", 0.9, False, "lognormal")),
-        )
-        if on and off:
-            diff, se = on.minus(off)
-            outcome = _compare(on, off)
-            verdict = {"better": "held", "worse": "not held", "same": "inconclusive"}[outcome]
-            self.verdicts[2] = (
-                verdict,
-                f"NDI on {on.short}, off {off.short} at 0.9 (difference {diff:+.3f} "
-                f"± {se:.3f} s.e.)",
-            )
-        results, notes = [], []
-        for t in (0.9, 0.98):
-            het, hom = (
-                self.stat(("nsp", t, True, "lognormal")),
-                self.stat(("nsp", t, True, "constant")),
-            )
-            if het and hom:
-                results.append(_compare(het, hom))
-                diff, se = het.minus(hom)
-                notes.append(f"at {t:g}: heterogeneous {het.short}, homogeneous {hom.short} "
-                             f"({diff:+.3f} ± {se:.3f})")  # fmt: skip
-        if results:
-            verdict = ("not held" if "worse" in results
-                       else "held" if "better" in results else "inconclusive")  # fmt: skip
-            self.verdicts[3] = (verdict, "; ".join(notes))
-        sweep = [(self.stat(g, "sparsity"), self.stat(g, "bits_per_ksynop")) for g in self.sweep()]
-        points = [(s.mean, b.mean) for s, b in sweep if s and b]
-        if len(points) >= 3:
-            rho = _spearman([p[0] for p in points], [p[1] for p in points])
-            verdict = "held" if rho >= 0.8 else "not held" if rho <= 0 else "inconclusive"
-            self.verdicts[4] = (
-                verdict,
-                f"Spearman rank correlation of bits/kSynOp with sparsity {rho:+.2f} over "
-                f"{len(points)} targets (held if >= 0.8, not held if <= 0); bits/kSynOp "
-                + ", ".join(f"{p[1]:.4f} at {p[0]:.2f}" for p in sorted(points)),
-            )
-        elif self.task == "maze":
-            self.verdicts[4] = ("n/a", "the maze has no class labels to carry information about")
-        comparisons, notes = [], []
-        for t in (0.9, 0.98, 0.99):
-            nsp = self.stat(("nsp", t, True, "lognormal"))
-            others = [(m, self.stat((m, t, True, "lognormal"))) for m in BASELINES]
-            others = [(m, o) for m, o in others if o is not None]
-            if nsp is None or not others:
-                continue
-            comparisons += [_compare(nsp, o) for _, o in others]  # type: ignore[arg-type]
-            notes.append(
-                f"at {t:g}: NSP {nsp.short} vs "
-                + ", ".join(f"{METHOD_NAMES[m]} {o.short}" for m, o in others)  # type: ignore[union-attr]
-            )
-        if comparisons:
-            verdict = ("not held" if "worse" in comparisons
-                       else "held" if all(c == "better" for c in comparisons)
-                       else "inconclusive")  # fmt: skip
-            self.verdicts[5] = (verdict, "; ".join(notes))
+        else:
+            points = [
+                (s, b, self.mean("nsp", t, "mutual_information"))
+                for t in self.targets(["nsp"])
+                if (s := self.mean("nsp", t, "sparsity")) is not None
+                and (b := self.mean("nsp", t, "bits_per_ksynop")) is not None
+            ]
+            self.verdicts[4] = efficiency_rises(points)
+        baselines = {name: self.cell(label, 0.99) for label, name in BASELINES.items()}
+        self.verdicts[5] = beats_baselines(self.cell("nsp", 0.99), baselines)
 
     # -- plots -----------------------------------------------------------------------
 
     def plots(self) -> list[str]:
-        lines = []
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        for method in ("dense", *BASELINES, "nsp"):
-            gs = sorted((g for g in self.groups if g[0] == method and g[2] and g[3] == "lognormal"),
-                        key=lambda g: g[1])  # fmt: skip
-            if not gs:
+        drawn = False
+        for label, name in METHODS.items():
+            if label == "dense":
                 continue
-            conn = [1 - self.stat(g, "sparsity").mean for g in gs]  # type: ignore[union-attr]
-            scores = [self.stat(g) for g in gs]
-            ax.errorbar(conn, [s.mean for s in scores], yerr=[s.std for s in scores],  # type: ignore[union-attr]
-                        marker="o", capsize=3, label=METHOD_NAMES[method])  # fmt: skip
+            points = [
+                (t, c) for t in self.targets([label], unpruned=True) if (c := self.cell(label, t))
+            ]
+            if len(points) < 2:
+                continue
+            conn = [1 - (self.mean(label, t, "sparsity") or t) for t, _ in points]
+            ax.errorbar(conn, [c.mean for _, c in points], yerr=[c.se for _, c in points],
+                        marker="o", capsize=3, label=name)  # fmt: skip
+            drawn = True
+        dense = self.cell("dense", 0.0)
+        if dense:
+            ax.axhline(dense.mean, color="grey", linestyle="--", label="dense")
+        if not drawn:
+            plt.close(fig)
+            return []
         ax.set_xscale("log")
         ax.set_xlabel("connectivity (fraction of synapses kept)")
         ax.set_ylabel(self.metric)
         ax.set_title(f"{self.name}: {self.metric} vs connectivity")
-        ax.legend(fontsize=8)
-        lines.append(self._save(fig, "score-vs-connectivity"))
-
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
-        panels = (
-            ("NDI", [("on" if ndi else "off", ("nsp", 0.9, ndi, "lognormal"))
-                     for ndi in (True, False)]),
-            ("a", [(f"{d} @ {t:g}", ("nsp", t, True, d)) for t in (0.9, 0.98)
-                   for d in ("lognormal", "uniform", "constant")]),
-        )  # fmt: skip
-        for ax, (label, pairs) in zip(axes, panels, strict=True):
-            present = [(n, self.stat(g)) for n, g in pairs if g in self.groups]
-            ax.bar([n for n, _ in present], [s.mean for _, s in present],  # type: ignore[union-attr]
-                   yerr=[s.std for _, s in present], capsize=3)  # type: ignore[union-attr]  # fmt: skip
-            ax.set_title(f"{self.name}: {label}")
-            ax.set_ylabel(self.metric)
-            ax.tick_params(axis="x", labelsize=7, rotation=20)
-        lines.append(self._save(fig, "ndi-and-a"))
-
-        sweep = self.sweep()
-        if sweep:
-            fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-            sp = [self.stat(g, "sparsity").mean for g in sweep]  # type: ignore[union-attr]
-            measures = (("bits_per_ksynop", "bits / kSynOp"), ("synops", "SynOps"),
-                        ("energy_pj", "energy (pJ)"))  # fmt: skip
-            for ax, (field, label) in zip(axes, measures, strict=True):
-                values = [self.stat(g, field) for g in sweep]
-                if all(v is None for v in values):
-                    ax.set_axis_off()
-                    continue
-                ax.plot(sp, [v.mean if v else math.nan for v in values], marker="o")
-                ax.set_xlabel("sparsity")
-                ax.set_ylabel(label)
-                ax.set_title(f"{self.name}: {label}")
-            lines.append(self._save(fig, "efficiency-vs-sparsity"))
-        return lines
-
-    def _save(self, fig: Any, what: str) -> str:
+        ax.legend(fontsize=7)
         fig.tight_layout()
-        name = f"{self.name}-{what}.png"
+        name = f"{self.name}-score-vs-connectivity.png"
         fig.savefig(self.figures / name, dpi=110)
         plt.close(fig)
-        return f"![{self.name}: {what}]({self.link}/{name})"
-
-
-CLAIMS = {
-    1: "high sparsity with minimal loss",
-    2: "NDI improves the score",
-    3: "heterogeneous transition ratios beat homogeneous ones",
-    4: "information-transfer efficiency rises with sparsity",
-    5: "NSP beats earlier pruning methods",
-}
-
-
-# the rule of experiments/grids/screen-*.yaml: ties go to the simpler reading
-_GRAD_ORDER = {"exact": 0, "until_reached": 1}
-
-
-def _simplicity(options: dict[str, Any]) -> tuple[int, int]:
-    """Fewer options away from the reading before the screening, then the gradient."""
-    away = sum(value != ADDED_OPTIONS[key] for key, value in options.items())
-    return away, _GRAD_ORDER.get(options["pruned_grad"], 2)
-
-
-def _ranks(scores: dict[str, float]) -> dict[str, float]:
-    """Rank 1 for the best score; equal scores share the mean of their ranks."""
-    order = sorted(scores, key=lambda label: -scores[label])
-    ranks: dict[str, float] = {}
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        for label in order[i : j + 1]:
-            ranks[label] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def readings_rule(sections: Sequence[_Section], target: float = 0.98) -> list[str]:
-    """The screening's rule (experiments/grids/screen-*.yaml), applied: NSP readings
-    ranked per task by mean score at ``target``, the best mean rank over the tasks
-    wins, ties to the simpler reading."""
-    screened = [s for s in sections if s.has_readings()]
-    if not screened:
-        return []
-    per_task = {s.name: _ranks({k: v.mean for k, v in s.readings(target).items() if v})
-                for s in screened}  # fmt: skip
-    labels = sorted({label for ranks in per_task.values() for label in ranks})
-    complete = [lb for lb in labels if all(lb in ranks for ranks in per_task.values())]
-    mean_rank = {lb: statistics.fmean(r[lb] for r in per_task.values()) for lb in complete}
-    options = {f"{r.method} {r.a_dist}": dict(r.options) for s in screened for r in s.records}
-    order = sorted(complete, key=lambda lb: (mean_rank[lb], *_simplicity(options[lb])))
-    out = [
-        f"## NSP's readings: the rule at {target:g}",
-        "",
-        "Per task, the NSP readings ranked by mean score at the target (1 = best); the "
-        "winner has the best mean rank over the tasks, ties going to the simpler reading "
-        "(fewer options away from the reading before the screening: d1, w_over_a, "
-        "straight_through, fixed a; then exact before until_reached before "
-        "straight_through). A reading missing from a task is not ranked. " + _default_label(),
-        "",
-        "| reading | a | " + " | ".join(per_task) + " | mean rank |",
-        "|---|---|" + "---|" * (len(per_task) + 1),
-    ]
-    for lb in order:
-        method, a_dist = lb.split(" ")
-        cells = [f"{r[lb]:g}" for r in per_task.values()]
-        out.append(f"| {method} | {a_dist} | " + " | ".join(cells) + f" | {mean_rank[lb]:.2f} |")
-    if order:
-        winner = order[0]
-        out += ["", f"Winner so far: **{winner}** (mean rank {mean_rank[winner]:.2f})."]
-        method, a_dist = winner.split(" ")
-        other = f"{method} {'constant' if a_dist == 'lognormal' else 'lognormal'}"
-        if other in mean_rank:
-            out.append(
-                f"Heterogeneous against constant `a` for it: mean rank "
-                f"{mean_rank[method + ' lognormal']:.2f} (lognormal) vs "
-                f"{mean_rank[method + ' constant']:.2f} (constant)."
-            )
-    return [*out, ""]
+        return [f"![{self.name}: score vs connectivity]({self.link}/{name})", ""]
 
 
 def _machine() -> str:
+    import os
+
     import torch
 
     return (
         f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} CPUs; Python {platform.python_version()}, "
-        f"torch {torch.__version__}"
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}, torch {torch.__version__}"
     )
 
 
@@ -612,15 +487,7 @@ def _runs(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def write_report(run_dir: Path, output: Path) -> Path:
-    """Write the Markdown report (and its PNGs in ``<output stem>/``) from ``run_dir``."""
-    records = load_records(run_dir)
-    figures = output.parent / output.stem
-    figures.mkdir(parents=True, exist_ok=True)
-    by_grid: dict[str, list[Record]] = defaultdict(list)
-    for r in records:
-        by_grid[r.grid].append(r)
-    sections = [_Section(name, rs, figures, output.stem) for name, rs in sorted(by_grid.items())]
+def _header(run_dir: Path, records: list[Record]) -> list[str]:
     runs = _runs(run_dir)
     cpu_s = sum(r.wall_s for r in records)
     lines = [
@@ -631,13 +498,13 @@ def write_report(run_dir: Path, output: Path) -> Path:
         "summaries (each trial's `trial.json` and `summary.json`).",
         "",
         f"- Machine: {_machine()}.",
-        f"- Trial time: {cpu_s / 3600:.2f} CPU-hours (one torch thread per trial).",
+        f"- Trial time: {cpu_s / 3600:.2f} CPU-hours (one torch thread per trial), "
+        f"{sum(r.wall_s for r in records if r.tuning) / 3600:.2f} of them tuning.",
     ]
     if runs:
         wall = sum(r.get("wall_s", 0.0) for r in runs)
         lines.append(f"- Wall time of the runs: {wall / 3600:.2f} h over {len(runs)} invocations:")
-        commands = sorted({r["command"] for r in runs})
-        lines += [f"  - `{c}`" for c in commands]
+        lines += [f"  - `{c}`" for c in sorted({r["command"] for r in runs})]
         # the latest count of each command (a grid may be run several times)
         planned = sum(
             {str(r.get("grids", r["command"])): r.get("trials", 0) for r in runs}.values()
@@ -648,45 +515,60 @@ def write_report(run_dir: Path, output: Path) -> Path:
             )
             lines.append(f"- Trials finished: {len(records)} of {planned} in the grids{rest}.")
     lines += [
-        "- Score: test accuracy (speech, vision), success rate from every start cell (maze); "
-        "mean ± standard deviation over seeds, the number of seeds in brackets.",
-        "- A difference counts when it exceeds twice its standard error over seeds, with at "
-        "least 2 seeds a side (with fewer, a comparison is inconclusive).",
+        "- Protocol: configurations are chosen on validation scores only (tuning grids, "
+        "seeds 100 and up); the study grids run the chosen configurations with fresh seeds "
+        "and report test scores (test split; the test half of a fixed maze's start squares).",
+        "- Statistics (`experiments/stats.py`): a cell is mean ± standard error over seeds, "
+        "the error holding both the seeds' spread and the binomial sampling error of the "
+        "test set (Agresti-Coull), so equal seeds never make a difference certain. Two "
+        f"cells are compared by Welch's t-test, paired by seed where both ran the same "
+        f"seeds, two-sided at {ALPHA} unless a rule says otherwise.",
         "",
-        "## Claims",
+        DEFAULT_IS,
         "",
-        "| claim | " + " | ".join(s.name for s in sections) + " |",
-        "|---|" + "---|" * len(sections),
     ]
-    for s in sections:
-        s.judge()
-    for number, text in CLAIMS.items():
-        cells = [s.verdicts.get(number, ("not run", ""))[0] for s in sections]
-        lines.append(f"| {number}. {text} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines += readings_rule(sections)
-    for number, text in CLAIMS.items():
-        lines.append(f"**Claim {number}: {text}.**")
+    return lines
+
+
+def write_report(run_dir: Path, output: Path) -> Path:
+    """Write the Markdown report (and its PNGs in ``<output stem>/``) from ``run_dir``."""
+    records = load_records(run_dir)
+    figures = output.parent / output.stem
+    figures.mkdir(parents=True, exist_ok=True)
+    by_grid: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        by_grid[r.grid].append(r)
+    tunings = [_Tuning(n, rs) for n, rs in sorted(by_grid.items()) if n.startswith(TUNING_PREFIX)]
+    sections = [
+        _Section(n, rs, figures, output.stem)
+        for n, rs in sorted(by_grid.items())
+        if not n.startswith(TUNING_PREFIX)
+    ]
+    lines = _header(run_dir, records)
+    if sections:
         for s in sections:
-            verdict, detail = s.verdicts.get(number, ("not run", "no trials for it yet"))
-            lines.append(f"- {s.name}: **{verdict}**. {detail}")
+            s.judge()
+        lines += [
+            "## Claims",
+            "",
+            "| claim | " + " | ".join(s.name for s in sections) + " |",
+            "|---|" + "---|" * len(sections),
+        ]
+        for number, text in CLAIMS.items():
+            cells = [s.verdicts[number].verdict for s in sections]
+            lines.append(f"| {number}. {text} | " + " | ".join(cells) + " |")
         lines.append("")
+        for number, text in CLAIMS.items():
+            lines += [f"**Claim {number}: {text}.** Rule: {RULES[number]}", ""]
+            for s in sections:
+                v = s.verdicts[number]
+                lines.append(f"- {s.name}: **{v.verdict}**. {v.detail}")
+            lines.append("")
+    for tuning in tunings:
+        lines += tuning.lines()
     for s in sections:
         lines += [f"## {s.name} ({s.task})", ""]
-        lines += s.sweep_table()
-        lines += s.pair_table(
-            "NDI (NSP at 0.9; claim 2)",
-            [("NDI on", ("nsp", 0.9, True, "lognormal")),
-             ("NDI off", ("nsp", 0.9, False, "lognormal"))],
-        )  # fmt: skip
-        lines += s.pair_table(
-            "Transition ratio a (NSP, NDI on; claim 3)",
-            [(f"{d}", ("nsp", t, True, d)) for t in (0.9, 0.98)
-             for d in ("lognormal", "uniform", "constant")],
-        )  # fmt: skip
-        lines += s.methods_table()
-        lines += s.readings_table()
-        lines += [*s.plots(), ""]
+        lines += s.methods_table() + s.ablation_table() + s.sweep_table() + s.plots()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n")
     return output

@@ -85,7 +85,7 @@ SUMMARY_KEYS = (
 )
 #: options added since run.json format 2, with the value that gives what runs did
 #: before they existed: a resumed older run takes these, whatever today's default is
-ADDED_OPTIONS: dict[str, Any] = dict(ORIGINAL_READING)
+ADDED_OPTIONS: dict[str, Any] = {**ORIGINAL_READING, "d1": NSPConfig.d1}
 #: options that may differ between a run and its resumption
 RUNTIME_OPTIONS = frozenset({"output", "resume", "threads", "no_progress"})
 # spellings of earlier versions, refused with what replaced them
@@ -121,6 +121,7 @@ class Preset:
     :param a_dist: distribution of NSP's transition ratio ``a``. Default ``lognormal``.
     :param reading, theta_init, pruned_grad, learnable_a: the :class:`NSPConfig` fields
         of those names; None (default): the pruning method's own, as NSPConfig fills them.
+    :param d1: NSP's fixed transition threshold under the ``d2`` reading (NSPConfig's).
     :param threads: torch CPU threads; None: torch's default.
     """
 
@@ -137,6 +138,7 @@ class Preset:
     theta_init: str | None = None
     pruned_grad: str | None = None
     learnable_a: bool | None = None
+    d1: float = NSPConfig.d1
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -248,6 +250,13 @@ def runner_parser(
         help="train NSP's a (kept positive as log a)"
         + _method_default(preset.learnable_a, "on" if own.learnable_a else "off"),
     )
+    prune.add_argument(
+        "--d1",
+        type=float,
+        default=preset.d1,
+        help="NSP's transition threshold d1, fixed under --reading d2 (every survivor's "
+        "weight shrinks by a*d1); under --reading d1 the pruner moves it",
+    )
     prune.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
 
     net = p.add_argument_group("network")
@@ -343,17 +352,24 @@ def _nsp_config_of(options: argparse.Namespace | Preset) -> NSPConfig:
         theta_init=options.theta_init,
         pruned_grad=options.pruned_grad,
         learnable_a=options.learnable_a,
+        d1=options.d1,
     )
 
 
 def nsp_config(args: argparse.Namespace) -> NSPConfig:
     """The synapse settings the shared options describe."""
     try:
-        return _nsp_config_of(args)
+        config = _nsp_config_of(args)
     except ValueError as err:
         raise UsageError(
-            f"{err} (--pruning, --reading, --theta-init, --pruned-grad, --learnable-a)"
+            f"{err} (--pruning, --reading, --theta-init, --pruned-grad, --learnable-a, --d1)"
         ) from None
+    if config.d1 > 0 and config.reading != "d2":
+        raise UsageError(
+            f"--d1 {config.d1:g} is a fixed threshold of NSP's d2 reading; under "
+            f"--pruning {config.method} --reading {config.reading} the pruner sets d1"
+        )
+    return config
 
 
 def set_up_process(args: argparse.Namespace) -> None:

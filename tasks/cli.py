@@ -173,12 +173,16 @@ def check_command_line(
     parser: argparse.ArgumentParser,
     argv: Sequence[str],
     fill_defaults: Callable[[argparse.Namespace], None] | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Check a command line as the runner would, reading no data (for experiment grids).
 
+    :return: the settings the run would record (``summary.json``'s ``settings``): every
+        option with the per-dataset defaults and the method's NSP options filled in.
     :raises UsageError, ValueError: naming the bad option.
     """
-    check_options(parse_quietly(parser, argv), fill_defaults)
+    args = parse_quietly(parser, argv)
+    check_options(args, fill_defaults)
+    return run_options(args, RUNTIME_OPTIONS)
 
 
 def _run_dir(

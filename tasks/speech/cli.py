@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nspdi_rl.cli import Preset
 from tasks.cli import UsageError, check_command_line, make_parser, run
@@ -110,12 +111,13 @@ def _check_without_data(args: argparse.Namespace) -> None:
         raise UsageError(f"--data-dir {args.data_dir} does not exist{hint}")
 
 
-def check(argv: Sequence[str]) -> None:
+def check(argv: Sequence[str]) -> dict[str, Any]:
     """Check a command line as :func:`main` would, reading no data.
 
+    :return: the settings the run would record (its summary's ``settings``).
     :raises UsageError, ValueError: naming the bad option.
     """
-    check_command_line(parser(), argv, _check_without_data)
+    return check_command_line(parser(), argv, _check_without_data)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,12 +88,13 @@ def arch(args: argparse.Namespace, data: TaskData) -> dict[str, Any]:
     }
 
 
-def check(argv: Sequence[str]) -> None:
+def check(argv: Sequence[str]) -> dict[str, Any]:
     """Check a command line as :func:`main` would, reading no data.
 
+    :return: the settings the run would record (its summary's ``settings``).
     :raises UsageError, ValueError: naming the bad option.
     """
-    check_command_line(parser(), argv, fill_defaults)
+    return check_command_line(parser(), argv, fill_defaults)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -180,15 +179,14 @@ def test_local_run_skips_finished_trials_and_reports(
     assert "from 6 trial summaries" in text and "Trials finished: 6 of 6" in text
     assert "**Sparsity sweep**" in text and "| 0.5 |" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
-    assert pngs == ["tiny-efficiency-vs-sparsity.png", "tiny-ndi-and-a.png",
-                    "tiny-score-vs-connectivity.png"]  # fmt: skip
+    assert pngs == ["tiny-score-vs-connectivity.png"]
     # what pruning left: a row per weight tensor (W and V of the policy and value nets)
     assert main(["survivors", str(run_dir), "--match", "*-nsp*-0.5-*"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [r for r in out if r.startswith("| maze-nsp") and "-0.5-" in r]
     assert len(rows) == 2 * 4 and all("| nsp | 192 / 384 |" in r for r in rows), rows
     records = load_records(run_dir)
-    assert sorted({(r.pruning, r.target) for r in records}) == [
+    assert sorted({(r.label, r.target) for r in records}) == [
         ("dense", 0.0),
         ("nsp", 0.0),
         ("nsp", 0.5),
@@ -331,12 +329,10 @@ experiments:
     argv = nsp.argv()
     assert argv[argv.index("--reading") + 1] == "d2" and "--learnable-a" in argv
     assert argv[argv.index("--pruned-grad") + 1] == "exact"
-    # a trial that sets the new options as runs did before them keeps its key
-    legacy = replace(nsp, reading="d1", pruned_grad="straight_through", learnable_a=False)
-    added = ("experiments", "reading", "theta_init", "pruned_grad", "learnable_a")
-    spec = {k: v for k, v in asdict(legacy).items() if k not in added}
-    expected = hashlib.sha1(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
-    assert legacy.key == expected[:10]
+    # the key hashes what the runner resolves the command line into
+    text_of = json.dumps({"task": "maze", "settings": nsp.resolved}, sort_keys=True)
+    assert nsp.key == hashlib.sha1(text_of.encode()).hexdigest()[:10]
+    assert nsp.resolved["total_timesteps"] == 64 and nsp.resolved["algo"] == "ppo"
     with pytest.raises(GridError, match="unknown reading 'd3'"):
         load_grid([write(tmp_path, text.replace("[d1, d2]", "[d3]"))])
 
@@ -357,49 +353,44 @@ experiments:
     assert argv[argv.index("--reading") + 1] == "d1" and "--no-learnable-a" in argv
 
 
-def _fake_trial(run_dir: Path, task: str, grid: str, seed: int, score: float, **opts) -> None:
-    """A finished trial as the driver leaves it: trial.json and summary.json."""
-    trial = {"task": task, "pruning": "nsp", "target_sparsity": 0.98, "ndi": True,
-             "a_dist": "lognormal", "seed": seed, "experiments": [f"{grid}/screen"]}  # fmt: skip
+def _fake_trial(run_dir: Path, grid: str, seed: int, score: float, val: float, **opts) -> None:
+    """A finished speech trial as the driver leaves it: trial.json and summary.json."""
+    trial = {"task": "speech", "pruning": "nsp", "target_sparsity": 0.99, "ndi": True,
+             "a_dist": "lognormal", "seed": seed, "experiments": [f"{grid}/x"]}  # fmt: skip
     trial |= opts
-    folder = run_dir / f"{task}-{abs(hash(json.dumps(trial, sort_keys=True)))}"
+    trial = {**(DEFAULT_READING if trial["pruning"] == "nsp" else ORIGINAL_READING), **trial}
+    folder = run_dir / f"t-{abs(hash(json.dumps(trial, sort_keys=True)))}"
     folder.mkdir(parents=True)
     (folder / "trial.json").write_text(json.dumps(trial))
-    summary = {"score": score, "metric": "accuracy", "sparsity": 0.98, "wall_time_s": 1.0,
-               "survivors": {"mean_abs_w_live": 0.3 if opts.get("reading") == "d2" else 0.05,
-                             "neurons_fed": 0.9}}  # fmt: skip
+    summary = {"score": score, "val_accuracy": val, "metric": "accuracy", "test_samples": 1000,
+               "sparsity": trial["target_sparsity"], "wall_time_s": 1.0}  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
-def test_report_ranks_the_readings_by_the_grid_files_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the tables name each reading by what differs from NSP's default: fix one here
-    default = {"reading": "d2", "theta_init": "w_over_a", "pruned_grad": "exact",
-               "learnable_a": False}  # fmt: skip
-    monkeypatch.setattr("nspdi_rl.layers.DEFAULT_READING", default)
-    run_dir = tmp_path / "screen"
-    scores = {  # task -> reading options -> score per seed
-        "speech": [({}, 0.82), ({"reading": "d2", "pruned_grad": "exact"}, 0.98),
-                   ({"reading": "d2"}, 0.95), ({"pruning": "magnitude"}, 0.99)],
-        "vision": [({}, 0.80), ({"reading": "d2", "pruned_grad": "exact"}, 0.96),
-                   ({"reading": "d2"}, 0.96), ({"pruning": "magnitude"}, 0.95)],
-    }  # fmt: skip
-    for task, rows in scores.items():
-        for opts, score in rows:
-            for seed in (0, 1):
-                _fake_trial(run_dir, task, f"screen-{task}", seed, score + 0.001 * seed, **opts)
-    report = tmp_path / "screen.md"
+def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None:
+    run_dir = tmp_path / "study"
+    # tuning: the config with the best validation score wins, whatever its test score
+    for seed in (100, 101):
+        for end, val, test in ((0.5, 0.93, 0.80), (0.8, 0.90, 0.99)):
+            _fake_trial(run_dir, "tune-speech", seed, test, val + 0.002 * (seed - 100),
+                        options={"prune-end": end})  # fmt: skip
+    # the study: NSP ahead of every baseline, 0.01 below dense
+    for seed in range(10, 15):
+        jitter = 0.002 * (seed - 12)
+        _fake_trial(run_dir, "study-speech", seed, 0.95 + jitter, 0.9, pruning="dense",
+                    target_sparsity=0.0)  # fmt: skip
+        _fake_trial(run_dir, "study-speech", seed, 0.94 + jitter, 0.9)
+        for method in ("magnitude", "stds", "gradr"):
+            _fake_trial(run_dir, "study-speech", seed, 0.90 + jitter, 0.9, pruning=method)
+        _fake_trial(run_dir, "study-speech", seed, 0.91 + jitter, 0.9,
+                    condition="magnitude_gain", a_dist="constant")  # fmt: skip
+    report = tmp_path / "results.md"
     assert main(["report", str(run_dir), "--output", str(report)]) == 0
     text = report.read_text()
-    # speech: d2+exact 1st, d2 2nd, the original 3rd; vision: d2 and d2+exact tie (1.5 each)
-    assert "| nsp | lognormal | 1 | 1.5 | 1.25 |" in text
-    assert "| nsp[straight_through] | lognormal | 2 | 1.5 | 1.75 |" in text
-    assert "| nsp[d1,straight_through] | lognormal | 3 | 3 | 3.00 |" in text
-    assert "Winner so far: **nsp lognormal** (mean rank 1.25)." in text
-    # the per-task table shows the baseline beside the readings, and what survived
-    assert "| magnitude | - | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
-    assert "| nsp | lognormal | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
-    # and the method comparison says what survived too
-    assert "| magnitude | 0.990 ± 0.001 (2) | 0.050 | 0.90 |" in text
-    assert "| NSP | 0.980 ± 0.001 (2) | 0.300 | 0.90 |" in text
+    assert "| NSP | prune-end 0.5 | 0.931 ± 0.001 (2) | **yes** |" in text
+    assert "| NSP | prune-end 0.8 | 0.901 ± 0.001 (2) |  |" in text
+    assert "| 1. high sparsity with minimal loss | held |" in text
+    assert "| 5. NSP beats earlier pruning methods | held |" in text
+    assert "| 3. heterogeneous transition ratios beat homogeneous ones | not run |" in text
+    assert "- study-speech: **held**. NSP 0.940 ± 0.008 (5) against magnitude" in text
+    assert "Rule: NSP against each tuned baseline at 0.99." in text

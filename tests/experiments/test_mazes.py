@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from agents import config
 from experiments.cli import main
-from experiments.execute import trial_dir
+from experiments.execute import STALE_DIR, reconcile, trial_dir
 from experiments.grid import GridError
 from experiments.mazes import AGENTS, MAZES, maze_table, maze_trials
+from nspdi_rl.checkpoint import write_json
 
 
 def test_every_maze_gets_the_three_agents_with_the_runners_own_checks() -> None:
@@ -35,12 +37,42 @@ def test_unknown_maze_is_refused_naming_it() -> None:
         maze_trials(["nspdi/GridMaze-v0", "nspdi/NoSuchMaze-v0"])
 
 
-def test_the_default_maze_keeps_the_key_of_trials_run_before_grids_named_it() -> None:
-    trial = maze_trials(["nspdi/GridMaze-v0"])[0]
-    without_env = replace(trial, args=())
-    assert trial.key == without_env.key
-    other = maze_trials(["nspdi/GridMaze-15x15-v0"])[0]
-    assert other.key != replace(other, args=()).key
+def test_a_changed_per_env_default_runs_the_trial_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    env = "nspdi/GridMaze-15x15-v0"
+    run_dir = tmp_path / "runs"
+    common = ["--mazes", env, "--run-dir", str(run_dir), "--output", str(tmp_path / "t.md")]
+    old = maze_trials([env])[0]
+    _finish(run_dir, old, score=0.9, sparsity=0.9, settings=old.resolved)
+    write_json(old.to_dict(), trial_dir(run_dir, old) / "trial.json")
+    assert main(["mazes", *common, "--dry-run"]) == 0
+    assert "3 trials in the maze table: 1 finished, 2 to run" in capsys.readouterr().out
+    # a new per-env default: the trial resolves to other settings, so another key
+    defaults = dict(config.ENV_DEFAULTS)
+    shorter = replace(defaults[env], algos={"ppo": {"n_timesteps": 1_000}})
+    monkeypatch.setattr(config, "ENV_DEFAULTS", ((env, shorter), *config.ENV_DEFAULTS))
+    new = maze_trials([env])[0]
+    assert new.stem == old.stem and new.key != old.key
+    assert new.resolved["total_timesteps"] == 1_000
+    assert main(["mazes", *common, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "0 finished, 3 to run" in out
+    assert f"would: {trial_dir(run_dir, old)}: ran with other settings (total_timesteps: " in out
+    # the old folder is set aside, not reported beside the new one
+    lines = reconcile([new], run_dir)
+    assert len(lines) == 1 and "moved to" in lines[0]
+    assert not trial_dir(run_dir, old).exists()
+    assert (run_dir / STALE_DIR / old.name / "summary.json").is_file()
+    # a folder that ran with today's settings under an earlier name is renamed
+    legacy = run_dir / "maze-an-earlier-name"
+    _finish(run_dir, new, score=0.8, sparsity=0.9, settings=new.resolved)
+    trial_dir(run_dir, new).rename(legacy)
+    write_json({**new.to_dict(), "settings": None, "name": legacy.name}, legacy / "trial.json")
+    assert reconcile([new], run_dir) == [
+        f"{legacy}: ran with today's settings; renamed to {new.name}"
+    ]
+    assert json.loads((trial_dir(run_dir, new) / "trial.json").read_text())["settings"]
 
 
 def _finish(run_dir: Path, trial, **summary) -> None:

@@ -48,7 +48,7 @@ def test_every_runner_lists_the_shared_flags_the_same_way() -> None:
         "--output", "--resume", "--seed", "--threads", "--no-progress",
         "--pruning", "--target-sparsity", "--schedule", "--prune-end", "--scope",
         "--freeze-mask", "--a-dist", "--reading", "--theta-init", "--pruned-grad",
-        "--learnable-a", "--no-ndi", "--hidden", "--alpha",
+        "--learnable-a", "--d1", "--no-ndi", "--hidden", "--alpha",
     ]  # fmt: skip
     # same flags, same groups, same words (the output folder's default aside)
     strip = [(g, o, h) for g, o, h in rows["maze"] if o != ("--output",)]
@@ -177,3 +177,17 @@ def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: P
     )
     with pytest.raises(UsageError, match="reading='d2' is an NSP reading; method is 'magnitude'"):
         check_shared_options(p.parse_args(["--pruning", "magnitude", "--reading", "d2"]))
+
+
+def test_d1_is_a_fixed_threshold_of_the_d2_reading_only() -> None:
+    from nspdi_rl.cli import nsp_config
+    from tasks.speech.cli import parser
+
+    args = parser().parse_args(["--d1", "0.01"])
+    assert nsp_config(args).d1 == 0.01 and nsp_config(args).reading == "d2"
+    args = parser().parse_args(["--d1", "0.01", "--pruning", "stds"])
+    with pytest.raises(UsageError, match="--d1 0.01 is a fixed threshold of NSP's d2 reading"):
+        nsp_config(args)
+    args = parser().parse_args(["--d1", "-1"])
+    with pytest.raises(UsageError, match="d1 must be >= 0, got -1.0"):
+        nsp_config(args)
