@@ -205,7 +205,8 @@ def _load_split(
     files, silence = _choose(_split_files(folder, subset), setup, subset, seed)
     classes = _class_names(setup)
     labels = [classes.index(word if word in classes else UNKNOWN) for _, word, _ in files]
-    labels += [classes.index(SILENCE)] * silence
+    if silence:  # the 35-class setup adds none and has no such class
+        labels += [classes.index(SILENCE)] * silence
     if not labels:
         raise DataError(f"the {subset} split of {folder} holds no clips")
     shape = (int(features(torch.zeros(SAMPLE_RATE)).shape[0]), features.size)

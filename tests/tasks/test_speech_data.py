@@ -17,7 +17,13 @@ from tasks.data import DataError, TaskData
 from tasks.speech import speechcommands
 from tasks.speech.features import AudioFeatures, DeltaSpikes, read_clip
 from tasks.speech.shd import load_shd
-from tasks.speech.speechcommands import SILENCE, UNKNOWN, find_dataset_folder, load_speechcommands
+from tasks.speech.speechcommands import (
+    ALL_WORDS,
+    SILENCE,
+    UNKNOWN,
+    find_dataset_folder,
+    load_speechcommands,
+)
 from tests.tasks.cache_checks import entry_times, read_all, rewritten, same_samples
 from tests.tasks.conftest import random_shd_samples, write_shd_file, write_speechcommands
 
@@ -144,6 +150,23 @@ def test_speechcommands_35_classes_need_every_word(tmp_path: Path, synthetic_cli
         load_speechcommands(root, classes=35)
     with pytest.raises(ValueError, match="unknown class setup 7"):
         load_speechcommands(root, classes=7)
+
+
+def test_speechcommands_35_classes_label_every_word(tmp_path: Path, synthetic_clips: Path) -> None:
+    """Every word is a class and no ``_silence_`` clips are added (there is no such class)."""
+    root = tmp_path / "sc35"
+    for word in ALL_WORDS:
+        (root / word).mkdir(parents=True)
+        for speaker in ("aaaa0001", "bbbb0002", "cccc0003"):
+            shutil.copy(synthetic_clips / "yes_1000ms.wav", root / word / f"{speaker}_nohash_0.wav")
+    for split, speaker in (("validation", "bbbb0002"), ("testing", "cccc0003")):
+        (root / f"{split}_list.txt").write_text(
+            "".join(f"{word}/{speaker}_nohash_0.wav\n" for word in ALL_WORDS)
+        )
+    data = load_speechcommands(root, classes=35, cache_dir=tmp_path / "cache", progress=False)
+    assert data.classes == list(ALL_WORDS) and data.n_classes == 35
+    for split in (data.train, data.val, data.test):
+        assert sorted(int(y) for _, y in split) == list(range(35))
 
 
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
