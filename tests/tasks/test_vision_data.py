@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import tarfile
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,10 @@ import pytest
 import torch
 from torch.utils.data import Dataset, Subset
 
-from tasks.data import DataError, TaskData, settings_key
+from tasks.data import CACHE_SCHEME, DataError, TaskData, settings_key
 from tasks.vision.cli import main
 from tasks.vision.datasets import CheckEvents2D, load_vision
-from tasks.vision.synthetic import EVENT_DTYPE, SyntheticDVS, dvs_events
+from tasks.vision.synthetic import EVENT_DTYPE, STEP_US, Difficulty, SyntheticDVS, dvs_events
 from tasks.vision.transforms import Denoise, ToFrames
 from tests.tasks.cache_checks import (
     entry_times,
@@ -408,6 +410,132 @@ def test_synthetic_dvs_is_seeded_and_image_disjoint() -> None:
     assert set(train._indices.tolist()).isdisjoint(test._indices.tolist())
     a, b = SyntheticDVS("test").recording(3), test.recording(3)
     assert np.array_equal(a, b) and len(a) > 100 and a.dtype == EVENT_DTYPE
+
+
+def test_synthetic_dvs_recordings_are_those_of_before_the_hard_set() -> None:
+    """synthetic-dvs-hard was added beside synthetic-dvs without changing a sample."""
+    test = SyntheticDVS("test")
+    assert test._indices[:5].tolist() == [535, 243, 1730, 501, 1163]
+    assert test.targets[:5].tolist() == [9, 2, 3, 2, 6] and len(test.classes) == 10
+    for index, pinned in ((0, (8419, 135420, 140705, 4288, 1223874688)),
+                          (3, (7097, 103394, 128635, 3656, 1022994596))):  # fmt: skip
+        events = test.recording(index)
+        sums = tuple(int(events[name].sum()) for name in ("x", "y", "p", "t"))
+        assert (len(events), *sums) == pinned
+
+
+def test_dvs_events_take_a_threshold_per_pixel() -> None:
+    frames = np.zeros((2, 1, 2))
+    frames[1] = 1.0  # both pixels brighten by log(1.05 / 0.05) = 3.04
+    events = dvs_events(frames, threshold=np.array([[0.5, 1.0]]))
+    assert Counter(events["x"].tolist()) == {0: 6, 1: 3}
+    assert np.array_equal(dvs_events(frames, 0.5), dvs_events(frames, np.full((1, 2), 0.5)))
+    with pytest.raises(ValueError, match="threshold must be > 0 at every pixel, got min 0.0"):
+        dvs_events(frames, threshold=np.array([[0.5, 0.0]]))
+
+
+def test_synthetic_dvs_hard_classes_are_digit_and_motion() -> None:
+    hard = Difficulty()
+    train = SyntheticDVS("train", difficulty=hard)
+    assert train.classes[:2] == ["0-triangle", "1-triangle"] and len(train.classes) == 20
+    assert np.array_equal(train.targets, train.motions * 10 + train.digits)
+    # every digit moves both ways, and the two motions take turns (balanced)
+    pairs = Counter(zip(train.digits.tolist(), train.motions.tolist(), strict=True))
+    assert len(pairs) == 20 and min(pairs.values()) >= 40
+    assert abs(int(train.motions.sum()) * 2 - len(train)) <= 1
+    # same images as synthetic-dvs with the same seed: the hard set is its harder view
+    assert np.array_equal(train._indices, SyntheticDVS("train")._indices)
+    assert len(SyntheticDVS("val", difficulty=replace(hard, motions=4)).classes) == 40
+
+
+def test_synthetic_dvs_hard_labels_follow_the_motion() -> None:
+    """The first saccade runs right (triangle) or left (mirror): a bright stroke moving
+    right turns ON at its right edge and OFF at its left, so the mean x of the ON
+    events lies right of the OFF events' for the triangle and left for the mirror."""
+    quiet = replace(Difficulty(), distractors=0, noise_hz=0, hot_pixels=0)
+    test = SyntheticDVS("test", difficulty=quiet)
+    for index in range(40):
+        events = test.recording(index)
+        first = events[events["t"] < 9 * STEP_US]
+        on_minus_off = first["x"][first["p"]].mean() - first["x"][~first["p"]].mean()
+        assert (on_minus_off > 1.0) if test.motions[index] == 0 else (on_minus_off < -1.0)
+
+
+def test_synthetic_dvs_hard_has_sensor_noise() -> None:
+    hard = Difficulty()
+    noisy = SyntheticDVS("val", difficulty=hard)
+    clean = SyntheticDVS("val", difficulty=replace(hard, noise_hz=0, hot_pixels=0))
+    seconds = 29 * STEP_US * 1e-6
+    expected = hard.noise_hz * 32 * 32 * seconds + hard.hot_pixels * hard.hot_pixel_hz * seconds
+    for index in range(5):
+        events, signal = noisy.recording(index), clean.recording(index)
+        # the noise comes on top of the scene's events, which it leaves as they were
+        noise = Counter(events.tolist()) - Counter(signal.tolist())
+        assert noise.total() == len(events) - len(signal)
+        assert abs(noise.total() - expected) < 5 * np.sqrt(expected)
+        per_pixel = Counter((x, y) for x, y, _, _ in noise.elements())
+        assert len(per_pixel) > 300  # background events all over the sensor
+        # the hot pixels fire about hot_pixel_hz * 0.29 s = 29 times, noise pixels once or twice
+        hot = sorted(per_pixel.values())[-hard.hot_pixels :]
+        assert min(hot) >= 15
+        assert (np.diff(events["t"]) >= 0).all() and events["t"].max() < 29 * STEP_US
+
+
+def test_synthetic_dvs_hard_is_seeded_and_its_splits_disjoint() -> None:
+    hard = Difficulty()
+    splits = {split: SyntheticDVS(split, difficulty=hard) for split in ("train", "val", "test")}
+    images = {split: set(d._indices.tolist()) for split, d in splits.items()}
+    assert sum(len(i) for i in images.values()) == len(set().union(*images.values())) == 1797
+    assert images["val"].isdisjoint(images["test"])
+    again = SyntheticDVS("test", difficulty=hard).recording(7)
+    assert np.array_equal(again, splits["test"].recording(7))
+    other_seed = SyntheticDVS("test", seed=1, difficulty=hard)
+    assert not np.array_equal(other_seed.recording(7), again)
+    easy = SyntheticDVS("test").recording(7)
+    assert not np.array_equal(easy, again) and again.dtype == EVENT_DTYPE
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"motions": 5}, r"motions must be in 1..4 \(\['triangle', 'mirror'"),
+     ({"noise_hz": -1.0}, "noise_hz must be >= 0, got -1.0"),
+     ({"hot_pixels": -2}, "hot_pixels must be >= 0, got -2"),
+     ({"contrast": (0.0, 1.0)}, r"contrast must be a range \(low, high\) with 0 < low <= high"),
+     ({"background": (-0.1, 0.2)}, r"background must be .* with 0 <= low <= high, got \(-0.1,"),
+     ({"threshold": (0.3, 0.2)}, r"low <= high, got \(0.3, 0.2\)")],
+)  # fmt: skip
+def test_difficulty_checks_itself(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Difficulty(**change)
+
+
+def test_synthetic_dvs_hard_loads_through_the_runner(tmp_path: Path) -> None:
+    cache = tmp_path / "c"
+    data = load_vision("synthetic-dvs-hard", tmp_path, size=16, time_steps=4, cache_dir=cache)
+    assert data.name == "synthetic-dvs-hard" and data.n_classes == 20
+    assert data.classes[10] == "0-mirror" and data.input_shape == (2, 16, 16)
+    assert data.info["samples"] == {"train": 1437, "val": 180, "test": 180}
+    x, label = data.test[0]
+    assert x.shape == (4, 2, 16, 16) and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert label == SyntheticDVS("test", difficulty=Difficulty()).targets[0]
+    # its own cache, keyed by its settings; synthetic-dvs's key is as it was
+    easy = load_vision("synthetic-dvs", tmp_path, size=16, time_steps=4, cache_dir=cache)
+    key = settings_key({"scheme": CACHE_SCHEME, "dataset": "synthetic-dvs", "size": 16, "T": 4,
+                        "seed": 0})  # fmt: skip
+    assert Path(easy.info["cache"]).name == f"synthetic-dvs-{key}"
+    assert Path(data.info["cache"]).name.startswith("synthetic-dvs-hard-")
+    assert not torch.equal(easy.test[0][0], x)
+
+
+def test_vision_cli_knows_synthetic_dvs_hard(capsys: pytest.CaptureFixture) -> None:
+    from tasks.vision.cli import fill_defaults, parser
+
+    args = parser().parse_args(["--dataset", "synthetic-dvs-hard", "--data-dir", "d"])
+    fill_defaults(args)
+    assert (args.epochs, args.conv_channels, args.hidden) == (15, [8, 16], [128])
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--help"])
+    assert "synthetic-dvs-hard: 32x32 frames" in " ".join(capsys.readouterr().out.split())
 
 
 def test_vision_cli_rejects_unknown_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
