@@ -337,11 +337,11 @@ class _Section:
             f"**Methods** (NDI on; each method with the configuration its grid gives it, "
             f"in a study the one tuned on validation; {self.metric}, mean ± standard error "
             f"(seeds); the last columns "
-            f"compare with NSP at {top:g} and say what survived there)",
+            f"compare with NSP at {top:g} and say what pruning reached and left there)",
             "",
             "| method | " + " | ".join(f"target {t:g}" for t in targets)
-            + f" | minus NSP at {top:g} | mean abs w (live) | neurons fed |",
-            "|---|" + "---|" * (len(targets) + 3),
+            + f" | minus NSP at {top:g} | sparsity reached | mean abs w (live) | neurons fed |",
+            "|---|" + "---|" * (len(targets) + 4),
         ]  # fmt: skip
         nsp = self.cell("nsp", top)
         for label, name in METHODS.items():
@@ -352,7 +352,8 @@ class _Section:
             versus = "-" if label == "nsp" or not (mine and nsp) else str(compare(mine, nsp))
             out.append(
                 f"| {name} | " + " | ".join(str(c) if c else "-" for c in cells)
-                + f" | {versus} | {_fmt(self.mean(label, top, 'mean_abs_w_live'), 3)} "
+                + f" | {versus} | {_fmt(self.mean(label, top, 'sparsity'), 4)} "
+                f"| {_fmt(self.mean(label, top, 'mean_abs_w_live'), 3)} "
                 f"| {_fmt(self.mean(label, top, 'neurons_fed'), 2)} |"
             )  # fmt: skip
         return [*out, ""]
