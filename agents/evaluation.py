@@ -90,8 +90,17 @@ D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "PointMaze_Medium-v3": (13.13, 277.39),
     "PointMaze_Large-v3": (6.70, 273.99),
 }
-# env options that change what a D4RL return means (D4RL's task goes on after the goal)
-_D4RL_TASK_OPTIONS = ("continuing_task", "reset_target", "reward_type", "max_episode_steps")
+# env options that change what a D4RL return means: D4RL's task goes on after the goal;
+# a maze map of one's own is another maze; waypoints put a planner that reads the map
+# in front of the agent, whose work the score would credit to the agent
+_D4RL_TASK_OPTIONS = (
+    "continuing_task",
+    "reset_target",
+    "reward_type",
+    "max_episode_steps",
+    "maze_map",
+    "waypoints",
+)
 #: At most this many visited observations go to ``policy.measure`` (evenly spaced).
 MAX_MEASURED_OBSERVATIONS = 2048
 #: Summary keys filled by ``policy.measure``; ``None`` for policies without it.

@@ -14,6 +14,7 @@ schedule position (and the replay buffer for DQN / SAC). The shared options
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
 from nspdi_rl.cli import (
+    ADDED_OPTIONS,
     UsageError,
     check_shared_options,
     common_summary,
@@ -332,7 +334,7 @@ def _spiking_options(
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
     nsp = nsp_config(args)
-    shared = ("method", "a_dist", "reading", "theta_init", "pruned_grad", "learnable_a")
+    shared = ("method", "a_dist", *ADDED_OPTIONS)  # the flags that set NSPConfig fields
     spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in shared}}
     return spiking
 
@@ -346,6 +348,21 @@ def check(argv: Sequence[str]) -> dict[str, Any]:
     :raises UsageError: naming the bad option.
     """
     return settings_from_args(parse_quietly(parser(), argv)).to_dict()
+
+
+def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """Settings a run recorded, as today's :func:`check` spells them: fields added since
+    take the value runs had before them (:meth:`MazeSettings.from_dict`), and the
+    ``use_sde: false`` that SB3's SAC wrote into the policy kwargs of runs made before
+    the runner gave it a copy is dropped.
+
+    :raises ValueError: for settings this version cannot read.
+    """
+    data = MazeSettings.from_dict(saved).to_dict()
+    policy_kwargs = dict(data["policy_kwargs"])
+    if policy_kwargs.get("use_sde") is False:
+        del policy_kwargs["use_sde"]
+    return {**data, "policy_kwargs": policy_kwargs}
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -482,7 +499,9 @@ def build_model(
                 vec_env,
                 seed=settings.seed,
                 verbose=0,
-                policy_kwargs=settings.policy_kwargs,
+                # a copy: SB3 writes keys of its own into the dict (SAC: use_sde), and
+                # the settings keep what the run asked for
+                policy_kwargs=copy.deepcopy(settings.policy_kwargs),
                 device="cpu",
                 tensorboard_log=str(run_dir / "tensorboard"),
                 **sb3_arguments(settings.hyperparams),

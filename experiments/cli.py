@@ -122,6 +122,9 @@ def _mazes(args: argparse.Namespace, command: Sequence[str]) -> int:
         status = _run_trials(args, command, trials, "the maze table", [])
         if status != 0 or args.dry_run:
             return status
+    if args.table_only:  # trial folders named by an earlier version are found by their settings
+        for line in reconcile(maze_trials(args.mazes, args.seed), Path(args.run_dir)):
+            print(line, flush=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(maze_table(Path(args.run_dir), args.mazes, args.seed) + "\n")
     print(f"wrote {output}")

@@ -11,6 +11,7 @@ last checkpoint (the runners' ``--resume``), up to ``retries`` times.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -28,7 +29,6 @@ from typing import Any
 
 from experiments.grid import MODULES, GridError, Trial, point_of
 from nspdi_rl.checkpoint import write_json
-from nspdi_rl.cli import ADDED_OPTIONS
 from nspdi_rl.stopping import interrupt_on_sigterm
 
 __all__ = ["BACKENDS", "STALE_DIR", "Outcome", "pending", "reconcile", "run_trials"]
@@ -172,7 +172,8 @@ def reconcile(trials: Sequence[Trial], run_dir: Path, apply: bool = True) -> lis
             continue
         target = trial_dir(run_dir, trial)
         ran = _settings_of(folder)
-        if ran is not None and _canonical_settings(ran, trial) == trial.resolved:
+        today = None if ran is None else _canonical_settings(ran, trial)
+        if today is not None and today == trial.resolved:
             if (target / "summary.json").is_file():
                 continue  # the trial has a result of its own already
             lines.append(f"{folder}: ran with today's settings; renamed to {target.name}")
@@ -183,7 +184,7 @@ def reconcile(trials: Sequence[Trial], run_dir: Path, apply: bool = True) -> lis
         why = (
             "unfinished, written by an earlier version"
             if ran is None
-            else f"ran with other settings ({_first_difference(ran, trial.resolved)})"
+            else f"ran with other settings ({_first_difference(today or ran, trial.resolved)})"
         )
         stale = run_dir / STALE_DIR / folder.name
         lines.append(f"{folder}: {why}; moved to {stale}, the trial runs again")
@@ -193,14 +194,16 @@ def reconcile(trials: Sequence[Trial], run_dir: Path, apply: bool = True) -> lis
     return lines
 
 
-def _canonical_settings(ran: dict[str, Any], trial: Trial) -> dict[str, Any]:
-    """A summary's settings as today's resolution spells them: an NSP option the run
-    was made before takes the value runs had then."""
-    filled = dict(ran)
-    if trial.task != "maze":
-        for key, value in ADDED_OPTIONS.items():
-            filled.setdefault(key, value)
-    return json.loads(json.dumps(filled, sort_keys=True))
+def _canonical_settings(ran: dict[str, Any], trial: Trial) -> dict[str, Any] | None:
+    """A summary's settings as today's resolution spells them (the runner's
+    ``canonical_settings``: fields added since take the values runs had before them);
+    None when this version cannot read them."""
+    runner = importlib.import_module(MODULES[trial.task])
+    try:
+        filled = runner.canonical_settings(ran)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return json.loads(json.dumps(filled, sort_keys=True, default=list))
 
 
 def _command(trial: Trial, out: Path) -> list[str]:

@@ -5,7 +5,9 @@ for the same number of environment steps.
 Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
 :func:`experiments.execute.run_trials`, so a table stopped half-way continues where
 it stopped, and trials run on the local pool or on Ray like any grid's.
-:func:`maze_table` turns the finished trials into the Markdown table of the README.
+:func:`maze_table` turns the finished trials into the Markdown table of the README; a
+row whose agent was steered by the waypoint planner (``waypoints``: a planner that reads
+the map at test time) says so in the row and gets no D4RL score.
 """
 
 from __future__ import annotations
@@ -100,12 +102,13 @@ def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> st
             continue
         s = json.loads(path.read_text())
         energy = s.get("energy_per_inference_pj")
+        planner = bool((s.get("env_kwargs") or {}).get("waypoints"))
         cells = [
             env,
-            _agent(trial),
+            _agent(trial) + (", steered by the waypoint planner" if planner else ""),
             _cell(s.get("total_timesteps"), 0),
             _cell(s.get("score"), 2),
-            _cell(s.get("normalized_score"), 1),
+            "n/a (planner)" if planner else _cell(s.get("normalized_score"), 1),
             _cell(s.get("sparsity"), 3),
             _cell(s.get("synops_per_inference"), 0),
             _cell(None if energy is None else energy / 1000, 1),

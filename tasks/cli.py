@@ -21,6 +21,7 @@ from typing import Any
 import torch.distributed as dist
 
 from nspdi_rl.cli import (
+    ADDED_OPTIONS,
     Preset,
     UsageError,
     check_shared_options,
@@ -183,6 +184,12 @@ def check_command_line(
     args = parse_quietly(parser, argv)
     check_options(args, fill_defaults)
     return run_options(args, RUNTIME_OPTIONS)
+
+
+def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """Settings a run recorded, as today's :func:`check_command_line` spells them: an NSP
+    option added since takes the value runs had before it (:data:`ADDED_OPTIONS`)."""
+    return {**ADDED_OPTIONS, **saved}
 
 
 def _run_dir(

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from nspdi_rl.cli import Preset
-from tasks.cli import UsageError, check_command_line, make_parser, run
+from tasks.cli import UsageError, canonical_settings, check_command_line, make_parser, run
 from tasks.data import TaskData
 from tasks.speech.features import ENCODINGS, FEATURE_KINDS, AudioFeatures
 from tasks.speech.shd import SHD_CHANNELS, load_shd
 from tasks.speech.speechcommands import CLASS_SETUPS, load_speechcommands
 
-__all__ = ["DATASETS", "PRESET", "check", "load", "main", "parse_args"]
+__all__ = ["canonical_settings", "DATASETS", "PRESET", "check", "load", "main", "parse_args"]
 
 DATASETS = ("shd", "speechcommands")
 PROG = "python -m tasks.speech"

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from nspdi_rl.cli import Preset
-from tasks.cli import UsageError, check_command_line, make_parser, run
+from tasks.cli import UsageError, canonical_settings, check_command_line, make_parser, run
 from tasks.data import TaskData
 from tasks.vision.datasets import ARCHITECTURES, DATASETS, load_vision
 
-__all__ = ["PRESET", "check", "main", "parser"]
+__all__ = ["canonical_settings", "PRESET", "check", "main", "parser"]
 
 PROG = "python -m tasks.vision"
 #: the runner's defaults for the shared options: hidden widths per dataset

@@ -97,6 +97,14 @@ def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
     )
     assert lines[3] == "| PointMaze_UMaze-v3 | spiking, dense | not run | | | | | | |"
     assert "| MLP (SB3) | 50,000 | 0.80 | n/a | 0.000 | 4,608 | 21.2 | 300 |" in lines[4]
+    # a row steered by the waypoint planner says so, and has no D4RL score
+    _finish(tmp_path, dense, total_timesteps=50_000, score=0.98, normalized_score=163.8,
+            sparsity=0.0, env_kwargs={"waypoints": True})  # fmt: skip
+    row = maze_table(tmp_path, ["PointMaze_UMaze-v3"]).splitlines()[3]
+    assert row.startswith(
+        "| PointMaze_UMaze-v3 | spiking, dense, steered by the waypoint planner | 50,000 | 0.98 "
+        "| n/a (planner) |"
+    )
 
 
 def test_cli_lists_the_trials_and_writes_the_table(
