@@ -161,8 +161,8 @@ def efficiency_rises(points: Sequence[tuple[float, float, float | None]]) -> Ver
     mi = ""
     if first[2] is not None and last[2] is not None:
         mi = (
-            f"; mutual information {first[2]:.2f} bits at {first[0]:.2f} and {last[2]:.2f} at "
-            f"{last[0]:.2f}"
+            f"; mutual information {first[2]:.2f} bits at {first[0]:.3f} and {last[2]:.2f} at "
+            f"{last[0]:.3f}"
         )
     return Verdict(
         verdict,

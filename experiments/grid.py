@@ -371,11 +371,6 @@ def resolve(trial: Trial) -> Trial:
     return replace(trial, settings=json.dumps(_canonical(settings), sort_keys=True))
 
 
-def check_trial(trial: Trial) -> None:
-    """Run the runner's own parser and option checks on the trial's command line."""
-    resolve(trial)
-
-
 def _read(path: Path) -> dict[str, Any]:
     try:
         spec = yaml.safe_load(path.read_text())

@@ -115,7 +115,7 @@ def test_claim_4_every_verdict() -> None:
     rising = [(0.9, 0.004, 3.2), (0.95, 0.008, 3.1), (0.99, 0.03, 3.0)]
     assert efficiency_rises(rising).verdict == "held"
     assert (
-        "mutual information 3.20 bits at 0.90 and 3.00 at 0.99" in efficiency_rises(rising).detail
+        "mutual information 3.20 bits at 0.900 and 3.00 at 0.990" in efficiency_rises(rising).detail
     )
     falling = [(s, -b, m) for s, b, m in rising]
     assert efficiency_rises(falling).verdict == "not held"
