@@ -9,32 +9,48 @@ over only the non-zero inputs and synapses, whichever is fastest for the input's
 row count: the first call with a new size times them
 and keeps the winner, so a sparse path is used only where it pays. Conv layers keep
 their (zero-holding) dense kernels.
+
+:func:`to_nir` / :func:`export_nir` write a dense network as a NIR graph (the
+neuromorphic intermediate representation) in the specification's units, so that
+other simulators run it; NDI layers use one extension node (:data:`NDI_PRODUCT`).
+:func:`read_nir` reads such a file and :func:`from_nir` rebuilds the network from it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nspdi_rl.checkpoint import atomic_torch_save
 from nspdi_rl.kernels import compiled_kernels
-from nspdi_rl.layers import NSPConv2d, NSPLayer, NSPLinear
-from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+from nspdi_rl.layers import NSPConfig, NSPConv2d, NSPLayer, NSPLinear
+from nspdi_rl.network import LIFConfig, SpikingNetConfig, SpikingNetwork, build_network
 
 __all__ = [
+    "NDI_PRODUCT",
+    "NIR_DISCRETISATION",
+    "NIR_ENCODERS",
+    "NIR_FORMAT",
+    "NIR_READOUTS",
     "PRUNED_FORMAT",
     "CompressedLinear",
     "export_nir",
     "export_pruned",
+    "from_nir",
     "load_pruned",
+    "ndi_product_type",
+    "read_nir",
     "to_nir",
 ]
 
@@ -269,89 +285,502 @@ def _load_dense_conv(module: NSPLayer, weight: torch.Tensor, bias: torch.Tensor 
             module.bias.copy_(bias)
 
 
-def to_nir(model: SpikingNetwork) -> Any:
-    """The network as a NIR graph (the neuromorphic intermediate representation).
+# NIR (the neuromorphic intermediate representation; nir, a dev extra, is imported only
+# where it is used)
 
-    Dense layers become ``nir.Affine`` holding the effective weights (pruned
-    synapses are exact zeros), the LIF layers ``nir.CubaLIF`` and the readout
-    ``nir.LI``, with Norse's conventions (``tau = dt / tau_inv``, ``r = 1``). The
-    graph's input is the encoded input current of one step. NIR has no node for
-    the NDI product term, so a network using it cannot be exported.
+#: ``metadata["format"]`` of the graphs :func:`to_nir` writes
+NIR_FORMAT = "nspdi-rl/nir"
+#: the node type under which NDI's product term is written: an nspdi_rl extension of NIR
+NDI_PRODUCT = "nspdi_rl.NDIProduct"
+#: the encoders whose output a NIR graph takes as it is, one time step per input
+NIR_ENCODERS = ("direct", "events")
+#: how the graph's continuous-time nodes become the model's steps (``metadata["discretisation"]``)
+NIR_DISCRETISATION = (
+    "forward Euler at dt; an input is held over its step; nodes update in graph order, so a "
+    "membrane integrates the synaptic current of the same step (Norse's LIF order)"
+)
+#: how the output node's values over the T steps become the network's output
+#: (``metadata["readout_reduction"]``); NIR has no node for it
+NIR_READOUTS = {
+    "mean": "the mean over the T steps of the output node's value (the CubaLI membrane)",
+    "last": "the output node's value at the last of the T steps (the CubaLI membrane)",
+    "max": "the maximum over the T steps of the output node's value (the CubaLI membrane)",
+    "spike_count": "the output node's (CubaLIF) spikes summed over the T steps, divided by T",
+}
+_WHY_NOT_NIR = {
+    "rate": "it draws random Bernoulli spikes",
+    "population": "its Gaussian receptive fields are no NIR node",
+}
 
-    :raises ValueError: naming the first layer NIR cannot express (an NDI layer,
-        or a conv layer, which this exporter does not cover yet).
+
+@functools.cache
+def ndi_product_type() -> Any:
+    """The NIR node class of NDI's product term (type :data:`NDI_PRODUCT` in a file).
+
+    ``NDIProduct(bias)`` takes the ``2N`` values ``[Wx; Vx]`` that the ``nir.Affine``
+    before it computes with the stacked weight ``[W; V]`` (and a zero bias) and gives
+    the layer's current ``Wx + b + (Wx) * (Vx)`` (``N`` values; ``b`` is its ``bias``),
+    as :func:`nspdi_rl.functional.stacked_ndi_current` does. A consumer of NIR can map
+    this class in its node table (a ``nirtorch`` node map, say) to run NDI graphs.
     """
     import nir
-    import numpy as np
 
+    @dataclass(eq=False)
+    class NDIProduct(nir.NIRNode):
+        """NDI's product term: ``[Wx; Vx] (2N) -> Wx + b + (Wx) * (Vx) (N)``.
+
+        :param bias: ``b``, shape ``(N,)``.
+        """
+
+        bias: np.ndarray
+
+        def __post_init__(self) -> None:
+            self.bias = np.asarray(self.bias)
+            if self.bias.ndim != 1:
+                raise ValueError(f"NDIProduct's bias must be 1-D, got shape {self.bias.shape}")
+            n = int(self.bias.shape[0])
+            self.input_type = {"input": np.array([2 * n])}
+            self.output_type = {"output": np.array([n])}
+
+        def to_dict(self) -> dict[str, Any]:
+            data: dict[str, Any] = super().to_dict()
+            data["type"] = NDI_PRODUCT
+            return data
+
+        @classmethod
+        def from_dict(cls, kwargs: dict[str, Any]) -> Any:
+            kwargs = {k: v for k, v in kwargs.items() if k != "type"}
+            return cls(**kwargs)
+
+    NDIProduct.__module__ = __name__
+    NDIProduct.__qualname__ = "NDIProduct"
+    return NDIProduct
+
+
+def _check_nir_exportable(model: SpikingNetwork) -> None:
+    """Refuse, in one line naming it, the first part of ``model`` NIR cannot express."""
     if not isinstance(model, SpikingNetwork):
         raise ValueError(f"to_nir expects a SpikingNetwork, got {type(model).__name__}")
+    config = model.config
+    if model.stateful:
+        raise ValueError(
+            "the network is stateful (build_network(..., stateful=True)): its neuron state "
+            "carries over between calls, which a NIR graph cannot say; export it built "
+            "with stateful=False"
+        )
     for name, module in model.named_modules():
         if isinstance(module, NSPConv2d):
             raise ValueError(
-                f"layer {name!r} is a convolution: NIR export covers dense networks only"
+                f"layer {name!r} is a convolution: NIR export covers dense networks only "
+                "(a conv block's max-pooling of spikes has no NIR node)"
             )
-        if isinstance(module, NSPLayer) and module.v is not None:
-            raise ValueError(
-                f"layer {name!r} uses nonlinear dendritic integration (I = Wx + b + (Wx)(Vx)), "
-                "which NIR cannot express; export a network built with ndi=False"
-            )
-    p = model.config.lif
+    if config.encoder not in NIR_ENCODERS:
+        raise ValueError(
+            f"the {config.encoder!r} encoder cannot be written in NIR "
+            f"({_WHY_NOT_NIR[config.encoder]}); NIR export accepts the encoders {NIR_ENCODERS}"
+        )
+    if len(config.input_shape) != 1:
+        raise ValueError(
+            f"input_shape {config.input_shape} is not a vector: NIR export covers dense "
+            "networks on (features,) inputs"
+        )
 
-    def affine(layer: NSPLinear) -> Any:
-        weight = _effective(layer).numpy()
-        bias = (
-            np.zeros(weight.shape[0], dtype=weight.dtype)
-            if layer.bias is None
-            else layer.bias.detach().numpy()
+
+def _dense_parts(layer: nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """A dense layer's weight (``[W; V]`` stacked for NDI), bias (zeros if none) and
+    whether it has the product term."""
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    if isinstance(layer, NSPLinear):
+        weight, bias, ndi = _effective(layer), layer.bias, layer.v is not None
+    elif isinstance(layer, CompressedLinear):
+        weight, bias, ndi = layer.dense_weight, layer.bias, layer.ndi
+    else:
+        raise ValueError(
+            f"layer {name!r} is a {type(layer).__name__}: NIR export covers NSP dense "
+            "layers and the compressed ones of load_pruned"
         )
-        return nir.Affine(
-            weight=weight, bias=bias, metadata={"nonzero": int(np.count_nonzero(weight))}
-        )
+    out = weight.shape[0] // (2 if ndi else 1)
+    if bias is None:
+        bias = torch.zeros(out, dtype=weight.dtype)
+    return weight.detach().cpu(), bias.detach().cpu(), ndi
+
+
+def to_nir(model: SpikingNetwork) -> Any:
+    """The network as a NIR graph that the NIR specification runs as the model does.
+
+    Per dense layer an ``nir.Affine`` holding the effective weights (pruned synapses
+    are exact zeros; ``metadata["nonzero"]`` counts the rest), then the neurons: each
+    LIF layer an ``nir.CubaLIF``, the leaky-integrator readout an ``nir.CubaLI`` (a
+    ``spike_count`` readout a ``CubaLIF``). The graph's input is one time step of the
+    encoded input (``direct``: the sample itself at every step; ``events``: one frame).
+
+    The parameters follow the specification's units: ``tau_syn = 1 / tau_syn_inv`` and
+    ``tau_mem = 1 / tau_mem_inv`` in seconds, ``r = 1``, and ``w_in = tau_syn / dt``.
+    With these, the specification's ``tau_syn dI/dt = -I + w_in S`` and
+    ``tau_mem dv/dt = (v_leak - v) + r I``, stepped by forward Euler at dt with each
+    input held over its step and the nodes updated in graph order, are the model's
+    update: the synaptic current the membrane integrates jumps by the input ``x`` and
+    then decays by ``1 - dt / tau_syn`` per step, as in Norse's LIF (docs/method.md,
+    section 7). What NIR cannot say is in ``metadata``: ``dt`` (s), ``time_steps``
+    (T), ``encoder``, ``readout`` and ``readout_reduction`` (how the output node's
+    values over the T steps become the output: mean, last, max or spike count / T),
+    ``discretisation``.
+
+    An NDI layer (``I = Wx + b + (Wx)(Vx)``; NIR has no product node) is an
+    ``nir.Affine`` of the stacked ``[W; V]`` with a zero bias, computing ``[Wx; Vx]``,
+    followed by the extension node of :func:`ndi_product_type` (type
+    :data:`NDI_PRODUCT`, holding ``b``), whose output alone feeds the neurons: a
+    consumer that cannot run the product cannot reach them through another path.
+    ``metadata["extensions"]`` names the extension when the graph uses it.
+
+    :raises ValueError: naming the part NIR cannot express: a conv layer, a stateful
+        network, a ``rate`` or ``population`` encoder.
+    """
+    import nir
+
+    _check_nir_exportable(model)
+    config = model.config
+    p = config.lif
+    tau_syn, tau_mem = 1.0 / p.tau_syn_inv, 1.0 / p.tau_mem_inv
+    # Norse adds an input x to the synaptic current as a jump of x; the specification's
+    # synapse, stepped by forward Euler with x held over dt, adds dt * w_in / tau_syn * x
+    w_in = tau_syn / p.dt
+    product = ndi_product_type()
 
     def full(n: int, value: float) -> Any:
-        return np.full(n, value, dtype=np.float32)
+        return np.full(n, value, dtype=np.float64)
 
-    first = model.layers[0] if model.layers else model.readout
-    assert isinstance(first, NSPLinear) and isinstance(model.readout, NSPLinear)
-    nodes: dict[str, Any] = {
-        "input": nir.Input(input_type={"input": np.array([first.in_features])})
-    }
+    def neurons(n: int, spiking: bool) -> Any:
+        common = {
+            "tau_syn": full(n, tau_syn),
+            "tau_mem": full(n, tau_mem),
+            "r": full(n, 1.0),
+            "v_leak": full(n, p.v_leak),
+            "w_in": full(n, w_in),
+        }
+        if not spiking:
+            return nir.CubaLI(**common)
+        return nir.CubaLIF(**common, v_threshold=full(n, p.v_th), v_reset=full(n, p.v_reset))
+
+    names = [f"layers.{index}" for index in range(len(model.layers))] + ["readout"]
+    parts = [
+        _dense_parts(layer, name)
+        for name, layer in zip(names, [*model.layers, model.readout], strict=True)
+    ]
+    n_in = int(parts[0][0].shape[1])
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([n_in])})}
     edges: list[tuple[str, str]] = []
     previous = "input"
-    hidden: list[NSPLinear] = [m for m in model.layers if isinstance(m, NSPLinear)]
-    for index, layer in enumerate(hidden):
-        n = int(layer.out_features)
-        nodes[f"affine{index}"] = affine(layer)
-        nodes[f"lif{index}"] = nir.CubaLIF(
-            tau_syn=full(n, p.dt / p.tau_syn_inv),
-            tau_mem=full(n, p.dt / p.tau_mem_inv),
-            r=full(n, 1.0),
-            v_leak=full(n, p.v_leak),
-            v_threshold=full(n, p.v_th),
-            v_reset=full(n, p.v_reset),
+    uses_ndi = False
+
+    def add(name: str, node: Any) -> None:
+        nonlocal previous
+        nodes[name] = node
+        edges.append((previous, name))
+        previous = name
+
+    def dense(index: int, affine: str, ndi_name: str) -> int:
+        nonlocal uses_ndi
+        weight, bias, ndi = parts[index]
+        w = weight.numpy()
+        add(
+            affine,
+            nir.Affine(
+                weight=w,
+                bias=np.zeros(w.shape[0], dtype=w.dtype) if ndi else bias.numpy(),
+                metadata={"nonzero": int(np.count_nonzero(w)), "module": names[index]},
+            ),
         )
-        edges += [(previous, f"affine{index}"), (f"affine{index}", f"lif{index}")]
-        previous = f"lif{index}"
-    n_out = model.readout.out_features
-    nodes["readout"] = affine(model.readout)
-    nodes["li"] = nir.LI(
-        tau=full(n_out, p.dt / p.tau_mem_inv), r=full(n_out, 1.0), v_leak=full(n_out, p.v_leak)
-    )
-    nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
-    edges += [(previous, "readout"), ("readout", "li"), ("li", "output")]
-    return nir.NIRGraph(
-        nodes=nodes,
-        edges=edges,
-        metadata={"source": "nspdi_rl", "dt": p.dt, "time_steps": model.config.time_steps},
-    )
+        if ndi:
+            uses_ndi = True
+            add(
+                ndi_name,
+                product(
+                    bias=bias.numpy(),
+                    metadata={
+                        "computes": "[Wx; Vx] (2N) -> Wx + bias + Wx * Vx (N)",
+                        "reader": "nspdi_rl.export.read_nir",
+                    },
+                ),
+            )
+        return int(bias.shape[0])
+
+    for index in range(len(model.layers)):
+        n = dense(index, f"affine{index}", f"ndi{index}")
+        add(f"lif{index}", neurons(n, spiking=True))
+    n_out = dense(len(model.layers), "readout", "readout_ndi")
+    if config.readout == "spike_count":
+        add("readout_lif", neurons(n_out, spiking=True))
+    else:
+        add("li", neurons(n_out, spiking=False))
+    add("output", nir.Output(output_type={"output": np.array([n_out])}))
+    metadata = {
+        "source": "nspdi_rl",
+        "format": NIR_FORMAT,
+        "version": 1,
+        "dt": float(p.dt),
+        "time_steps": int(config.time_steps),
+        "encoder": config.encoder,
+        "readout": config.readout,
+        "readout_reduction": NIR_READOUTS[config.readout],
+        "discretisation": NIR_DISCRETISATION,
+        "extensions": NDI_PRODUCT if uses_ndi else "",
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
 def export_nir(model: SpikingNetwork, path: str | os.PathLike[str]) -> Path:
-    """Write :func:`to_nir`'s graph to a NIR (HDF5) file."""
+    """Write :func:`to_nir`'s graph to a NIR (HDF5) file.
+
+    ``nir.read`` reads it unless the network has NDI layers: nir 1.0 reads only its own
+    node types, so a file with the :data:`NDI_PRODUCT` extension is read with
+    :func:`read_nir` (or rebuilt with :func:`from_nir`).
+    """
     import nir
 
+    graph = to_nir(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nir.write(str(path), to_nir(model))
+    nir.write(str(path), graph)
     return path
+
+
+def read_nir(path: str | os.PathLike[str]) -> Any:
+    """Read a NIR file, the :data:`NDI_PRODUCT` extension included, as a ``nir.NIRGraph``.
+
+    :raises FileNotFoundError: no file at ``path``.
+    :raises ValueError: not a NIR file, or a node type that neither NIR nor this
+        module knows.
+    """
+    import h5py
+    from nir.serialization import hdf2dict
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no NIR file at {path}")
+    try:
+        with h5py.File(path, "r") as file:
+            data = hdf2dict(file["node"])
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path} is not a NIR file ({type(err).__name__}: {err})") from err
+    return _nir_node(data, "graph")
+
+
+def _nir_node(data: dict[str, Any], name: str) -> Any:
+    import nir
+
+    kind = data.get("type")
+    if kind == NDI_PRODUCT:
+        return ndi_product_type().from_dict(data)
+    if kind == "NIRGraph":
+        nodes = {str(key): _nir_node(node, str(key)) for key, node in data["nodes"].items()}
+        edges = [tuple(_text(end) for end in edge) for edge in data["edges"]]
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(data.get("metadata", {})))
+    known = getattr(nir, str(kind), None)
+    if not (isinstance(known, type) and issubclass(known, nir.NIRNode)) or kind == "NIRNode":
+        raise ValueError(f"node {name!r} has the unknown NIR type {kind!r}")
+    return nir.dict2NIRNode(data)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class _Stage:
+    """One dense layer of a graph and its neurons, as :func:`from_nir` reads them."""
+
+    name: str
+    weight: Any  # (N, in), or (2N, in) stacking W over V
+    bias: Any  # (N,)
+    ndi: bool
+    neurons_name: str
+    neurons: Any
+
+
+def from_nir(graph: Any) -> SpikingNetwork:
+    """Rebuild the network a :func:`to_nir` graph (or an :func:`export_nir` file) holds.
+
+    The weights, sizes and neuron constants come from the nodes; T, the encoder and the
+    readout reduction, which NIR cannot say, from the graph's metadata. The network
+    holds the effective weights as dense NSP weights (``NSPConfig(method="dense")``),
+    so it computes what the exported one computed, NDI layers included; training
+    settings (the NSP parameterisation, the surrogate) are not part of a graph.
+
+    :param graph: a ``nir.NIRGraph`` or the path of a NIR file.
+    :raises ValueError: a graph that is not a chain
+        ``Input -> (Affine [-> NDIProduct] -> CubaLIF)* -> Affine [-> NDIProduct] ->
+        CubaLI | CubaLIF -> Output`` with one set of neuron constants, ``r = 1`` and
+        ``w_in = tau_syn / dt``, or metadata that lacks what NIR cannot say.
+    """
+    import nir
+
+    if isinstance(graph, (str, os.PathLike)):
+        graph = read_nir(graph)
+    if not isinstance(graph, nir.NIRGraph):
+        raise ValueError(f"from_nir expects a nir.NIRGraph or a path, got {type(graph).__name__}")
+    meta = graph.metadata or {}
+    missing = [key for key in ("dt", "time_steps", "encoder", "readout") if key not in meta]
+    if missing:
+        raise ValueError(
+            f"the graph's metadata lacks {missing}, which NIR cannot say: from_nir rebuilds "
+            "graphs written by nspdi_rl's to_nir"
+        )
+    dt, encoder, readout = float(meta["dt"]), _text(meta["encoder"]), _text(meta["readout"])
+    if encoder not in NIR_ENCODERS:
+        raise ValueError(f"metadata encoder {encoder!r}; accepted: {NIR_ENCODERS}")
+    if readout not in NIR_READOUTS:
+        raise ValueError(f"metadata readout {readout!r}; accepted: {tuple(NIR_READOUTS)}")
+    stages = _stages(_chain(graph))
+    *hidden, last = stages
+    for stage in hidden:
+        if not isinstance(stage.neurons, nir.CubaLIF):
+            raise ValueError(
+                f"node {stage.neurons_name!r} is a {type(stage.neurons).__name__}: hidden "
+                "layers need CubaLIF neurons"
+            )
+    wanted = nir.CubaLIF if readout == "spike_count" else nir.CubaLI
+    if not isinstance(last.neurons, wanted):
+        raise ValueError(
+            f"node {last.neurons_name!r} is a {type(last.neurons).__name__}: the "
+            f"{readout!r} readout needs {wanted.__name__}"
+        )
+    if len({stage.ndi for stage in hidden}) > 1:
+        raise ValueError(
+            "the hidden layers mix NDI and plain ones; a SpikingNetwork has one ndi flag"
+        )
+    sizes = [int(stage.bias.shape[0]) for stage in stages]
+    config = SpikingNetConfig(
+        input_shape=(int(stages[0].weight.shape[1]),),
+        n_outputs=sizes[-1],
+        hidden=tuple(sizes[:-1]),
+        time_steps=int(meta["time_steps"]),
+        encoder=encoder,
+        ndi=bool(hidden and hidden[0].ndi),
+        nsp=NSPConfig(method="dense"),
+        lif=_lif_config(stages, dt),
+        readout=readout,
+        readout_ndi=last.ndi,
+    )
+    model = build_network(config, seed=0)  # a seed: leaves torch's global generator alone
+    layers: list[NSPLayer] = [*model.layers, model.readout]
+    with torch.no_grad():
+        for layer, stage in zip(layers, stages, strict=True):
+            weight = torch.as_tensor(np.asarray(stage.weight))
+            for w, part in zip(
+                layer.nsp_weights(), weight.chunk(2 if stage.ndi else 1), strict=True
+            ):
+                if tuple(part.shape) != tuple(w.shape):
+                    raise ValueError(
+                        f"node {stage.name!r} has weights {tuple(part.shape)} where "
+                        f"{tuple(w.shape)} fit the layer before it"
+                    )
+                w.theta.copy_(part)
+            assert layer.bias is not None
+            layer.bias.copy_(torch.as_tensor(np.asarray(stage.bias)))
+    return model.eval()
+
+
+def _chain(graph: Any) -> list[tuple[str, Any]]:
+    """The graph's nodes from its Input to its Output, if they form one chain."""
+    import nir
+
+    successors: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for source, target in graph.edges:
+        successors[source].append(target)
+    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ValueError(f"from_nir needs one Input node, the graph has {len(inputs)}")
+    chain = [inputs[0]]
+    while not isinstance(graph.nodes[chain[-1]], nir.Output):
+        following = successors[chain[-1]]
+        if len(following) != 1 or following[0] in chain:
+            raise ValueError(
+                f"from_nir reads a chain of nodes; node {chain[-1]!r} is followed by {following}"
+            )
+        chain.append(following[0])
+    if len(chain) != len(graph.nodes):
+        rest = sorted(set(graph.nodes) - set(chain))
+        raise ValueError(f"from_nir reads a chain of nodes; {rest} lie outside it")
+    return [(name, graph.nodes[name]) for name in chain]
+
+
+def _stages(chain: list[tuple[str, Any]]) -> list[_Stage]:
+    import nir
+
+    product = ndi_product_type()
+    body = chain[1:-1]
+    stages: list[_Stage] = []
+    while body:
+        name, affine = body.pop(0)
+        if not isinstance(affine, nir.Affine):
+            raise ValueError(
+                f"node {name!r} is a {type(affine).__name__} where an Affine was expected"
+            )
+        weight, bias, ndi = np.asarray(affine.weight), np.asarray(affine.bias), False
+        if body and isinstance(body[0][1], product):
+            if np.any(bias != 0):
+                raise ValueError(
+                    f"node {name!r} feeds an NDIProduct and must have a zero bias "
+                    "(the product holds b)"
+                )
+            bias, ndi = np.asarray(body.pop(0)[1].bias), True
+        if not body or not isinstance(body[0][1], (nir.CubaLIF, nir.CubaLI)):
+            found = type(body[0][1]).__name__ if body else "the Output"
+            raise ValueError(f"node {name!r} is followed by {found}, not by CubaLIF / CubaLI")
+        neurons_name, neurons = body.pop(0)
+        if weight.ndim != 2 or weight.shape[0] != bias.shape[0] * (2 if ndi else 1):
+            raise ValueError(
+                f"node {name!r} has weights {weight.shape} for {bias.shape[0]} neurons"
+            )
+        stages.append(_Stage(name, weight, bias, ndi, neurons_name, neurons))
+    if not stages:
+        raise ValueError("the graph holds no Affine -> neurons layer")
+    return stages
+
+
+def _lif_config(stages: list[_Stage], dt: float) -> LIFConfig:
+    """The one :class:`LIFConfig` all the graph's neurons share."""
+    import nir
+
+    def scalar(name: str, node: Any, field: str) -> float:
+        values = np.asarray(getattr(node, field), dtype=np.float64)
+        if values.size == 0 or np.any(values != values.flat[0]):
+            raise ValueError(
+                f"node {name!r} has per-neuron {field}; a SpikingNetwork's neurons share "
+                "one set of constants"
+            )
+        return float(values.flat[0])
+
+    found: dict[str, float] = {}
+    for stage in stages:
+        name, node = stage.neurons_name, stage.neurons
+        fields = ["tau_syn", "tau_mem", "r", "v_leak", "w_in"]
+        if isinstance(node, nir.CubaLIF):
+            fields += ["v_threshold", "v_reset"]
+        for field in fields:
+            value = scalar(name, node, field)
+            if field in found and value != found[field]:
+                raise ValueError(
+                    f"node {name!r} has {field}={value}, another node {found[field]}; "
+                    "a SpikingNetwork's neurons share one set of constants"
+                )
+            found[field] = value
+        if found["r"] != 1.0:
+            raise ValueError(f"node {name!r} has r={found['r']}; the model's neurons have r = 1")
+        expected = found["tau_syn"] / dt
+        if not math.isclose(found["w_in"], expected, rel_tol=1e-9):
+            raise ValueError(
+                f"node {name!r} has w_in={found['w_in']}; at dt={dt} s the model's synapse "
+                f"needs w_in = tau_syn / dt = {expected}"
+            )
+    defaults = LIFConfig()
+    return LIFConfig(
+        tau_syn_inv=1.0 / found["tau_syn"],
+        tau_mem_inv=1.0 / found["tau_mem"],
+        v_th=found.get("v_threshold", defaults.v_th),
+        v_reset=found.get("v_reset", defaults.v_reset),
+        v_leak=found["v_leak"],
+        dt=dt,
+    )

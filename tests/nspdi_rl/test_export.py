@@ -104,37 +104,3 @@ def test_bad_files_and_modes(tmp_path):
         load_pruned(bad, mode="fast")
     with pytest.raises(ValueError, match="expects a SpikingNetwork"):
         export_pruned(torch.nn.Linear(2, 2), tmp_path / "x.pt")
-
-
-def test_nir_export_keeps_the_pruned_zeros_and_round_trips(tmp_path):
-    import nir
-
-    cfg = SpikingNetConfig(input_shape=(12,), n_outputs=3, hidden=(16, 8), ndi=False)
-    model = build_network(cfg, seed=0)
-    Pruner(model, PruningSchedule(final=0.75)).step(1.0)
-    from nspdi_rl.export import export_nir
-
-    graph = nir.read(str(export_nir(model, tmp_path / "net.nir")))
-    assert set(graph.nodes) == {
-        "input",
-        "affine0",
-        "lif0",
-        "affine1",
-        "lif1",
-        "readout",
-        "li",
-        "output",
-    }
-    assert ("lif1", "readout") in graph.edges
-    weight = graph.nodes["affine0"].weight
-    assert torch.equal(torch.as_tensor(weight), model.layers[0].w().detach())
-    assert (weight == 0).mean() == pytest.approx(0.75, abs=0.01)
-    assert float(graph.nodes["lif0"].tau_mem[0]) == pytest.approx(1e-3 / 100.0)
-
-
-def test_nir_export_refuses_ndi_layers_by_name():
-    from nspdi_rl.export import to_nir
-
-    model = build_network(SpikingNetConfig(input_shape=(4,), n_outputs=2, hidden=(8,)), seed=0)
-    with pytest.raises(ValueError, match="layer 'layers.0' uses nonlinear dendritic integration"):
-        to_nir(model)
