@@ -394,3 +394,4 @@ def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None
     assert "| 3. heterogeneous transition ratios beat homogeneous ones | not run |" in text
     assert "- study-speech: **held**. NSP 0.940 ± 0.008 (5) against magnitude" in text
     assert "Rule: NSP against each tuned baseline at 0.99." in text
+    assert "| study-speech | +0.010 | better (+0.040, p = 0.001) | not run |" in text
