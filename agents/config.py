@@ -301,10 +301,16 @@ def parse_policy_kwargs(value: Any, name: str = "policy_kwargs") -> dict[str, An
 def load_yaml_config(path: str | Path, env_id: str) -> dict[str, Any]:
     """The hyperparameters for ``env_id`` from an RL-Zoo-style YAML file."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"config file {path} is a folder, not a file")
     if not path.is_file():
         raise ValueError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ValueError(f"config file {path} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path} is not text (a YAML file is expected)") from None
     except yaml.YAMLError as err:
         raise ValueError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):

@@ -201,7 +201,14 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dic
         if not statistics.is_file():
             raise RunError(f"{statistics}: not found; the run normalised its observations")
         # evaluate_maze finds them where SB3 keeps a model's VecNormalize
-        env = load_normalizer(statistics, env_id, kwargs, n_envs=n_envs)
+        try:
+            env = load_normalizer(statistics, env_id, kwargs, n_envs=n_envs)
+        except _LOAD_ERRORS as err:
+            raise RunError(
+                f"{statistics}: damaged, not the observation statistics SB3 saves "
+                f"({type(err).__name__}); the run normalised its observations and cannot "
+                "be evaluated without them"
+            ) from None
     elif (run_info.get("hyperparams") or {}).get("replay_buffer_class") == "HerReplayBuffer":
         env = DummyVecEnv([partial(make_env, env_id, kwargs)] * n_envs)
     try:

@@ -17,6 +17,7 @@ import argparse
 import copy
 import json
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -483,15 +484,23 @@ def build_model(
         statistics = checkpoint / NORMALIZER_FILE
         if not statistics.is_file():
             raise UsageError(f"{checkpoint} lacks {NORMALIZER_FILE}, the observation statistics")
-    vec_env = make_training_env(
-        settings.env_id,
-        settings.n_envs,
-        settings.seed,
-        settings.env_kwargs,
-        settings.normalize,
-        normalizer=statistics,
-        max_episode_steps=settings.train_episode_steps,
-    )
+    try:
+        vec_env = make_training_env(
+            settings.env_id,
+            settings.n_envs,
+            settings.seed,
+            settings.env_kwargs,
+            settings.normalize,
+            normalizer=statistics,
+            max_episode_steps=settings.train_episode_steps,
+        )
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
+        if statistics is None:  # not the saved statistics: the env itself refused
+            raise
+        raise UsageError(
+            f"{statistics}: damaged, not the observation statistics SB3 saves "
+            f"({type(err).__name__}); the run cannot resume without them"
+        ) from None
     if checkpoint is None:
         try:
             model = algo(

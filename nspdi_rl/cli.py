@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -54,6 +55,7 @@ __all__ = [
     "HelpFormatter",
     "Preset",
     "UsageError",
+    "check_folder_option",
     "check_shared_options",
     "common_summary",
     "exit_on_usage_error",
@@ -379,6 +381,26 @@ def set_up_process(args: argparse.Namespace) -> None:
     retain_freed_memory()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+
+
+def check_folder_option(flag: str, value: str | os.PathLike[str] | None) -> None:
+    """Refuse a folder option that names a file, lies below a file, or cannot be read,
+    in one line naming the path (whether it must exist is the caller's to check).
+
+    :raises UsageError: naming ``flag``, the path and what is wrong.
+    """
+    if value is None:
+        return
+    path = Path(value)
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{flag} {path} is a file, not a folder")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise UsageError(f"{flag} {path} cannot be read (permission denied)")
+        return
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UsageError(f"{flag} {path}: {blocking} is a file, not a folder")
 
 
 def read_json_file(path: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from nspdi_rl.cli import (
     ADDED_OPTIONS,
     Preset,
     UsageError,
+    check_folder_option,
     check_shared_options,
     exit_on_usage_error,
     nsp_config,
@@ -161,6 +162,8 @@ def check_options(
     for name in ("dataset", "data_dir"):
         if getattr(args, name) is None:
             raise UsageError(f"--{name.replace('_', '-')} is required")
+    check_folder_option("--data-dir", args.data_dir)
+    check_folder_option("--cache-dir", args.cache_dir)
     if fill_defaults is not None:
         fill_defaults(args)
     check_shared_options(args)

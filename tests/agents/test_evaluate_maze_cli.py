@@ -168,3 +168,28 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
         assert option in out
     assert "(default: 1000000)" in out  # --seed
     assert "(default: None)" in out  # --episodes and --render
+
+
+def test_damaged_observation_statistics_are_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from agents.train_maze import main as train
+
+    run = tmp_path / "run"
+    argv = ["--env", "nspdi/PointMaze-v0", "--normalize", "--total-timesteps", "128",
+            "--n-envs", "1", "--eval-freq", "128", "--checkpoint-freq", "128", "--hidden", "8",
+            "--time-steps", "2", "--eval-episodes", "2", "--output", str(run),
+            "--no-progress"]  # fmt: skip
+    assert train(argv) == 0
+    capsys.readouterr()
+    for statistics in (run / "vecnormalize.pkl", *run.glob("checkpoints/*/vecnormalize.pkl")):
+        statistics.write_bytes(b"\xc0\x00 not a pickle")
+    assert main([str(run), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{run / 'vecnormalize.pkl'}: damaged, not the observation statistics" in err
+    # resuming reads the checkpoint's copy: the same one line, naming that file
+    assert train(["--output", str(run), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "vecnormalize.pkl: damaged" in err
+    assert "checkpoints" in err

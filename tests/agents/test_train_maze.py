@@ -34,6 +34,7 @@ GRID_RUN = [*GRID, "--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-p
         (["--freeze-mask", "never"], "unknown --freeze-mask 'never'"),
         ([*GRID, "--algo", "sac"], "--algo sac needs a continuous action space"),
         (["--config", "/nonexistent.yaml"], "config file /nonexistent.yaml does not exist"),
+        (["--config", "/"], "config file / is a folder, not a file"),
         (["--resume"], "nothing to resume in"),
         (["--resume", "/some-run"], "--resume takes no folder"),
         (["--pruning", "none"], "--pruning none is now --pruning dense"),

@@ -83,6 +83,8 @@ def test_recordings_run_end_to_end(
         (["--dataset", "speechcommands", "--pruning", "lottery"], "unknown --pruning 'lottery'"),
         (["--dataset", "speechcommands", "--method", "nsp"], "--method is now --pruning"),
         (["--dataset", "speechcommands", "--output", "{file}"], "is a file, not a run folder"),
+        (["--dataset", "speechcommands", "--data-dir", "{file}"], "file is a file, not a folder"),
+        (["--dataset", "speechcommands", "--cache-dir", "{file}/c"], "file is a file, not a"),
         (["--dataset", "speechcommands", "--device", "tpu"], "unknown device 'tpu'"),
         (["--dataset", "speechcommands", "--eval-batch-size", "0"], "eval_batch_size must be"),
         (["--dataset", "shd"], "SHD files missing"),

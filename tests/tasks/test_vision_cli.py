@@ -51,3 +51,17 @@ def test_synthetic_dvs_is_learned_at_90_percent_sparsity(tmp_path: Path) -> None
     assert summary["sparsity"] == pytest.approx(0.9, abs=1e-3)
     # chance is 0.1; a model whose spikes die under pruning stays near it
     assert summary["accuracy"] >= 0.8
+
+
+@pytest.mark.parametrize("option", ["--data-dir", "--cache-dir"])
+def test_a_file_where_a_folder_belongs_is_one_line(
+    tmp_path: Path, option: str, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "file"
+    path.write_text("not a folder")
+    argv = ["--dataset", "synthetic-dvs", "--data-dir", str(tmp_path), option, str(path)]
+    assert main([*argv, "--output", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"python -m tasks.vision: error: {option} {path} is a file, not a folder"
+    ]
