@@ -115,7 +115,7 @@ def test_point_maze_v3_trains_and_evaluates_with_its_saved_statistics(tmp_path: 
     )
     assert (run / NORMALIZER_FILE).is_file()
     assert all((c / NORMALIZER_FILE).is_file() for c in (run / "checkpoints").glob("step_*"))
-    assert summary["n_episodes"] == 20 and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["n_episodes"] == 20
     # the loaded model sees the observations as in training: the same 20 episodes
     # (dense reward, so any other action would change the return)
     model, info, _ = load_run(run)

@@ -80,11 +80,12 @@ def test_every_free_start_once_with_mlp_policy(untrained: PPO) -> None:
     summary = evaluate_maze(untrained, GRID)
     assert summary["start_mode"] == "every_free_start"
     assert summary["n_episodes"] == N_FREE - 1 == 30
-    assert 0.0 <= summary["success_rate"] <= 1.0
+    # the same episodes played one by one here, from each free start in turn
+    outcomes = [_play(untrained, start) for start in _free_starts()]
+    assert summary["success_rate"] == pytest.approx(np.mean([won for won, _, _ in outcomes]))
+    assert summary["mean_episode_length"] == pytest.approx(np.mean([n for _, n, _ in outcomes]))
+    assert summary["mean_return"] == pytest.approx(np.mean([r for _, _, r in outcomes]))
     assert 0.0 <= summary["mean_path_optimality"] <= summary["success_rate"]
-    assert 1 <= summary["mean_episode_length"] <= 124
-    # Returns are at least the all-timeout return and at most one goal reward.
-    assert -1.24 - 1e-9 <= summary["mean_return"] <= 1.0
     # SB3's MLP (64-64) acting on the local view: dense multiply-accumulates, 4.6 pJ each
     inputs = untrained.observation_space.shape[0]
     macs = inputs * 64 + 64 * 64 + 64 * 4
@@ -93,6 +94,23 @@ def test_every_free_start_once_with_mlp_policy(untrained: PPO) -> None:
     assert summary["energy_per_step_pj"] == pytest.approx(4.6 * macs)
     assert set(summary["connectivity_per_layer"].values()) == {1.0}
     json.dumps(summary)  # JSON-ready as returned
+
+
+def _free_starts() -> list[tuple[int, int]]:
+    maze = gym.make(GRID).unwrapped
+    return [cell for cell in maze.free_cells() if cell != maze.goal_pos]
+
+
+def _play(model: PPO, start: tuple[int, int]) -> tuple[bool, int, float]:
+    """One deterministic episode from ``start``: (reached the goal, steps, return)."""
+    env = gym.make(GRID)
+    obs, _ = env.reset(options={"start": start})
+    steps, total, done = 0, 0.0, False
+    while not done:
+        action, _ = model.predict(obs[None], deterministic=True)
+        obs, reward, terminated, truncated, _ = env.step(int(action[0]))
+        steps, total, done = steps + 1, total + float(reward), terminated or truncated
+    return bool(terminated), steps, total
 
 
 def test_oracle_reaches_goal_on_shortest_path_from_every_start() -> None:

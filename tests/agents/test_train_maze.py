@@ -122,7 +122,7 @@ def test_default_run_learns_and_prunes(tmp_path):
         f"{summary['sparsity']:.4f} in {summary['wall_time_s']} s"
     )
     assert summary["sparsity"] >= 0.90
-    assert summary["success_rate"] >= 0.9  # an untrained policy scores 0.0
+    assert summary["success_rate"] >= 0.9  # a uniformly random policy: 0.17 (docstring)
     assert (run / "learning_curves.png").stat().st_size > 0
     assert len((run / "evaluations.jsonl").read_text().splitlines()) >= 2
 
