@@ -220,8 +220,7 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
     ),
     # larger fixed mazes: shaping by the BFS distance to the goal, and one input per
     # square (onehot): the best action changes from square to square, which a code of
-    # the two coordinates apart leaves the network to combine (coords: 0.73 after 300k
-    # steps on the 15 x 15 maze, onehot 0.96; README)
+    # the two coordinates apart leaves the network to combine (docs/maze-defaults.md)
     (
         "nspdi/GridMaze-15x15-v0",
         EnvDefaults(
@@ -233,7 +232,7 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
         "nspdi/GridMaze-25x25-v0",
         EnvDefaults(
             env_kwargs={"obs_mode": "onehot", "shaping": 1.0},
-            # 0.81 after 900k steps and 0.86 after 1M, still rising
+            # still rising at 1M steps (docs/maze-defaults.md)
             algos={"ppo": {"n_timesteps": 1_500_000}},
             spiking={"hidden": (256,)},
         ),
@@ -248,10 +247,9 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
             eval_episodes=100,
         ),
     ),
-    # the medium maze: steered by waypoints on the map (agents.environments.WaypointGoal).
-    # Without them SAC with HER stays near 0.7 from 20k to 150k steps, failing the long
-    # ways: the agent pushes straight at the goal into a wall (README); shaping by the
-    # way around the walls, shorter training episodes and larger critics did not help
+    # the medium maze: steered by waypoints on the map (agents.environments.WaypointGoal),
+    # a planner in front of the learned controller: without them SAC with HER fails the
+    # long ways, pushing straight at the goal into a wall (docs/maze-defaults.md)
     ("PointMaze_Medium-v3", _her_sac(50_000, {"waypoints": True})),
     ("PointMaze_*-v3", _her_sac(50_000)),
 )

@@ -40,11 +40,6 @@ ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left")
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 
-def default_max_episode_steps(walls: np.ndarray) -> int:
-    """The episode limit the registered ids use: four steps per free square."""
-    return 4 * int(np.count_nonzero(~walls))
-
-
 class GridMazeEnv(MazeRendering, gym.Env):
     """Grid maze with ``Discrete(4)`` moves (0 up, 1 right, 2 down, 3 left).
 
