@@ -52,7 +52,7 @@ __all__ = [
 
 #: the main job's maze: the hardest of the project's own mazes that the pruned spiking
 #: agent solves (success >= 0.95 at sparsity 0.9) in under 10 minutes on 2 cores (the
-#: README's maze ladder); the study's trials name their maze, ``nspdi/GridMaze-v0``
+#: the maze ladder, docs/mazes-guide.md); the study's trials name their maze, ``nspdi/GridMaze-v0``
 DEFAULT_ENV_ID = "nspdi/PointMaze-Large-v0"
 #: the grid maze's observation for the runner: agent and goal positions, population
 #: coded (the env's own default, ``local``, is a binary window for direct currents)
@@ -202,7 +202,7 @@ def _her_sac(n_timesteps: int, env_kwargs: dict[str, Any] | None = None) -> EnvD
 
 
 #: Per environment id (``fnmatch`` patterns, the first match wins): the settings that
-#: solve it, found by the runs in the README's maze table. Ids matching none use
+#: solve it, found by the runs of the maze ladder (docs/mazes.md). Ids matching none use
 #: :class:`EnvDefaults`' own (PPO, :data:`ALGO_DEFAULTS`).
 ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
     # the 9 x 9 maze of the study: the shared defaults, unchanged since its trials ran

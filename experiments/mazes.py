@@ -5,7 +5,7 @@ for the same number of environment steps.
 Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
 :func:`experiments.execute.run_trials`, so a table stopped half-way continues where
 it stopped, and trials run on the local pool or on Ray like any grid's.
-:func:`maze_table` turns the finished trials into the Markdown table of the README; a
+:func:`maze_table` turns the finished trials into the Markdown table of docs/mazes.md; a
 row whose agent was steered by the waypoint planner (``waypoints``: a planner that reads
 the map at test time) says so in the row and gets no D4RL score.
 """
