@@ -67,6 +67,7 @@ __all__ = [
     "RunError",
     "d4rl_score",
     "evaluate_maze",
+    "evaluation_kwargs",
     "load_run",
     "write_summary",
 ]
@@ -303,52 +304,13 @@ def evaluate_maze(
         whose observation space differs from the environment's, or env options
         the environment rejects.
     """
-    if env_id not in gym.registry:
-        maze_ids = sorted([*envs.GRID_IDS, *envs.POINT_IDS])
-        raise ValueError(
-            f"unknown env id {env_id!r}; accepted are registered Gymnasium ids, "
-            f"e.g. the maze ids {maze_ids}"
-        )
-    if n_episodes is not None and (
-        isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1
-    ):
-        raise ValueError(
-            f"n_episodes {n_episodes!r} is not accepted; accepted are ints >= 1, or None "
-            "for every free start of a fixed grid maze"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"seed {seed!r} is not accepted; accepted are ints")
-    if not callable(getattr(model, "predict", None)):
-        raise ValueError(
-            f"model {type(model).__name__} has no predict(); accepted are SB3 models or "
-            "objects with predict(obs, deterministic) -> (actions, state)"
-        )
-    kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
-    if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
-        kwargs["maze_split"] = "test"
-    if not env_id.startswith("nspdi/") and "shaping" in kwargs:
-        # a wrapper's term (agents.environments.GeodesicShaping): the evaluation
-        # returns and the D4RL score are the env's own reward
-        kwargs.pop("shaping")
-        kwargs.pop("gamma", None)
+    _check_evaluation(model, env_id, n_episodes, seed)
+    kwargs = evaluation_kwargs(env_id, env_kwargs)
     seed = int(seed)
     # a model trained on normalised observations (SB3 keeps its VecNormalize) sees them so
     get_normalizer = getattr(model, "get_vec_normalize_env", None)
     normalizer = get_normalizer() if callable(get_normalizer) else None
-
-    probe = make_env(env_id, kwargs, disable_env_checker=True)
-    try:
-        _check_spaces(model, probe, env_id)
-        starts = None if n_episodes is not None else _every_free_start(probe, kwargs)
-        max_steps = probe.spec.max_episode_steps if probe.spec else None
-    finally:
-        probe.close()
-    max_steps = max_steps or _FALLBACK_MAX_STEPS
-    if starts is not None:
-        resets = [_Reset(seed + i, {"start": s}) for i, s in enumerate(starts)]
-    else:
-        n = DEFAULT_RANDOM_EPISODES if n_episodes is None else n_episodes
-        resets = [_Reset(seed + i) for i in range(n)]
+    starts, resets, max_steps = _plan(model, env_id, kwargs, n_episodes, seed)
 
     if not deterministic:
         torch.manual_seed(seed)
@@ -376,16 +338,72 @@ def evaluate_maze(
         # The farthest start shows the most of the maze; with random starts
         # the first episode is as good as any.
         k = 0 if starts is None else int(np.argmax([e.optimal_length or 0 for e in episodes]))
+        act = partial(_single_action, model, deterministic=deterministic, normalizer=normalizer)
         frames, drawn_by = _episode_frames(
-            lambda obs, _env: _single_action(model, obs, deterministic, normalizer),
-            env_id,
-            kwargs,
-            resets[k],
-            max_steps,
+            lambda obs, _env: act(obs), env_id, kwargs, resets[k], max_steps
         )
         summary["gif_drawn_by"] = drawn_by
         summary["gif_path"] = str(save_gif(frames, gif_path))
     return summary
+
+
+def _check_evaluation(model: Any, env_id: str, n_episodes: int | None, seed: Any) -> None:
+    """:func:`evaluate_maze`'s argument checks. :raises ValueError: naming the value."""
+    if env_id not in gym.registry:
+        maze_ids = sorted([*envs.GRID_IDS, *envs.POINT_IDS])
+        raise ValueError(
+            f"unknown env id {env_id!r}; accepted are registered Gymnasium ids, "
+            f"e.g. the maze ids {maze_ids}"
+        )
+    if n_episodes is not None and (
+        isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1
+    ):
+        raise ValueError(
+            f"n_episodes {n_episodes!r} is not accepted; accepted are ints >= 1, or None "
+            "for every free start of a fixed grid maze"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed {seed!r} is not accepted; accepted are ints")
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(
+            f"model {type(model).__name__} has no predict(); accepted are SB3 models or "
+            "objects with predict(obs, deterministic) -> (actions, state)"
+        )
+
+
+def evaluation_kwargs(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The env options an evaluation runs with, from training's: no ``render_mode``;
+    random grid mazes of the ``train`` split are evaluated on the ``test`` split; the
+    shaping wrapper of gymnasium-robotics' mazes is dropped, so that returns and the
+    D4RL score are the env's own reward (waypoints stay: they steer the agent)."""
+    kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
+    if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
+        kwargs["maze_split"] = "test"
+    if not env_id.startswith("nspdi/") and "shaping" in kwargs:
+        # a wrapper's term (agents.environments.GeodesicShaping)
+        kwargs.pop("shaping")
+        kwargs.pop("gamma", None)
+    return kwargs
+
+
+def _plan(
+    model: Any, env_id: str, kwargs: dict[str, Any], n_episodes: int | None, seed: int
+) -> tuple[list[tuple[int, int]] | None, list[_Reset], int]:
+    """(every free start or None, the episodes' resets, the episode step limit), read
+    from one probe env, which also checks the model's spaces against the env's."""
+    probe = make_env(env_id, kwargs, disable_env_checker=True)
+    try:
+        _check_spaces(model, probe, env_id)
+        starts = None if n_episodes is not None else _every_free_start(probe, kwargs)
+        max_steps = probe.spec.max_episode_steps if probe.spec else None
+    finally:
+        probe.close()
+    if starts is not None:
+        resets = [_Reset(seed + i, {"start": s}) for i, s in enumerate(starts)]
+    else:
+        n = DEFAULT_RANDOM_EPISODES if n_episodes is None else n_episodes
+        resets = [_Reset(seed + i) for i in range(n)]
+    return starts, resets, max_steps or _FALLBACK_MAX_STEPS
 
 
 def _episode_frames(
