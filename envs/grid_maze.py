@@ -40,6 +40,54 @@ ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left")
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 
+def _check_options(
+    *,
+    obs_mode: str,
+    layout_mode: str,
+    layout: str | None,
+    generator: str,
+    loops: float | int,
+    view_size: int,
+    maze_split: str,
+    gamma: float,
+    shaping: float,
+    cell_px: int,
+) -> None:
+    """:class:`GridMazeEnv`'s option checks. :raises ValueError: naming the value."""
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"unknown obs_mode {obs_mode!r}; accepted are {list(OBS_MODES)}")
+    if layout_mode not in LAYOUT_MODES:
+        raise ValueError(f"unknown layout_mode {layout_mode!r}; accepted are {list(LAYOUT_MODES)}")
+    if generator not in mz.GENERATORS:
+        raise ValueError(
+            f"unknown maze generator {generator!r}; accepted are {list(mz.GENERATORS)}"
+        )
+    mz.check_loops(loops)
+    if (
+        isinstance(view_size, bool)
+        or not isinstance(view_size, int)
+        or view_size < 3
+        or view_size % 2 == 0
+    ):
+        raise ValueError(f"view_size {view_size!r} is not accepted; accepted are odd ints >= 3")
+    if layout_mode == "random" and layout is not None:
+        raise ValueError(
+            f"layout_mode 'random' generates mazes, so layout must be None, got {layout!r}"
+        )
+    if maze_split not in MAZE_SPLITS:
+        raise ValueError(f"unknown maze_split {maze_split!r}; accepted are {list(MAZE_SPLITS)}")
+    if maze_split != "all" and layout_mode != "random":
+        raise ValueError(
+            f"maze_split {maze_split!r} splits random mazes; it needs layout_mode 'random'"
+        )
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
+    if shaping < 0:
+        raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight >= 0")
+    if isinstance(cell_px, bool) or not isinstance(cell_px, int) or cell_px < 1:
+        raise ValueError(f"cell_px {cell_px!r} is not accepted; accepted are ints >= 1")
+
+
 class GridMazeEnv(MazeRendering, gym.Env):
     """Grid maze with ``Discrete(4)`` moves (0 up, 1 right, 2 down, 3 left).
 
@@ -128,40 +176,11 @@ class GridMazeEnv(MazeRendering, gym.Env):
                 f"{sorted(_CONSTRUCTOR_OPTIONS)}"
             )
         check_render_mode(render_mode, self.metadata["render_modes"])
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"unknown obs_mode {obs_mode!r}; accepted are {list(OBS_MODES)}")
-        if layout_mode not in LAYOUT_MODES:
-            raise ValueError(
-                f"unknown layout_mode {layout_mode!r}; accepted are {list(LAYOUT_MODES)}"
-            )
-        if generator not in mz.GENERATORS:
-            raise ValueError(
-                f"unknown maze generator {generator!r}; accepted are {list(mz.GENERATORS)}"
-            )
-        mz.check_loops(loops)
-        if (
-            isinstance(view_size, bool)
-            or not isinstance(view_size, int)
-            or view_size < 3
-            or view_size % 2 == 0
-        ):
-            raise ValueError(f"view_size {view_size!r} is not accepted; accepted are odd ints >= 3")
-        if layout_mode == "random" and layout is not None:
-            raise ValueError(
-                f"layout_mode 'random' generates mazes, so layout must be None, got {layout!r}"
-            )
-        if maze_split not in MAZE_SPLITS:
-            raise ValueError(f"unknown maze_split {maze_split!r}; accepted are {list(MAZE_SPLITS)}")
-        if maze_split != "all" and layout_mode != "random":
-            raise ValueError(
-                f"maze_split {maze_split!r} splits random mazes; it needs layout_mode 'random'"
-            )
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
-        if shaping < 0:
-            raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight >= 0")
-        if isinstance(cell_px, bool) or not isinstance(cell_px, int) or cell_px < 1:
-            raise ValueError(f"cell_px {cell_px!r} is not accepted; accepted are ints >= 1")
+        _check_options(
+            obs_mode=obs_mode, layout_mode=layout_mode, layout=layout, generator=generator,
+            loops=loops, view_size=view_size, maze_split=maze_split, gamma=gamma,
+            shaping=shaping, cell_px=cell_px,
+        )  # fmt: skip
 
         self.render_mode = render_mode
         self.layout = layout
@@ -192,52 +211,64 @@ class GridMazeEnv(MazeRendering, gym.Env):
             self.maze_seed = int(maze_seed)
         self._set_maze(walls)
 
-        self._start_option = None if start is None else self._check_square("start", start)
-        if isinstance(goal, str):
-            if goal != "random":
-                raise ValueError(
-                    f"goal {goal!r} is not accepted; accepted are None, 'random' or a (row, col)"
-                )
-            self._goal_option: tuple[int, int] | str | None = "random"
-        else:
-            self._goal_option = None if goal is None else self._check_square("goal", goal)
-        if layout_mode == "random":
-            # Only cells (odd coordinates) are free in every generated maze.
-            for name, cell in (("start", self._start_option), ("goal", self._goal_option)):
-                if isinstance(cell, tuple) and (cell[0] % 2 == 0 or cell[1] % 2 == 0):
-                    raise ValueError(
-                        f"{name} {cell} may be a wall in a random maze; accepted are "
-                        "squares with odd row and col"
-                    )
-        fixed_goal = None if self._goal_option == "random" else self._default_goal()
-        if self._start_option is not None and self._start_option == fixed_goal:
-            raise ValueError(
-                f"start {self._start_option} equals the goal; accepted are other free squares"
-            )
+        self._start_option, self._goal_option = self._start_and_goal(start, goal)
 
-        h, w = self.walls.shape
-        k = view_size
         self.action_space = spaces.Discrete(4)
-        if obs_mode == "local":
-            low = np.zeros(3 * k * k + 2, dtype=np.float32)
-            high = np.ones(3 * k * k + 2, dtype=np.float32)
-            low[-2:] = -1.0
-        elif obs_mode == "full":
-            low = np.zeros(4 * h * w, dtype=np.float32)
-            high = np.ones(4 * h * w, dtype=np.float32)
-        elif obs_mode == "onehot":
-            low = np.zeros(2 * h * w, dtype=np.float32)
-            high = np.ones(2 * h * w, dtype=np.float32)
-        else:
-            low = np.zeros(4, dtype=np.float32)
-            high = np.ones(4, dtype=np.float32)
-        self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self.observation_space = self._observation_space()
 
         self.goal_pos: tuple[int, int] = self._default_goal()
         self._table_goal: tuple[int, int] | None = None
         self._set_goal(self.goal_pos)
         first = next(c for c in self._free if c != self.goal_pos)
         self._start_episode(first)
+
+    def _start_and_goal(
+        self, start: Sequence[int] | None, goal: Sequence[int] | str | None
+    ) -> tuple[tuple[int, int] | None, tuple[int, int] | str | None]:
+        """The checked ``start`` and ``goal`` options (a goal may be ``"random"``)."""
+        start_option = None if start is None else self._check_square("start", start)
+        if isinstance(goal, str):
+            if goal != "random":
+                raise ValueError(
+                    f"goal {goal!r} is not accepted; accepted are None, 'random' or a (row, col)"
+                )
+            goal_option: tuple[int, int] | str | None = "random"
+        else:
+            goal_option = None if goal is None else self._check_square("goal", goal)
+        if self.layout_mode == "random":
+            # Only cells (odd coordinates) are free in every generated maze.
+            for name, cell in (("start", start_option), ("goal", goal_option)):
+                if isinstance(cell, tuple) and (cell[0] % 2 == 0 or cell[1] % 2 == 0):
+                    raise ValueError(
+                        f"{name} {cell} may be a wall in a random maze; accepted are "
+                        "squares with odd row and col"
+                    )
+        self._goal_option = goal_option  # _default_goal reads it
+        fixed_goal = None if goal_option == "random" else self._default_goal()
+        if start_option is not None and start_option == fixed_goal:
+            raise ValueError(
+                f"start {start_option} equals the goal; accepted are other free squares"
+            )
+        return start_option, goal_option
+
+    def _observation_space(self) -> spaces.Box:
+        """The flat observation vector of :attr:`obs_mode`, with exact bounds."""
+        h, w = self.walls.shape
+        k = self.view_size
+        if self.obs_mode == "local":
+            low = np.zeros(3 * k * k + 2, dtype=np.float32)
+            high = np.ones(3 * k * k + 2, dtype=np.float32)
+            low[-2:] = -1.0
+        elif self.obs_mode == "full":
+            low = np.zeros(4 * h * w, dtype=np.float32)
+            high = np.ones(4 * h * w, dtype=np.float32)
+        elif self.obs_mode == "onehot":
+            low = np.zeros(2 * h * w, dtype=np.float32)
+            high = np.ones(2 * h * w, dtype=np.float32)
+        else:
+            low = np.zeros(4, dtype=np.float32)
+            high = np.ones(4, dtype=np.float32)
+        return spaces.Box(low=low, high=high, dtype=np.float32)
 
     # ------------------------------------------------------------------ maze set-up
     @property
