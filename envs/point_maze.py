@@ -33,6 +33,47 @@ RESET_OPTIONS: tuple[str, ...] = ("start", "goal")
 _EPS = 1e-9
 
 
+def _check_options(
+    *,
+    reward_type: str,
+    radius: float,
+    dt: float,
+    max_speed: float,
+    accel: float,
+    success_radius: float,
+    shaping: float,
+    gamma: float,
+    start_noise: float,
+    cell_px: int,
+) -> None:
+    """:class:`PointMazeEnv`'s option checks. :raises ValueError: naming the value."""
+    if reward_type not in REWARD_TYPES:
+        raise ValueError(f"unknown reward_type {reward_type!r}; accepted are {list(REWARD_TYPES)}")
+    if not 0.0 < radius < 0.5:
+        raise ValueError(f"radius {radius!r} is not accepted; accepted is (0, 0.5)")
+    if not (dt > 0 and max_speed > 0 and max_speed * dt <= 0.5):
+        raise ValueError(
+            f"max_speed * dt = {max_speed} * {dt} is not accepted; accepted are "
+            "positive values with max_speed * dt <= 0.5 (no tunnelling through walls)"
+        )
+    if not accel > 0:
+        raise ValueError(f"accel {accel!r} is not accepted; accepted are values > 0")
+    if not success_radius > 0:
+        raise ValueError(
+            f"success_radius {success_radius!r} is not accepted; accepted are values > 0"
+        )
+    if not (isinstance(shaping, (int, float)) and math.isfinite(shaping) and shaping >= 0):
+        raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight >= 0")
+    if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
+        raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
+    if not 0.0 <= start_noise <= 0.5 - radius:
+        raise ValueError(
+            f"start_noise {start_noise!r} is not accepted; accepted is [0, {0.5 - radius}]"
+        )
+    if isinstance(cell_px, bool) or not isinstance(cell_px, int) or cell_px < 4:
+        raise ValueError(f"cell_px {cell_px!r} is not accepted; accepted are ints >= 4")
+
+
 class PointMazeEnv(MazeRendering, gym.Env):
     """Point mass pushed by a 2-D force in a named maze layout.
 
@@ -109,33 +150,11 @@ class PointMazeEnv(MazeRendering, gym.Env):
                 f"{sorted(_CONSTRUCTOR_OPTIONS)}"
             )
         check_render_mode(render_mode, self.metadata["render_modes"])
-        if reward_type not in REWARD_TYPES:
-            raise ValueError(
-                f"unknown reward_type {reward_type!r}; accepted are {list(REWARD_TYPES)}"
-            )
-        if not 0.0 < radius < 0.5:
-            raise ValueError(f"radius {radius!r} is not accepted; accepted is (0, 0.5)")
-        if not (dt > 0 and max_speed > 0 and max_speed * dt <= 0.5):
-            raise ValueError(
-                f"max_speed * dt = {max_speed} * {dt} is not accepted; accepted are "
-                "positive values with max_speed * dt <= 0.5 (no tunnelling through walls)"
-            )
-        if not accel > 0:
-            raise ValueError(f"accel {accel!r} is not accepted; accepted are values > 0")
-        if not success_radius > 0:
-            raise ValueError(
-                f"success_radius {success_radius!r} is not accepted; accepted are values > 0"
-            )
-        if not (isinstance(shaping, (int, float)) and math.isfinite(shaping) and shaping >= 0):
-            raise ValueError(f"shaping {shaping!r} is not accepted; accepted is a weight >= 0")
-        if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
-            raise ValueError(f"gamma {gamma!r} is not accepted; accepted is [0, 1]")
-        if not 0.0 <= start_noise <= 0.5 - radius:
-            raise ValueError(
-                f"start_noise {start_noise!r} is not accepted; accepted is [0, {0.5 - radius}]"
-            )
-        if isinstance(cell_px, bool) or not isinstance(cell_px, int) or cell_px < 4:
-            raise ValueError(f"cell_px {cell_px!r} is not accepted; accepted are ints >= 4")
+        _check_options(
+            reward_type=reward_type, radius=radius, dt=dt, max_speed=max_speed, accel=accel,
+            success_radius=success_radius, shaping=shaping, gamma=gamma,
+            start_noise=start_noise, cell_px=cell_px,
+        )  # fmt: skip
 
         self.render_mode = render_mode
         self.layout = layout
