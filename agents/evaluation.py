@@ -183,6 +183,10 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dic
         if not model_path.is_file():
             raise RunError(f"{path}: run directory has no model.zip")
     elif path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise RunError(
+                f"{path}: neither a run directory nor a model .zip (SB3 saves models as zip files)"
+            )
         model_path = path
     else:
         raise RunError(f"{path}: no such run directory or model file")

@@ -376,6 +376,12 @@ def _read(path: Path) -> dict[str, Any]:
         spec = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
+    except IsADirectoryError:
+        raise GridError(f"grid file {path} is a folder, not a file") from None
+    except OSError as err:
+        raise GridError(f"grid file {path} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise GridError(f"grid file {path} is not text (a YAML file is expected)") from None
     except yaml.YAMLError as err:
         raise GridError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(spec, dict):

@@ -199,6 +199,8 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
 
 def load_records(run_dir: Path) -> list[Record]:
     """Every finished trial under ``run_dir`` (folders holding both JSON files)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ReportError(f"{run_dir} is a file, not a run folder")
     records = []
     for summary_path in sorted(run_dir.glob("*/summary.json")):
         try:

@@ -64,6 +64,8 @@ def survivors_table(run_dir: Path, match: str = "*") -> str:
 
     :raises ReportError: no such trials, or a model that cannot be loaded.
     """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ReportError(f"{run_dir} is a file, not a run folder")
     if not run_dir.is_dir():
         raise ReportError(f"no run folder {run_dir}")
     folders = sorted(

@@ -121,6 +121,9 @@ def test_compare_does_not_reuse_a_summary_with_other_settings(
 def _break(run: Path, how: str) -> list[str]:
     if how == "missing":
         return [str(run.parent / "nowhere")]
+    if how == "not_a_zip":
+        (run / "notes.txt").write_text("a run's notes, not its model")
+        return [str(run / "notes.txt")]
     if how == "garbage_zip":
         (run / "model.zip").write_bytes(b"\x00garbage, not a zip\xff" * 16)
     elif how == "unknown_algo":
@@ -140,6 +143,7 @@ def _break(run: Path, how: str) -> list[str]:
     ("how", "expected"),
     [
         ("missing", "no such run directory or model file"),
+        ("not_a_zip", "notes.txt: neither a run directory nor a model .zip"),
         ("garbage_zip", "cannot be loaded as a PPO model"),
         ("unknown_algo", "unknown algo 'xyz'; accepted are ['a2c', 'dqn', 'ppo', 'sac']"),
         ("unknown_env", "unknown env id 'nspdi/Nope-v0'"),

@@ -96,6 +96,11 @@ def test_bad_grids_fail_in_one_line_before_anything_runs(
 def test_missing_grid_file_and_speech_data(tmp_path: Path) -> None:
     with pytest.raises(GridError, match="does not exist"):
         load_grid([tmp_path / "nope.yaml"])
+    with pytest.raises(GridError, match="is a folder, not a file"):
+        load_grid([tmp_path])
+    (tmp_path / "binary.yaml").write_bytes(b"\xc0\xc1 not text")
+    with pytest.raises(GridError, match="is not text"):
+        load_grid([tmp_path / "binary.yaml"])
     speech = "task: speech\nargs: {dataset: speechcommands, data-dir: %s}\n" % (tmp_path / "kws")
     speech += "experiments: {a: {ndi: [true]}}\n"
     with pytest.raises(GridError, match="make_espeak_kws"):
@@ -290,6 +295,16 @@ def test_sigterm_stops_the_driver_and_its_trials_cleanly_and_they_resume(
     runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
     assert [r["interrupted"] for r in runs] == [True, True]
     assert not list(run_dir.glob("*/summary.json"))
+
+
+def test_report_and_survivors_refuse_a_file_as_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "file"
+    path.write_text("not a folder")
+    for command in (["report", str(path)], ["survivors", str(path)]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.strip().endswith(f"{path} is a file, not a run folder")
 
 
 def test_report_needs_finished_trials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
