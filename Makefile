@@ -15,7 +15,7 @@ test: tools lint
 
 lint:
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/ruff" check . && "$$venv/bin/ruff" format --check . \
-		&& "$$venv/bin/mypy" nspdi_rl
+		&& "$$venv/bin/mypy" nspdi_rl runtime
 
 ## make env: only create the environment and print its path
 env:

@@ -1,7 +1,7 @@
 """The maze runner's settings and defaults: the one place that holds them.
 
 :data:`MAZE_PRESET` holds the runner's defaults for the options every runner
-shares (:mod:`nspdi_rl.cli`), :data:`ALGO_DEFAULTS` the per-algorithm
+shares (:mod:`runtime.cli`), :data:`ALGO_DEFAULTS` the per-algorithm
 hyperparameters, :data:`ENV_DEFAULTS` what differs per environment (algorithm,
 steps, hyperparameters, network, env options), and :class:`MazeSettings`
 everything one run uses (saved in ``run.json``), checked when it is made.
@@ -28,10 +28,10 @@ import yaml
 from stable_baselines3 import HerReplayBuffer
 
 from agents.policies import DEFAULT_SPIKING, SAC_CRITICS
-from nspdi_rl.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
+from runtime.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
 
 __all__ = [
     "ALGO_DEFAULTS",

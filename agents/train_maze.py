@@ -8,7 +8,7 @@ cell. The run folder holds ``run.json`` (the options and the resolved
 ``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits;
 ``--output DIR --resume`` continues from the last checkpoint with the same
 schedule position (and the replay buffer for DQN / SAC). The shared options
-(:mod:`nspdi_rl.cli`) mean what they mean in every runner.
+(:mod:`runtime.cli`) mean what they mean in every runner.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ from agents.environments import (
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
-from nspdi_rl.cli import (
+from nspdi_rl.metrics import survivor_summary
+from runtime.cli import (
     ADDED_OPTIONS,
     UsageError,
     check_shared_options,
@@ -72,8 +73,7 @@ from nspdi_rl.cli import (
     set_up_process,
     write_run_file,
 )
-from nspdi_rl.metrics import survivor_summary
-from nspdi_rl.stopping import interrupt_on_sigterm
+from runtime.stopping import interrupt_on_sigterm
 
 PROG = "python -m agents.train_maze"
 OBS_MODES = ("full", "local", "coords", "onehot")

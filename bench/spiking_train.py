@@ -30,7 +30,7 @@ import time
 import torch
 from torch import nn
 
-from nspdi_rl.allocator import retain_freed_memory
+from runtime.allocator import retain_freed_memory
 
 BATCH = 16
 KINDS = ("nspdi", "norse", "snntorch")
@@ -154,7 +154,7 @@ def main() -> None:
         choices=ALLOCATORS,
         default="retain",
         help="retain: freed memory kept for reuse, as the runners do "
-        "(nspdi_rl.allocator.retain_freed_memory); default: glibc's own behaviour "
+        "(runtime.allocator.retain_freed_memory); default: glibc's own behaviour "
         "(default: %(default)s)",
     )
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "T"), help=argparse.SUPPRESS)

@@ -31,7 +31,7 @@ from experiments.grid import GridError, Trial, load_grid
 from experiments.mazes import MAZES, maze_table, maze_trials
 from experiments.report import RUNS_FILE, ReportError, write_report
 from experiments.survivors import survivors_table
-from nspdi_rl.stopping import interrupt_on_sigterm
+from runtime.stopping import interrupt_on_sigterm
 
 __all__ = ["main"]
 

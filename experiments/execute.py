@@ -29,7 +29,7 @@ from typing import Any
 
 from experiments.grid import MODULES, GridError, Trial, point_of
 from nspdi_rl.checkpoint import write_json
-from nspdi_rl.stopping import interrupt_on_sigterm
+from runtime.stopping import interrupt_on_sigterm
 
 __all__ = ["BACKENDS", "STALE_DIR", "Outcome", "pending", "reconcile", "run_trials"]
 

@@ -48,7 +48,6 @@ from typing import Any
 
 import yaml
 
-from nspdi_rl.cli import ADDED_OPTIONS, UsageError
 from nspdi_rl.layers import (
     A_DISTRIBUTIONS,
     PRUNED_GRADS,
@@ -57,6 +56,7 @@ from nspdi_rl.layers import (
     THETA_INITS,
     NSPConfig,
 )
+from runtime.cli import ADDED_OPTIONS, UsageError
 
 __all__ = [
     "AXES",

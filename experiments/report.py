@@ -38,8 +38,8 @@ from experiments.claims import (  # noqa: E402
     ndi_improves,
 )
 from experiments.stats import ALPHA, Cell, compare  # noqa: E402
-from nspdi_rl.cli import ADDED_OPTIONS  # noqa: E402
 from nspdi_rl.layers import NSPConfig  # noqa: E402
+from runtime.cli import ADDED_OPTIONS  # noqa: E402
 
 __all__ = ["RUNS_FILE", "ReportError", "choose", "load_records", "write_report"]
 

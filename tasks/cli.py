@@ -1,4 +1,4 @@
-"""What the task command lines share beyond :mod:`nspdi_rl.cli`: the training and
+"""What the task command lines share beyond :mod:`runtime.cli`: the training and
 data options, the run folder of a supervised run and the final report line.
 
 A runner (``tasks.speech``, ``tasks.vision``) adds its dataset options to the
@@ -20,7 +20,8 @@ from typing import Any
 
 import torch.distributed as dist
 
-from nspdi_rl.cli import (
+from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
+from runtime.cli import (
     ADDED_OPTIONS,
     Preset,
     UsageError,
@@ -37,8 +38,7 @@ from nspdi_rl.cli import (
     set_up_process,
     write_run_file,
 )
-from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
-from nspdi_rl.stopping import interrupt_on_sigterm
+from runtime.stopping import interrupt_on_sigterm
 from tasks.data import DataError, TaskData
 from tasks.distributed import SINGLE, Workers, from_environment
 from tasks.training import (
@@ -60,7 +60,7 @@ RUNTIME_OPTIONS = frozenset({"device", "num_workers", "cache_dir", "eval_batch_s
 def make_parser(
     prog: str, description: str, preset: Preset, per_dataset: Collection[str] = ()
 ) -> argparse.ArgumentParser:
-    """A parser with the shared options (:func:`nspdi_rl.cli.runner_parser`) and the
+    """A parser with the shared options (:func:`runtime.cli.runner_parser`) and the
     training options every task runner has; the runner adds its dataset's.
 
     :param preset: the runner's defaults for the shared options.

@@ -40,7 +40,6 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from nspdi_rl.checkpoint import atomic_torch_save, save_model, write_json
-from nspdi_rl.cli import common_summary
 from nspdi_rl.metrics import (
     SynOpsCounter,
     connectivity_per_layer,
@@ -52,7 +51,8 @@ from nspdi_rl.metrics import (
 )
 from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 from nspdi_rl.pruning import FREEZE_CHOICES, PruningDriver, PruningSchedule
-from nspdi_rl.stopping import interrupts_held
+from runtime.cli import common_summary
+from runtime.stopping import interrupts_held
 from tasks.data import TaskData
 from tasks.distributed import SINGLE, Workers, derived_seed
 from tasks.plots import plot_training

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nspdi_rl.cli import Preset
+from runtime.cli import Preset
 from tasks.cli import UsageError, canonical_settings, check_command_line, make_parser, run
 from tasks.data import TaskData
 from tasks.speech.features import ENCODINGS, FEATURE_KINDS, AudioFeatures

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from nspdi_rl.cli import Preset
+from runtime.cli import Preset
 from tasks.cli import UsageError, canonical_settings, check_command_line, make_parser, run
 from tasks.data import TaskData
 from tasks.vision.datasets import ARCHITECTURES, DATASETS, load_vision

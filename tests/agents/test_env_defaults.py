@@ -13,7 +13,7 @@ from agents.environments import make_env
 from agents.evaluation import evaluate_maze as evaluate
 from agents.policies import DEFAULT_SPIKING
 from agents.train_maze import build_model, main, parse_args, settings_from_args
-from nspdi_rl.cli import UsageError
+from runtime.cli import UsageError
 
 
 def settings(*argv: str):

@@ -19,10 +19,10 @@ import soundfile as sf
 import torch
 from torch.utils.data import TensorDataset
 
-from nspdi_rl.cli import SUMMARY_KEYS as COMMON_SUMMARY_KEYS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
-from nspdi_rl.stopping import interrupt_on_sigterm
+from runtime.cli import SUMMARY_KEYS as COMMON_SUMMARY_KEYS
+from runtime.stopping import interrupt_on_sigterm
 from tasks import training
 from tasks.data import TaskData
 from tasks.speech import make_espeak_kws

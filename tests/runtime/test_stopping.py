@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from nspdi_rl.stopping import interrupt_on_sigterm, interrupts_held
+from runtime.stopping import interrupt_on_sigterm, interrupts_held
 
 
 @pytest.fixture(autouse=True)

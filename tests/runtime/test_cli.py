@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nspdi_rl.cli import (
+from runtime.cli import (
     RUN_FORMAT,
     Preset,
     UsageError,
@@ -137,7 +137,7 @@ def test_presets_check_their_values() -> None:
 
 
 def test_a_run_saved_before_an_option_existed_resumes_as_it_ran(tmp_path: Path) -> None:
-    from nspdi_rl.cli import ADDED_OPTIONS
+    from runtime.cli import ADDED_OPTIONS
 
     p = _parser()
     run = tmp_path / "run"
@@ -154,8 +154,8 @@ def test_a_run_saved_before_an_option_existed_resumes_as_it_ran(tmp_path: Path) 
 
 
 def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: Path) -> None:
-    from nspdi_rl.cli import check_shared_options
     from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
+    from runtime.cli import check_shared_options
 
     p = _parser()
     help_text = " ".join(p.format_help().split())
@@ -180,7 +180,7 @@ def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: P
 
 
 def test_d1_is_a_fixed_threshold_of_the_d2_reading_only() -> None:
-    from nspdi_rl.cli import nsp_config
+    from runtime.cli import nsp_config
     from tasks.speech.cli import parser
 
     args = parser().parse_args(["--d1", "0.01"])

@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 
-from nspdi_rl.allocator import retain_freed_memory
 from nspdi_rl.layers import (
     A_DISTRIBUTIONS,
     ORIGINAL_READING,
@@ -45,6 +44,7 @@ from nspdi_rl.layers import (
     NSPConfig,
 )
 from nspdi_rl.pruning import FREEZE_CHOICES, SCHEDULE_SHAPES, SCOPES, PruningSchedule
+from runtime.allocator import retain_freed_memory
 
 __all__ = [
     "ADDED_OPTIONS",
@@ -376,7 +376,7 @@ def nsp_config(args: argparse.Namespace) -> NSPConfig:
 
 def set_up_process(args: argparse.Namespace) -> None:
     """Apply ``--threads`` (nothing when it is None), and keep freed memory for reuse
-    (:func:`nspdi_rl.allocator.retain_freed_memory`: a training step of the larger
+    (:func:`runtime.allocator.retain_freed_memory`: a training step of the larger
     networks otherwise page-faults on every fresh allocation)."""
     retain_freed_memory()
     if args.threads is not None:

@@ -5,14 +5,14 @@ import sys
 
 import pytest
 
-from nspdi_rl.allocator import retain_freed_memory
+from runtime.allocator import retain_freed_memory
 
 # one process: page faults per training step of a 512-wide NDI network under glibc's
 # own behaviour, then after retain_freed_memory()
 FAULTS = """
 import resource, torch
 from nspdi_rl import SpikingNetConfig, build_network
-from nspdi_rl.allocator import retain_freed_memory
+from runtime.allocator import retain_freed_memory
 torch.set_num_threads(1)
 net = build_network(SpikingNetConfig(input_shape=(512,), n_outputs=10, hidden=(512, 512),
                                      time_steps=8), seed=0)
