@@ -49,8 +49,8 @@ RULES = {
     3: "Fixed heterogeneous (lognormal) a against fixed constant a, at 0.98 and 0.99. Held "
     f"if heterogeneous is significantly better at one target (each test at {ALPHA}/2, "
     "Bonferroni over the two) and significantly worse at none; not held if significantly "
-    "worse at one; else inconclusive. The learnable pair (NSP against magnitude + "
-    "learnable gain, both learnable a, lognormal vs constant start) is shown beside it.",
+    "worse at one; else inconclusive. The learnable pair (NSP against NSP with a constant "
+    "start of a, both learnable, same configuration) is shown beside it.",
     4: f"Spearman rank correlation of bits / kSynOp with the sparsity over NSP's targets. "
     f"Held if >= {EFFICIENCY_RHO}, not held if <= 0, else inconclusive (3 targets at "
     "least). Part of the rise is automatic: SynOps fall with the synapses while the "

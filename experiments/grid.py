@@ -94,9 +94,12 @@ AXES: dict[str, Any] = {
 #: trial comes from the other axes). ``magnitude_gain`` is what NSP's default reading
 #: reduces to with constant a: w = a * theta (d1 = 0) cut at a quantile of |w|, with a
 #: learnable per-channel gain a (from 1) and no gradient for cut synapses. The ``nsp_*``
-#: names are the ablation's steps away from NSP's default, one part each.
+#: names are the ablation's steps, all run with NSP's configuration: magnitude pruning's
+#: map (``nsp_fixed_constant_a``), plus a learnable gain (``nsp_constant_a``, the map of
+#: ``magnitude_gain``), plus its lognormal start (NSP), and NSP one part changed.
 CONDITIONS: dict[str, dict[str, Any]] = {
     "magnitude_gain": {"pruning": "nsp", "a_dist": "constant", "learnable_a": True},
+    "nsp_constant_a": {"pruning": "nsp", "a_dist": "constant", "learnable_a": True},
     "nsp_fixed_a": {"pruning": "nsp", "a_dist": "lognormal", "learnable_a": False},
     "nsp_fixed_constant_a": {"pruning": "nsp", "a_dist": "constant", "learnable_a": False},
     "nsp_d1_shift": {"pruning": "nsp", "a_dist": "lognormal", "d1": 0.01},

@@ -56,13 +56,13 @@ METHODS = {
 }
 #: claim 5's baselines: label -> name
 BASELINES = {k: v for k, v in METHODS.items() if k not in ("dense", "nsp")}
-#: the ablation's rows, from magnitude pruning to NSP and one part away from NSP each
+#: the ablation's rows, all with NSP's configuration: from magnitude pruning's map to NSP
+#: one part at a time, then NSP with one part changed
 ABLATION = {
-    "magnitude": "magnitude pruning of theta (a = 1, fixed)",
-    "magnitude_gain": "+ learnable per-channel gain a (from 1), cut on a * theta",
-    "nsp": "+ lognormal start of a: NSP's default",
+    "nsp_fixed_constant_a": "magnitude pruning's map (a = 1, fixed), cut on theta",
+    "nsp_constant_a": "+ a learnable per-channel gain a from 1, cut on a * theta",
+    "nsp": "+ a lognormal start of a: NSP's default",
     "nsp_fixed_a": "NSP with a fixed (not learnable)",
-    "nsp_fixed_constant_a": "NSP with a fixed and constant (= magnitude pruning)",
     "nsp_d1_shift": "NSP with the d1 shift fixed at 0.01",
     "nsp_d1_reading": "NSP with d1 as the pruning threshold (survivors shrink by a*d1)",
     "nsp_straight_through": "NSP with straight-through gradients for cut synapses",
@@ -365,8 +365,9 @@ class _Section:
         if not targets:
             return []
         out = [
-            "**Ablation** (from magnitude pruning to NSP one part at a time, and NSP with one "
-            "part changed; each row minus NSP's default, paired by seed)",
+            "**Ablation** (every row with NSP's tuned configuration: from magnitude pruning's "
+            "map to NSP one part at a time, then NSP with one part changed; each row minus "
+            "NSP's default, paired by seed)",
             "",
             "| condition | " + " | ".join(f"target {t:g} | minus NSP" for t in targets) + " |",
             "|---|" + "---|---|" * len(targets),
@@ -413,9 +414,9 @@ class _Section:
                  for t in (0.98, 0.99)}  # fmt: skip
         verdict = heterogeneous_a(fixed)
         learnable = [
-            f"at {t:g}: NSP {n} vs magnitude + learnable gain {g}: {compare(n, g)}"
+            f"at {t:g}: NSP {n} vs NSP with a constant start of a {g}: {compare(n, g)}"
             for t in (0.98, 0.99)
-            if (n := self.cell("nsp", t)) and (g := self.cell("magnitude_gain", t))
+            if (n := self.cell("nsp", t)) and (g := self.cell("nsp_constant_a", t))
         ]
         if learnable:
             verdict = Verdict(
