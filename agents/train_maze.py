@@ -180,93 +180,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     """Check the command line (and the config file it names) and resolve the run's settings.
 
+    Each setting comes from the first of: the command line, the ``--config`` file, the
+    env's defaults (:func:`agents.config.env_defaults`), the algorithm's defaults, the
+    runner's preset (:data:`agents.config.MAZE_PRESET`).
+
     :raises UsageError: naming the bad option or value.
     """
     check_shared_options(args)
+    _check_counts(args)
     env = env_defaults(args.env)
     algo = args.algo or env.algo
     if algo not in ALGOS:
         raise UsageError(f"unknown --algo {algo!r}; accepted: {sorted(ALGOS)}")
     if args.policy not in POLICIES:
         raise UsageError(f"unknown --policy {args.policy!r}; accepted: {list(POLICIES)}")
-    gym_packages = tuple(dict.fromkeys([*env.gym_packages, *args.gym_packages]))
-    try:
-        import_gym_packages(gym_packages)
-        check_env_id(args.env)
-        given = parse_env_kwargs(args.env_kwargs)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    env_kwargs = {**env.env_kwargs, **given}
-    for name in ("total_timesteps", "n_envs", "eval_episodes", "train_episode_steps"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    for name in ("time_steps", "eval_freq", "checkpoint_freq"):
-        if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    if "GridMaze" in args.env:
-        if args.obs_mode is not None:
-            if args.obs_mode not in OBS_MODES:
-                raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
-            if given.get("obs_mode", args.obs_mode) != args.obs_mode:
-                raise UsageError(
-                    "give the observation once: --obs-mode or --env-kwargs obs_mode:..."
-                )
-            env_kwargs["obs_mode"] = args.obs_mode
-        env_kwargs.setdefault("obs_mode", DEFAULT_OBS_MODE)
-    elif args.obs_mode is not None:
-        raise UsageError(f"--obs-mode is an option of the grid mazes; {args.env} has none")
-    try:
-        probe = make_env(args.env, env_kwargs)
-    except (TypeError, ValueError) as err:
-        raise UsageError(f"{args.env} refuses --env-kwargs {env_kwargs}: {err}") from None
-    space, obs_space = probe.action_space, probe.observation_space
-    train_episode_steps = args.train_episode_steps or env.train_episode_steps
-    episode_steps = train_episode_steps or (probe.spec.max_episode_steps if probe.spec else None)
-    probe.close()
-    if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
-        raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
-    if algo == "sac" and not isinstance(space, gym.spaces.Box):
-        raise UsageError(f"--algo sac needs a continuous action space; {args.env} has {space}")
+    gym_packages, env_kwargs = _env_options(args, env)
+    obs_space, train_episode_steps, episode_steps = _probe(args, env, algo, env_kwargs)
     normalize = is_unbounded(obs_space) if args.normalize is None else args.normalize
-
-    defaults = env.algo_defaults(algo)
-    hyperparams = dict(defaults["hyperparams"])
-    n_timesteps, n_envs = defaults["n_timesteps"], defaults["n_envs"]
-    policy_kwargs: dict[str, Any] = dict(defaults["policy_kwargs"])
-    if args.config:
-        try:
-            section = load_yaml_config(args.config, args.env)
-            n_timesteps = _positive_int(section.pop("n_timesteps", n_timesteps), "n_timesteps")
-            n_envs = _positive_int(section.pop("n_envs", n_envs), "n_envs")
-        except ValueError as err:
-            raise UsageError(f"--config {args.config}: {err}") from None
-        section.pop("policy", None)
-        policy_kwargs.update(section.pop("policy_kwargs", {}))
-        hyperparams.update(section)
-    if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and episode_steps:
-        # HER samples goals from whole episodes: it needs one finished before learning
-        starts = hyperparams.get("learning_starts", 100)  # SB3's default
-        if starts <= episode_steps:
-            raise UsageError(
-                f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
-                f"steps on {args.env}), got {starts}"
-            )
-    if env_kwargs.get("shaping"):
-        # potential-based shaping leaves the optimal policy alone at the agent's discount
-        env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
-        if hyperparams.get("replay_buffer_class") == "HerReplayBuffer" and not args.env.startswith(
-            "nspdi/"
-        ):
-            # HER's relabelled rewards gain the term from GeodesicShaping.compute_reward,
-            # which reads where each step started from its info: HER must keep the infos
-            buffer_kwargs = dict(hyperparams.get("replay_buffer_kwargs") or {})
-            if not buffer_kwargs.setdefault("copy_info_dict", True):
-                raise UsageError(
-                    f"env kwarg shaping on {args.env} with HER needs replay_buffer_kwargs "
-                    "copy_info_dict True (the shaped relabelled rewards read the step infos)"
-                )
-            hyperparams["replay_buffer_kwargs"] = buffer_kwargs
+    hyperparams, policy_kwargs, n_timesteps, n_envs = _algo_options(
+        args, env, algo, env_kwargs, episode_steps
+    )
     if args.policy == "mlp":  # SB3's own policy: none of the spiking policy's options
         for key in SPIKING_POLICY_KWARGS:
             policy_kwargs.pop(key, None)
@@ -300,6 +233,115 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     except ValueError as err:
         where = f"--config {args.config}: " if args.config else ""
         raise UsageError(f"{where}{err}") from None
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """Refuse a count that is not positive. :raises UsageError: naming the option."""
+    for name in ("total_timesteps", "n_envs", "eval_episodes", "train_episode_steps"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    for name in ("time_steps", "eval_freq", "checkpoint_freq"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+
+
+def _env_options(
+    args: argparse.Namespace, env: EnvDefaults
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The gym packages to import and the env's keyword arguments: ``--env-kwargs`` over
+    the env's defaults, and a grid maze's observation (``--obs-mode``)."""
+    gym_packages = tuple(dict.fromkeys([*env.gym_packages, *args.gym_packages]))
+    try:
+        import_gym_packages(gym_packages)
+        check_env_id(args.env)
+        given = parse_env_kwargs(args.env_kwargs)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    env_kwargs = {**env.env_kwargs, **given}
+    if "GridMaze" in args.env:
+        if args.obs_mode is not None:
+            if args.obs_mode not in OBS_MODES:
+                raise UsageError(f"unknown --obs-mode {args.obs_mode!r}; accepted: {OBS_MODES}")
+            if given.get("obs_mode", args.obs_mode) != args.obs_mode:
+                raise UsageError(
+                    "give the observation once: --obs-mode or --env-kwargs obs_mode:..."
+                )
+            env_kwargs["obs_mode"] = args.obs_mode
+        env_kwargs.setdefault("obs_mode", DEFAULT_OBS_MODE)
+    elif args.obs_mode is not None:
+        raise UsageError(f"--obs-mode is an option of the grid mazes; {args.env} has none")
+    return gym_packages, env_kwargs
+
+
+def _probe(
+    args: argparse.Namespace, env: EnvDefaults, algo: str, env_kwargs: dict[str, Any]
+) -> tuple[gym.Space, int | None, int | None]:
+    """One env made with the options: (its observation space, the training episodes'
+    time limit if one is set, their length), after checking the algorithm fits its
+    action space."""
+    try:
+        probe = make_env(args.env, env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{args.env} refuses --env-kwargs {env_kwargs}: {err}") from None
+    space, obs_space = probe.action_space, probe.observation_space
+    train_episode_steps = args.train_episode_steps or env.train_episode_steps
+    episode_steps = train_episode_steps or (probe.spec.max_episode_steps if probe.spec else None)
+    probe.close()
+    if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
+        raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
+    if algo == "sac" and not isinstance(space, gym.spaces.Box):
+        raise UsageError(f"--algo sac needs a continuous action space; {args.env} has {space}")
+    return obs_space, train_episode_steps, episode_steps
+
+
+def _algo_options(
+    args: argparse.Namespace,
+    env: EnvDefaults,
+    algo: str,
+    env_kwargs: dict[str, Any],
+    episode_steps: int | None,
+) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    """(hyperparameters, policy kwargs, steps, envs): the algorithm's defaults for the
+    env, updated by the ``--config`` file, and what HER and shaping need (the shaping's
+    discount goes into ``env_kwargs``)."""
+    defaults = env.algo_defaults(algo)
+    hyperparams = dict(defaults["hyperparams"])
+    n_timesteps, n_envs = defaults["n_timesteps"], defaults["n_envs"]
+    policy_kwargs: dict[str, Any] = dict(defaults["policy_kwargs"])
+    if args.config:
+        try:
+            section = load_yaml_config(args.config, args.env)
+            n_timesteps = _positive_int(section.pop("n_timesteps", n_timesteps), "n_timesteps")
+            n_envs = _positive_int(section.pop("n_envs", n_envs), "n_envs")
+        except ValueError as err:
+            raise UsageError(f"--config {args.config}: {err}") from None
+        section.pop("policy", None)
+        policy_kwargs.update(section.pop("policy_kwargs", {}))
+        hyperparams.update(section)
+    her = hyperparams.get("replay_buffer_class") == "HerReplayBuffer"
+    if her and episode_steps:
+        # HER samples goals from whole episodes: it needs one finished before learning
+        starts = hyperparams.get("learning_starts", 100)  # SB3's default
+        if starts <= episode_steps:
+            raise UsageError(
+                f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
+                f"steps on {args.env}), got {starts}"
+            )
+    if env_kwargs.get("shaping"):
+        # potential-based shaping leaves the optimal policy alone at the agent's discount
+        env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
+        if her and not args.env.startswith("nspdi/"):
+            # HER's relabelled rewards gain the term from GeodesicShaping.compute_reward,
+            # which reads where each step started from its info: HER must keep the infos
+            buffer_kwargs = dict(hyperparams.get("replay_buffer_kwargs") or {})
+            if not buffer_kwargs.setdefault("copy_info_dict", True):
+                raise UsageError(
+                    f"env kwarg shaping on {args.env} with HER needs replay_buffer_kwargs "
+                    "copy_info_dict True (the shaped relabelled rewards read the step infos)"
+                )
+            hyperparams["replay_buffer_kwargs"] = buffer_kwargs
+    return hyperparams, policy_kwargs, n_timesteps, n_envs
 
 
 def _spiking_options(
