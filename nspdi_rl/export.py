@@ -406,6 +406,62 @@ def _dense_parts(layer: nn.Module, name: str) -> tuple[torch.Tensor, torch.Tenso
     return weight.detach().cpu(), bias.detach().cpu(), ndi
 
 
+def _full(n: int, value: float) -> Any:
+    return np.full(n, value, dtype=np.float64)
+
+
+class _Chain:
+    """The nodes and edges of a NIR graph built as one chain from its input node."""
+
+    def __init__(self, n_in: int) -> None:
+        import nir
+
+        self.nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([n_in])})}
+        self.edges: list[tuple[str, str]] = []
+        self.last = "input"
+        self.uses_ndi = False
+
+    def add(self, name: str, node: Any) -> None:
+        self.nodes[name] = node
+        self.edges.append((self.last, name))
+        self.last = name
+
+    def dense(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        ndi: bool,
+        *,
+        module: str,
+        affine: str,
+        ndi_name: str,
+    ) -> int:
+        """Add a dense layer: an ``Affine`` (of ``[W; V]`` and a zero bias for NDI, then
+        the product node holding the bias). :return: the layer's output size."""
+        import nir
+
+        w = weight.numpy()
+        self.add(
+            affine,
+            nir.Affine(
+                weight=w,
+                bias=np.zeros(w.shape[0], dtype=w.dtype) if ndi else bias.numpy(),
+                metadata={"nonzero": int(np.count_nonzero(w)), "module": module},
+            ),
+        )
+        if ndi:
+            self.uses_ndi = True
+            product = ndi_product_type()(
+                bias=bias.numpy(),
+                metadata={
+                    "computes": "[Wx; Vx] (2N) -> Wx + bias + Wx * Vx (N)",
+                    "reader": "nspdi_rl.export.read_nir",
+                },
+            )
+            self.add(ndi_name, product)
+        return int(bias.shape[0])
+
+
 def to_nir(model: SpikingNetwork) -> Any:
     """The network as a NIR graph that the NIR specification runs as the model does.
 
@@ -446,75 +502,37 @@ def to_nir(model: SpikingNetwork) -> Any:
     # Norse adds an input x to the synaptic current as a jump of x; the specification's
     # synapse, stepped by forward Euler with x held over dt, adds dt * w_in / tau_syn * x
     w_in = tau_syn / p.dt
-    product = ndi_product_type()
-
-    def full(n: int, value: float) -> Any:
-        return np.full(n, value, dtype=np.float64)
-
-    def neurons(n: int, spiking: bool) -> Any:
-        common = {
-            "tau_syn": full(n, tau_syn),
-            "tau_mem": full(n, tau_mem),
-            "r": full(n, 1.0),
-            "v_leak": full(n, p.v_leak),
-            "w_in": full(n, w_in),
-        }
-        if not spiking:
-            return nir.CubaLI(**common)
-        return nir.CubaLIF(**common, v_threshold=full(n, p.v_th), v_reset=full(n, p.v_reset))
-
     names = [f"layers.{index}" for index in range(len(model.layers))] + ["readout"]
     parts = [
         _dense_parts(layer, name)
         for name, layer in zip(names, [*model.layers, model.readout], strict=True)
     ]
-    n_in = int(parts[0][0].shape[1])
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([n_in])})}
-    edges: list[tuple[str, str]] = []
-    previous = "input"
-    uses_ndi = False
+    chain = _Chain(int(parts[0][0].shape[1]))
 
-    def add(name: str, node: Any) -> None:
-        nonlocal previous
-        nodes[name] = node
-        edges.append((previous, name))
-        previous = name
+    def neurons(n: int, spiking: bool) -> Any:
+        common = {
+            "tau_syn": _full(n, tau_syn),
+            "tau_mem": _full(n, tau_mem),
+            "r": _full(n, 1.0),
+            "v_leak": _full(n, p.v_leak),
+            "w_in": _full(n, w_in),
+        }
+        if not spiking:
+            return nir.CubaLI(**common)
+        return nir.CubaLIF(**common, v_threshold=_full(n, p.v_th), v_reset=_full(n, p.v_reset))
 
     def dense(index: int, affine: str, ndi_name: str) -> int:
-        nonlocal uses_ndi
-        weight, bias, ndi = parts[index]
-        w = weight.numpy()
-        add(
-            affine,
-            nir.Affine(
-                weight=w,
-                bias=np.zeros(w.shape[0], dtype=w.dtype) if ndi else bias.numpy(),
-                metadata={"nonzero": int(np.count_nonzero(w)), "module": names[index]},
-            ),
-        )
-        if ndi:
-            uses_ndi = True
-            add(
-                ndi_name,
-                product(
-                    bias=bias.numpy(),
-                    metadata={
-                        "computes": "[Wx; Vx] (2N) -> Wx + bias + Wx * Vx (N)",
-                        "reader": "nspdi_rl.export.read_nir",
-                    },
-                ),
-            )
-        return int(bias.shape[0])
+        return chain.dense(*parts[index], module=names[index], affine=affine, ndi_name=ndi_name)
 
     for index in range(len(model.layers)):
         n = dense(index, f"affine{index}", f"ndi{index}")
-        add(f"lif{index}", neurons(n, spiking=True))
+        chain.add(f"lif{index}", neurons(n, spiking=True))
     n_out = dense(len(model.layers), "readout", "readout_ndi")
     if config.readout == "spike_count":
-        add("readout_lif", neurons(n_out, spiking=True))
+        chain.add("readout_lif", neurons(n_out, spiking=True))
     else:
-        add("li", neurons(n_out, spiking=False))
-    add("output", nir.Output(output_type={"output": np.array([n_out])}))
+        chain.add("li", neurons(n_out, spiking=False))
+    chain.add("output", nir.Output(output_type={"output": np.array([n_out])}))
     metadata = {
         "source": "nspdi_rl",
         "format": NIR_FORMAT,
@@ -525,9 +543,9 @@ def to_nir(model: SpikingNetwork) -> Any:
         "readout": config.readout,
         "readout_reduction": NIR_READOUTS[config.readout],
         "discretisation": NIR_DISCRETISATION,
-        "extensions": NDI_PRODUCT if uses_ndi else "",
+        "extensions": NDI_PRODUCT if chain.uses_ndi else "",
     }
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    return nir.NIRGraph(nodes=chain.nodes, edges=chain.edges, metadata=metadata)
 
 
 def export_nir(model: SpikingNetwork, path: str | os.PathLike[str]) -> Path:
