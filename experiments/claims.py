@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from experiments.stats import ALPHA, Cell, compare, margin_test
+from experiments.stats import ALPHA, Cell, compare, margin_test, p_text
 
 __all__ = [
     "CLAIMS",
@@ -86,11 +86,10 @@ def minimal_loss(dense: Cell | None, nsp: Cell | None, target: float = 0.99) -> 
         verdict = "inconclusive"
     else:
         verdict = {"better": "held", "worse": "not held", "same": "inconclusive"}[test.outcome]
-    p = "n/a" if math.isnan(test.p) else f"{test.p:.3f}"
     return Verdict(
         verdict,
         f"dense {dense}, NSP {nsp} at {target:g}: loss {test.diff:+.3f} ± {test.se:.3f} "
-        f"(p = {p} that it exceeds {MINIMAL_LOSS})",
+        f"(p {p_text(test.p)} that it exceeds {MINIMAL_LOSS})",
     )
 
 

@@ -232,11 +232,7 @@ class Trial:
     def point(self) -> dict[str, Any]:
         """The grid point (everything a grid file says about the trial), as JSON gives
         it back: what a trial folder written under other defaults is matched by."""
-        spec = asdict(self)
-        for key in ("settings", "experiments"):
-            spec.pop(key)
-        spec["args"], spec["options"] = dict(self.args), dict(self.options)
-        return _canonical(spec)
+        return point_of({**asdict(self), "args": dict(self.args), "options": dict(self.options)})
 
     def to_dict(self) -> dict[str, Any]:
         out = {**asdict(self), "args": dict(self.args), "options": dict(self.options)}

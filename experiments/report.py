@@ -37,7 +37,7 @@ from experiments.claims import (  # noqa: E402
     minimal_loss,
     ndi_improves,
 )
-from experiments.stats import ALPHA, Cell, compare  # noqa: E402
+from experiments.stats import ALPHA, Cell, compare, p_text  # noqa: E402
 from nspdi_rl.layers import NSPConfig  # noqa: E402
 from runtime.cli import ADDED_OPTIONS  # noqa: E402
 
@@ -446,7 +446,7 @@ class _Section:
         ahead = "-"
         if nsp and magnitude:
             result = compare(nsp, magnitude)
-            ahead = f"{result.outcome} ({result.diff:+.3f}, p {_p_text(result.p)})"
+            ahead = f"{result.outcome} ({result.diff:+.3f}, p {p_text(result.p)})"
         return f"| {self.name} | {loss} | {ahead} | {self.verdicts[3].verdict} |"
 
     # -- plots -----------------------------------------------------------------------
@@ -482,10 +482,6 @@ class _Section:
         fig.savefig(self.figures / name, dpi=110)
         plt.close(fig)
         return [f"![{self.name}: score vs connectivity]({self.link}/{name})", ""]
-
-
-def _p_text(p: float) -> str:
-    return "n/a" if p != p else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
 
 
 def _machine() -> str:

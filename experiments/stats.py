@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
-__all__ = ["ALPHA", "Cell", "Comparison", "compare", "margin_test"]
+__all__ = ["ALPHA", "Cell", "Comparison", "compare", "margin_test", "p_text"]
 
 #: the level of every test (two-sided), unless a rule says otherwise
 ALPHA = 0.05
@@ -127,10 +127,13 @@ class Comparison:
         if self.outcome == "too few seeds":
             return f"{self.diff:+.3f} (too few seeds to test)"
         kind = "paired t" if self.paired else "Welch t"
-        return f"{self.diff:+.3f} ± {self.se:.3f}, p {_p(self.p)} ({kind}, df {self.df:.1f})"
+        return f"{self.diff:+.3f} ± {self.se:.3f}, p {p_text(self.p)} ({kind}, df {self.df:.1f})"
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value as the report writes it after "p": ``< 0.001``, ``= 0.042`` or ``= n/a``."""
+    if p != p:
+        return "= n/a"
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
