@@ -52,6 +52,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("grids", nargs="+", help="grid YAML files")
     run.add_argument("--run-dir", default="results/study", help="where the trials go")
+    run.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SUB",
+        help="run only these sub-grids (names under 'experiments:', or GRID/SUB); the "
+        "others stay for a later run (default: every sub-grid)",
+    )
     _execution_options(run)
     mazes = sub.add_parser(
         "mazes",
@@ -111,7 +118,10 @@ def _describe(outcome: Outcome) -> str:
 
 def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
     grid = load_grid(args.grids)
-    return _run_trials(args, command, grid.trials, ", ".join(grid.names), args.grids)
+    names = ", ".join(grid.names)
+    if args.only:
+        grid, names = grid.only(args.only), f"{names} (only {', '.join(args.only)})"
+    return _run_trials(args, command, grid.trials, names, args.grids)
 
 
 def _mazes(args: argparse.Namespace, command: Sequence[str]) -> int:

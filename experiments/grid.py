@@ -262,6 +262,22 @@ class Grid:
     names: tuple[str, ...]
     trials: tuple[Trial, ...]
 
+    def only(self, subs: Sequence[str]) -> Grid:
+        """The trials in any of the sub-grids ``subs`` (``SUB`` or ``GRID/SUB``), in
+        the same order; an unknown name is refused with the names there are."""
+        known = {s for t in self.trials for s in t.experiments}
+        known |= {s.split("/", 1)[1] for s in known}
+        unknown = [s for s in subs if s not in known]
+        if unknown:
+            raise GridError(f"--only: no sub-grid {unknown[0]!r}; accepted: {sorted(known)}")
+        wanted = set(subs)
+        kept = tuple(
+            t
+            for t in self.trials
+            if any(s in wanted or s.split("/", 1)[1] in wanted for s in t.experiments)
+        )
+        return Grid(self.names, kept)
+
 
 def _check_value(where: str, key: str, value: Any) -> Any:
     if key == "pruning" and value not in PRUNING_METHODS:

@@ -63,6 +63,30 @@ def test_grid_expands_sub_grids_and_runs_shared_trials_once(tmp_path: Path) -> N
     assert len({t.name for t in grid.trials}) == 6
 
 
+def test_only_runs_the_named_sub_grids_and_refuses_unknown_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    grid = load_grid([write(tmp_path, TINY)])
+    methods = grid.only(["methods"])
+    # the sweep's nsp at 0.5 is also a methods trial: it stays, with both memberships
+    assert sorted((t.pruning, t.seed) for t in methods.trials) == [
+        ("dense", 0), ("dense", 1), ("nsp", 0), ("nsp", 1)
+    ]  # fmt: skip
+    assert grid.only(["tiny/sparsity"]).trials == tuple(
+        t for t in grid.trials if "tiny/sparsity" in t.experiments
+    )
+    assert len(grid.only(["methods", "sparsity"]).trials) == len(grid.trials)
+    with pytest.raises(GridError, match="no sub-grid 'ablation'; accepted: .*'methods'"):
+        grid.only(["ablation"])
+    run_dir = tmp_path / "runs"
+    path = str(write(tmp_path, TINY))
+    assert main(["run", path, "--run-dir", str(run_dir), "--only", "methods", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 trials in tiny (only methods): 0 finished, 4 to run" in out
+    assert main(["run", path, "--run-dir", str(run_dir), "--only", "nope"]) == 2
+    assert "--only: no sub-grid 'nope'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
