@@ -30,9 +30,10 @@ from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
+from nspdi_rl.inference import forward_together
 from nspdi_rl.layers import reuse_effective_weights
 from nspdi_rl.metrics import SynOpsCounter, connectivity_per_layer, sparsity
-from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network, forward_together
+from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
 
 __all__ = [
     "DEFAULT_SPIKING",

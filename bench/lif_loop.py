@@ -14,9 +14,10 @@ import os
 import time
 
 import torch
+from norse.torch.functional.lif import LIFParameters
 
-from nspdi_rl.functional import _LIFSequence, _loop_constants, _superspike
-from nspdi_rl.kernels import compiled_kernels
+from nspdi_rl.backend import kernels
+from nspdi_rl.functional import lif_sequence
 
 # (T, batch, neurons, with gradient): a maze rollout, PPO updates, a task's training step
 SIZES = ((8, 8, 128, False), (8, 256, 128, True), (8, 64, 512, True), (100, 16, 512, True))
@@ -28,12 +29,12 @@ def per_call_us(t: int, b: int, n: int, grad: bool, calls: int, compiled: bool) 
     currents = torch.randn(t, b, n, generator=generator) * 3
     v0, i0 = torch.zeros(b, n), torch.zeros(b, n)
     weights = torch.randn(t, b, n, generator=generator)
-    constants = _loop_constants(1e-3, 100.0, 200.0, 0.0, 1.0, 0.0)  # Norse's defaults
+    p = LIFParameters()  # Norse's defaults
     start = time.perf_counter()
     for _ in range(calls):
         x = currents.clone().requires_grad_(grad)
         with torch.set_grad_enabled(grad):
-            spikes, _, _ = _LIFSequence.apply(x, v0, i0, constants, _superspike, 20.0)
+            spikes, _ = lif_sequence(x, p, 1e-3, "superspike", 20.0, state=(v0, i0))
             if grad:
                 (spikes * weights).sum().backward()
     return (time.perf_counter() - start) / calls * 1e6
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if compiled_kernels() is None:
+    if kernels() is None:
         raise SystemExit("the compiled LIF loop is not available here (see the warning)")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"best of {args.repeats} x {args.calls} calls, kinds alternated")  # fmt: skip

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nspdi_rl.backend import kernel_for, kernels
 from nspdi_rl.checkpoint import atomic_torch_save
-from nspdi_rl.kernels import compiled_kernels
 from nspdi_rl.layers import NSPConfig, NSPConv2d, NSPLayer, NSPLinear
 from nspdi_rl.network import LIFConfig, SpikingNetConfig, SpikingNetwork, build_network
 
@@ -138,20 +138,20 @@ class CompressedLinear(nn.Module):
         return self._combine(torch.sparse.mm(self.coo_weight, x2d.t()), 0).t()
 
     def _events(self, x2d: torch.Tensor) -> torch.Tensor:
-        kernels = compiled_kernels()
-        assert kernels is not None  # offered by _paths only then
-        y = kernels.event_matmul(x2d.contiguous(), *self.csc, self.dense_weight.shape[0])
+        kernel = kernels()
+        assert kernel is not None  # offered by _paths only then
+        y = kernel.event_matmul(x2d.contiguous(), *self.csc, self.dense_weight.shape[0])
         return self._combine(y, -1)
 
     def _tiles(self, x2d: torch.Tensor) -> torch.Tensor:
-        kernels = compiled_kernels()
-        assert kernels is not None  # offered by _paths only then
-        return kernels.csr_tile_matmul(x2d.contiguous(), *self.csr, self.bias, self.ndi)
+        kernel = kernels()
+        assert kernel is not None  # offered by _paths only then
+        return kernel.csr_tile_matmul(x2d.contiguous(), *self.csr, self.bias, self.ndi)
 
     def _paths(self) -> dict[str, Any]:
         """Each path's current ``(M, out)`` (a view of ``(out, M)`` for CSR and COO)."""
         paths = {"dense": self._dense, "csr": self._csr, "coo": self._coo}
-        if compiled_kernels() is not None and self.dense_weight.dtype == torch.float32:
+        if kernel_for(self.dense_weight) is not None:
             paths["events"] = self._events
             paths["tiles"] = self._tiles
         return paths

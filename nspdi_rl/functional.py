@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from norse.torch.functional.lif import LIFParameters
 
-from nspdi_rl.kernels import compiled_kernels
+from nspdi_rl.backend import NONE, kernel_for, lif_loop
 
 __all__ = [
     "SURROGATES",
@@ -118,14 +118,8 @@ class _NSPWeight(torch.autograd.Function):
 def _nsp_kernel(
     theta: torch.Tensor, a: torch.Tensor, fixed_sign: torch.Tensor | None
 ) -> Any | None:
-    """The compiled kernels where they take these tensors (float32, contiguous, on the
-    CPU), else None."""
     tensors = (theta, a) if fixed_sign is None else (theta, a, fixed_sign)
-    if not all(
-        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors
-    ):
-        return None
-    return compiled_kernels()
+    return kernel_for(*tensors, contiguous=True)
 
 
 def nsp_weight(
@@ -364,8 +358,9 @@ class _LIFSequence(torch.autograd.Function):
     ``(1 - z) v + z v_reset`` exactly, so the spikes are bit for bit Norse's.
 
     On the CPU both passes run compiled (:mod:`nspdi_rl.kernels`, the same
-    arithmetic in the same order) where the kernel could be built; the tensor loop
-    below is the fallback, and the backward pass of surrogates other than SuperSpike.
+    arithmetic in the same order) where :func:`nspdi_rl.backend.kernel_for` says so;
+    elsewhere the forward pass is :func:`nspdi_rl.backend.lif_loop`'s tensor loop, and
+    the backward pass below (also that of surrogates other than SuperSpike).
     """
 
     @staticmethod
@@ -379,23 +374,8 @@ class _LIFSequence(torch.autograd.Function):
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         keep_v_pre = any(ctx.needs_input_grad[:3])  # what backward needs, if it runs
-        kernel = compiled_kernels() if currents.device.type == "cpu" else None
-        if kernel is not None:
-            steps = currents.shape[0]
-            if steps > 1 and currents.stride(0) == 0:
-                # the same current at every step (an expanded tensor): pass it once
-                currents = currents[:1]
-            spikes, v, i, v_pre = kernel.lif_forward(
-                currents.contiguous(),
-                steps,
-                v.contiguous(),
-                i.contiguous(),
-                *constants,
-                keep_v_pre,
-                _NONE,
-            )
-        else:
-            spikes, v, i, v_pre = _lif_loop(currents, v, i, constants)
+        kernel = kernel_for(currents, v, i)
+        spikes, v, i, v_pre = lif_loop(kernel, currents, v, i, constants, keep_v_pre)
         ctx.save_for_backward(v_pre, spikes)
         ctx.constants, ctx.derivative, ctx.alpha = constants, derivative, alpha
         ctx.kernel = kernel
@@ -420,7 +400,7 @@ class _LIFSequence(torch.autograd.Function):
                 v_th,
                 v_reset,
                 ctx.alpha,
-                _NONE,
+                NONE,
             )
             return grad_currents, g_v, g_i, None, None, None
         surrogate = ctx.derivative(v_pre - v_th, ctx.alpha)
@@ -440,10 +420,6 @@ class _LIFSequence(torch.autograd.Function):
             g_i = g_ia
             g_v = g_va.mul_(1.0 - mem)
         return grad_currents, g_v, g_i.clone(), None, None, None
-
-
-# an empty tensor: "none" for the kernels' optional tensor arguments
-_NONE = torch.empty(0)
 
 
 class _LIFSummed(torch.autograd.Function):
@@ -482,10 +458,10 @@ class _LIFSummed(torch.autograd.Function):
         mem, keep_i, _, v_th, v_reset = ctx.constants
         grad_currents, _, _ = ctx.kernel.lif_backward(
             v_pre,
-            _NONE,
+            NONE,
             grad_summed.contiguous(),
-            _NONE,
-            _NONE,
+            NONE,
+            NONE,
             mem,
             keep_i,
             v_th,
@@ -521,45 +497,12 @@ def lif_summed(
         raise ValueError(
             f"weights must be one per time step ({currents.shape[0]},), got {tuple(weights.shape)}"
         )
-    kernel = compiled_kernels() if currents.device.type == "cpu" else None
+    kernel = kernel_for(currents, weights)
     constants = scalar_lif_constants(p, dt)
-    if (
-        kernel is None
-        or constants is None
-        or surrogate != "superspike"
-        or currents.dtype != torch.float32
-        or weights.dtype != torch.float32
-        or currents.dim() < 2
-    ):
+    if kernel is None or constants is None or surrogate != "superspike" or currents.dim() < 2:
         spikes, _ = lif_sequence(currents, p, dt, surrogate, alpha)
         return torch.tensordot(weights, spikes, dims=1)
     return _LIFSummed.apply(currents, weights.contiguous(), constants, float(alpha), kernel)
-
-
-def _lif_loop(
-    currents: torch.Tensor,
-    v: torch.Tensor,
-    i: torch.Tensor,
-    constants: tuple[float, float, float, float, float],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The LIF time loop in tensor operations (where the compiled one is not available):
-    spikes, the final ``v`` and ``i``, and the membrane before each reset."""
-    mem, keep_i, v_leak, v_th, v_reset = constants
-    v = v.clone()
-    i = i.clone()
-    fired = torch.empty(currents.shape, dtype=torch.bool, device=currents.device)
-    v_pre = torch.empty_like(currents)  # membrane before the reset: what backward needs
-    for t in range(currents.shape[0]):
-        i += currents[t]
-        # Norse: v + mem * ((v_leak - v) + i), in the same order
-        step = torch.sub(v_leak, v) if v_leak != 0.0 else torch.neg(v)
-        step += i
-        v.add_(step.mul_(mem))
-        i += i * keep_i
-        v_pre[t] = v
-        torch.gt(v, v_th, out=fired[t])
-        v.masked_fill_(fired[t], v_reset)
-    return fired.to(currents.dtype), v, i, v_pre
 
 
 def scalar_lif_constants(

@@ -11,8 +11,6 @@ state across calls until :func:`reset_states` is called on that model.
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,7 +28,7 @@ from nspdi_rl.functional import (
     lif_summed,
     scalar_lif_constants,
 )
-from nspdi_rl.kernels import compiled_kernels
+from nspdi_rl.inference import compiled_forward, global_hooks
 from nspdi_rl.layers import NDIConv2d, NDILinear, NSPConfig
 
 __all__ = [
@@ -43,7 +41,6 @@ __all__ = [
     "SpikingNetConfig",
     "SpikingNetwork",
     "build_network",
-    "forward_together",
     "reset_states",
 ]
 
@@ -506,7 +503,7 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled():  # acting and evaluating: one compiled call
-            compiled = _compiled_forward([self], x)
+            compiled = compiled_forward([self], x)
             if compiled is not None:
                 return compiled[0]
         current, neurons = self._last_current(x)
@@ -537,7 +534,7 @@ class SpikingNetwork(nn.Module):
             and neurons.reduce != "max"
             and isinstance(layer, NDILinear)
             and layer.v is None
-            and not (layer._forward_hooks or layer._forward_pre_hooks or _global_hooks())
+            and not (layer._forward_hooks or layer._forward_pre_hooks or global_hooks())
         )
 
     def _read_out_sum(
@@ -600,206 +597,3 @@ def reset_states(model: nn.Module) -> int:
             reset()
             count += 1
     return count
-
-
-def _can_share_neurons(networks: Sequence[SpikingNetwork]) -> bool:
-    first = networks[0].config
-    return all(
-        not net.convs
-        and not net.stateful
-        and net.config.lif == first.lif
-        and net.config.time_steps == first.time_steps
-        and len(net.layers) == len(networks[0].layers)
-        for net in networks
-    )
-
-
-def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> list[torch.Tensor]:
-    """Run several MLP networks on the same input, sharing each LIF time loop.
-
-    The LIF update is element-wise, so the hidden currents of all networks can go
-    through one loop side by side: the spikes and outputs are exactly those of
-    separate calls, with one Python time loop instead of one per network (an
-    actor and a critic, say). Without autograd all of it is one call of the compiled
-    kernel where it applies (see :func:`_compiled_forward`). Falls back to separate
-    calls when the networks differ in their neurons, depth or T, have conv layers,
-    or are stateful.
-    """
-    if len(networks) < 2:
-        return [net(x) for net in networks]
-    compiled = _compiled_forward(networks, x)
-    if compiled is not None:
-        return compiled
-    if not _can_share_neurons(networks):
-        return [net(x) for net in networks]
-    hidden = [x] * len(networks)
-    for depth in range(len(networks[0].layers)):
-        currents = [
-            net._project_input(h, net.layers[0]) if depth == 0 else net.layers[depth](h)
-            for net, h in zip(networks, hidden, strict=True)
-        ]
-        sizes = [c.shape[-1] for c in currents]
-        spikes = networks[0].neurons[depth](torch.cat(currents, dim=-1))
-        hidden = list(spikes.split(sizes, dim=-1))
-    return [
-        net.read_out(h if net.layers else net.encode(x))
-        for net, h in zip(networks, hidden, strict=True)
-    ]
-
-
-@dataclass(eq=False)
-class _ForwardPlan:
-    """What the compiled no-grad forward of some networks passes to the kernel besides
-    their weights (which change between calls): made once per tuple of networks.
-
-    :param children: the modules it was made from, compared at every call (a layer
-        swapped for a compressed one, say, makes a new plan).
-    :param layers: per network, its hidden layers and readout (None: the kernel does not
-        apply to these networks).
-    """
-
-    networks: tuple[weakref.ref[SpikingNetwork], ...]
-    children: tuple[nn.Module, ...]
-    layers: tuple[tuple[NDILinear, ...], ...] | None = None
-    encoding: tuple[Any, ...] = ()
-    ndi: list[list[int]] = field(default_factory=list)
-    li_weights: list[torch.Tensor] = field(default_factory=list)
-    li_bias: list[torch.Tensor] = field(default_factory=list)
-    constants: tuple[float, ...] = ()
-
-
-# per first network, its plans by the ids of the networks run together
-_plans: weakref.WeakKeyDictionary[SpikingNetwork, dict[tuple[int, ...], _ForwardPlan]] = (
-    weakref.WeakKeyDictionary()
-)
-_NO_BIAS = torch.empty(0)
-
-
-def _children(networks: Sequence[SpikingNetwork]) -> tuple[nn.Module, ...]:
-    """The networks' submodules that a plan depends on (straight from the module dicts:
-    this runs at every rollout step)."""
-    found: list[nn.Module] = []
-    for net in networks:
-        modules = net._modules
-        found += modules.values()  # type: ignore[arg-type]
-        found += modules["layers"]._modules.values()  # type: ignore[union-attr,arg-type]
-        found += modules["neurons"]._modules.values()  # type: ignore[union-attr,arg-type]
-    return tuple(found)
-
-
-def _forward_plan(networks: Sequence[SpikingNetwork]) -> _ForwardPlan:
-    """The plan of ``networks``: the cached one while they are made of the same modules."""
-    key = tuple(map(id, networks))
-    plans = _plans.setdefault(networks[0], {})
-    children = _children(networks)
-    plan = plans.get(key)
-    if (
-        plan is None
-        or plan.children != children
-        or any(ref() is not net for ref, net in zip(plan.networks, networks, strict=True))
-    ):
-        plan = plans[key] = _make_plan(networks, children)
-    return plan
-
-
-def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ...]) -> _ForwardPlan:
-    plan = _ForwardPlan(tuple(weakref.ref(net) for net in networks), children)
-    first = networks[0]
-    constants = first.neurons[0].constants if first.layers else None
-    encoding = _encoder_settings(first)
-    if constants is None or encoding[0] not in ("direct", "population"):
-        return plan
-    assert isinstance(constants, tuple)
-    layers, ndi, li_weights, li_bias = [], [], [], []
-    for net in networks:
-        readout = net.readout_neurons
-        if (
-            net.stateful
-            or net.convs
-            or len(net.config.input_shape) != 1
-            or len(net.layers) != len(first.layers)
-            or net.config.time_steps != first.config.time_steps
-            or net.config.lif != first.config.lif
-            or not isinstance(readout, LIReadout)
-            or readout.reduce == "max"
-            or _encoder_settings(net) != encoding
-        ):
-            return plan
-        own = (*net.layers, net.readout)
-        # NSP layers only (an exported network has compressed ones)
-        if not all(isinstance(layer, NDILinear) for layer in own):
-            return plan
-        layers.append(own)
-        ndi.append([int(layer.v is not None) for layer in own])
-        weight, offset = readout.reduction(first.config.time_steps, _NO_BIAS)
-        li_weights.append(weight)
-        li_bias.append(offset)
-    encoder = first.encoder
-    population = encoder.population_size if encoder.kind == "population" else 0
-    plan.layers = tuple(layers)
-    plan.encoding = (population, encoder.low, encoder.high, encoder.centres)
-    plan.ndi, plan.li_weights, plan.li_bias = ndi, li_weights, li_bias
-    plan.constants = constants
-    return plan
-
-
-def _compiled_forward(
-    networks: Sequence[SpikingNetwork], x: torch.Tensor
-) -> list[torch.Tensor] | None:
-    """:func:`forward_together` without autograd in one call of the compiled kernel
-    (:func:`nspdi_rl.kernels.compiled_kernels`'s ``mlp_forward``), or None where it does
-    not apply: gradients, no kernel, hooks on a layer (SynOps counting), encoders that
-    differ or change over time, different neurons or T, a spiking readout, a stateful
-    network, conv layers, inputs of more than one dim, per-neuron LIF constants, other
-    than float32 on the CPU.
-
-    What does not change between calls (the checks above but the hooks, the encoder's
-    settings, the readout's weights over time) is worked out once per tuple of networks
-    (:class:`_ForwardPlan`); the weights are each layer's cached effective ones.
-    """
-    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
-        return None
-    kernel = compiled_kernels()
-    if kernel is None or _global_hooks():
-        return None
-    plan = _forward_plan(networks)
-    if plan.layers is None:
-        return None
-    weights: list[list[torch.Tensor]] = []
-    for layers in plan.layers:
-        own: list[torch.Tensor] = []
-        for layer in layers:
-            if layer._forward_hooks or layer._forward_pre_hooks:
-                return None
-            bias = layer._parameters.get("bias")
-            own += (layer.stacked_weight(), _NO_BIAS if bias is None else bias)
-        weights.append(own)
-    first = networks[0]
-    first._check_input(x)
-    if plan.encoding[0]:
-        first.encoder._check_range(x)
-    steps = first.config.time_steps
-    return list(
-        kernel.mlp_forward(
-            x.contiguous(),
-            *plan.encoding,
-            steps,
-            weights,
-            plan.ndi,
-            plan.li_weights,
-            plan.li_bias,
-            *plan.constants,
-        )
-    )
-
-
-def _global_hooks() -> bool:
-    """Whether hooks are registered for every module (a private torch helper; where it
-    is gone, assume there are)."""
-    has_hooks = getattr(nn.modules.module, "_has_any_global_hook", None)
-    return True if has_hooks is None else bool(has_hooks())
-
-
-def _encoder_settings(net: SpikingNetwork) -> tuple[Any, ...]:
-    e = net.encoder
-    return (e.kind, e.low, e.high, e.population_size)

@@ -222,7 +222,7 @@ def test_readout_sums_spikes_over_time_before_its_matmul_with_the_same_result(re
 
 
 def test_forward_together_equals_separate_calls():
-    from nspdi_rl.network import forward_together
+    from nspdi_rl.inference import forward_together
 
     cfg_a = SpikingNetConfig(input_shape=(6,), n_outputs=4, hidden=(16, 8), time_steps=5)
     cfg_b = SpikingNetConfig(input_shape=(6,), n_outputs=1, hidden=(12, 8), time_steps=5)
@@ -256,7 +256,7 @@ def test_forward_together_equals_separate_calls():
 )
 def test_the_compiled_rollout_forward_equals_separate_calls_bit_for_bit(options):
     from nspdi_rl import kernels
-    from nspdi_rl.network import _compiled_forward, forward_together
+    from nspdi_rl.inference import compiled_forward, forward_together
 
     if kernels.compiled_kernels() is None:
         pytest.skip("no compiled kernels here")
@@ -269,7 +269,7 @@ def test_the_compiled_rollout_forward_equals_separate_calls_bit_for_bit(options)
                 weight.set_threshold(float(weight.prune_scores().median()))
     x = torch.rand(7, 6) * 2 - (1.0 if "input_low" in options else 0.0)
     with torch.no_grad():
-        compiled = _compiled_forward([a, b], x)
+        compiled = compiled_forward([a, b], x)
         assert compiled is not None
         assert all(torch.equal(y, net(x)) for y, net in zip(compiled, (a, b), strict=True))
         assert all(
@@ -281,45 +281,45 @@ def test_the_compiled_rollout_forward_equals_separate_calls_bit_for_bit(options)
 
 
 def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
+    from nspdi_rl.inference import compiled_forward, forward_together
     from nspdi_rl.metrics import SynOpsCounter
-    from nspdi_rl.network import _compiled_forward, forward_together
 
     a = mlp(n_outputs=4)
     b = mlp(n_outputs=1)
     x = torch.rand(3, 6)
-    assert _compiled_forward([a, b], x) is None  # gradients on
+    assert compiled_forward([a, b], x) is None  # gradients on
     with torch.no_grad():
         with SynOpsCounter(a) as counter:  # its hooks must see the layers run
-            assert _compiled_forward([a, b], x) is None
+            assert compiled_forward([a, b], x) is None
             forward_together([a, b], x)
         assert counter.macs > 0  # the layers ran through their hooks
         stateful = build_network(a.config, stateful=True, seed=0)
-        assert _compiled_forward([stateful, b], x) is None
+        assert compiled_forward([stateful, b], x) is None
         grid = build_network(SpikingNetConfig(input_shape=(2, 3), n_outputs=2), seed=0)
-        assert _compiled_forward([grid], torch.rand(3, 2, 3)) is None  # one input dim only
+        assert compiled_forward([grid], torch.rand(3, 2, 3)) is None  # one input dim only
 
 
 def test_the_compiled_rollout_forward_follows_a_swapped_layer_and_mixed_depths():
     from nspdi_rl import kernels
-    from nspdi_rl.network import _compiled_forward, forward_together
+    from nspdi_rl.inference import compiled_forward, forward_together
 
     if kernels.compiled_kernels() is None:
         pytest.skip("no compiled kernels here")
     a, b = mlp(n_outputs=4), mlp(n_outputs=1)
     x = torch.rand(5, 6)
     with torch.no_grad():
-        before = _compiled_forward([a, b], x)
+        before = compiled_forward([a, b], x)
         assert before is not None
         # a new readout (what loading a pruned model does): the next call uses it
         a.readout = mlp(n_outputs=4, hidden=(16,)).readout
         a.readout.w.theta.mul_(3.0)
-        after = _compiled_forward([a, b], x)
+        after = compiled_forward([a, b], x)
         assert after is not None and not torch.equal(after[0], before[0])
         assert torch.equal(after[1], before[1])
         assert torch.equal(after[0], forward_together([a], x)[0])
         # networks of different depths do not share one kernel call
         deep = mlp(n_outputs=1, hidden=(16, 8))
-        assert _compiled_forward([a, deep], x) is None
+        assert compiled_forward([a, deep], x) is None
         outputs = forward_together([a, deep], x)
         assert torch.equal(outputs[1], deep(x))
 
