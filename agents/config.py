@@ -247,7 +247,7 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
             eval_episodes=100,
         ),
     ),
-    # the medium maze: steered by waypoints on the map (agents.environments.WaypointGoal),
+    # the medium maze: steered by waypoints on the map (envs.robotics.WaypointGoal),
     # a planner in front of the learned controller: without them SAC with HER fails the
     # long ways, pushing straight at the goal into a wall (docs/maze-defaults.md)
     ("PointMaze_Medium-v3", _her_sac(50_000, {"waypoints": True})),

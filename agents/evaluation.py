@@ -41,19 +41,16 @@ from torch import nn
 import agents  # noqa: F401
 import envs
 from agents.environments import (
-    ENV_REWARD,
     NORMALIZER_FILE,
-    MazeFrame,
     import_gym_packages,
-    is_robotics_maze,
     load_normalizer,
     make_env,
     mujoco_render_error,
-    record_top_down,
     step_success,
 )
 from envs.grid_maze import START_SPLITS, GridMazeEnv, start_split_of
 from envs.recording import record_episode, save_gif
+from envs.robotics import ENV_REWARD, MazeFrame, MazeWrappers, is_robotics_maze, record_top_down
 from nspdi_rl.checkpoint import json_ready, write_json
 from nspdi_rl.metrics import ENERGY_PER_MAC_PJ
 
@@ -377,16 +374,16 @@ def _check_evaluation(model: Any, env_id: str, n_episodes: int | None, seed: Any
 
 def evaluation_kwargs(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """The env options an evaluation runs with, from training's: no ``render_mode``;
-    random grid mazes of the ``train`` split are evaluated on the ``test`` split; the
-    shaping wrapper of gymnasium-robotics' mazes is dropped, so that returns and the
-    D4RL score are the env's own reward (waypoints stay: they steer the agent)."""
+    random grid mazes of the ``train`` split are evaluated on the ``test`` split; of
+    the wrappers of gymnasium-robotics' mazes, what
+    :meth:`envs.robotics.MazeWrappers.for_evaluation` keeps (shaping is dropped, so
+    that returns and the D4RL score are the env's own reward; waypoints stay)."""
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
     if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
         kwargs["maze_split"] = "test"
-    if not env_id.startswith("nspdi/") and "shaping" in kwargs:
-        # a wrapper's term (agents.environments.GeodesicShaping)
-        kwargs.pop("shaping")
-        kwargs.pop("gamma", None)
+    if not env_id.startswith("nspdi/"):
+        wrappers, kwargs = MazeWrappers.split(kwargs)
+        kwargs.update(wrappers.for_evaluation().as_kwargs())
     return kwargs
 
 
@@ -496,7 +493,7 @@ def _run_lockstep(
         for i, action in zip(running, actions, strict=True):
             o, reward, terminated, truncated, info = envs_[i].step(action)
             episode = episodes[i]
-            # the env's own reward, where a wrapper steers by another (WaypointGoal)
+            # the env's own reward, where a wrapper steers by another (envs.robotics.WaypointGoal)
             episode.total_return += float(info.get(ENV_REWARD, reward))
             episode.length += 1
             episode.success = episode.success or step_success(info)

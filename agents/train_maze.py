@@ -332,8 +332,9 @@ def _algo_options(
         # potential-based shaping leaves the optimal policy alone at the agent's discount
         env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))
         if her and not args.env.startswith("nspdi/"):
-            # HER's relabelled rewards gain the term from GeodesicShaping.compute_reward,
-            # which reads where each step started from its info: HER must keep the infos
+            # HER's relabelled rewards gain the term from
+            # envs.robotics.GeodesicShaping.compute_reward, which reads where each step
+            # started from its info: HER must keep the infos
             buffer_kwargs = dict(hyperparams.get("replay_buffer_kwargs") or {})
             if not buffer_kwargs.setdefault("copy_info_dict", True):
                 raise UsageError(

@@ -165,8 +165,8 @@ def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:
 def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
     import gymnasium as gym
 
-    from agents.environments import is_robotics_maze, record_top_down
     from envs.rendering import AGENT_RGB, GOAL_RGB, PATH_RGB, WALL_RGB
+    from envs.robotics import is_robotics_maze, record_top_down
 
     import_gym_packages(["gymnasium_robotics"])
     env = gym.make("PointMaze_UMaze-v3")
@@ -217,7 +217,8 @@ def test_geodesic_shaping_of_a_robotics_maze_is_potential_based() -> None:
     the goal around the walls, whatever the agent does; the evaluation leaves them out."""
     import gymnasium as gym
 
-    from agents.environments import GeodesicShaping, make_env
+    from agents.environments import make_env
+    from envs.robotics import GeodesicShaping
 
     import_gym_packages(["gymnasium_robotics"])
     env = make_env("PointMaze_Medium-v3", {"shaping": 2.0, "gamma": 1.0})
@@ -250,8 +251,9 @@ def test_shaping_gives_her_the_same_reward_for_any_goal(continuing: bool) -> Non
     """compute_reward, which HER calls with relabelled goals, adds the term ``step``
     adds: for the episode's own goal it repeats the step rewards, one by one and in a
     batch; for another goal it is the term measured to that goal."""
-    from agents.environments import ACHIEVED_BEFORE, make_env
+    from agents.environments import make_env
     from envs.maze import GeodesicDistance, square_of
+    from envs.robotics import ACHIEVED_BEFORE
 
     import_gym_packages(["gymnasium_robotics"])
     env = make_env("PointMaze_UMaze-v3", {"shaping": 3.0, "gamma": 0.9,
@@ -294,7 +296,7 @@ def test_shaping_gives_her_the_same_reward_for_any_goal(continuing: bool) -> Non
 def test_her_trains_on_shaped_relabelled_rewards(tmp_path: Path) -> None:
     """SAC with HER and shaping: SB3 finds the wrapper's compute_reward through the
     vectorised, normalised env, so the replayed rewards carry the term."""
-    from agents.environments import ACHIEVED_BEFORE
+    from envs.robotics import ACHIEVED_BEFORE
 
     config = tmp_path / "her.yaml"
     config.write_text("default:\n  learning_starts: 301\n  buffer_size: 1000\n")
@@ -349,7 +351,8 @@ def test_waypoints_lead_around_the_walls_to_the_real_goal(env_id: str) -> None:
     wall) or the real goal near it; a controller that only reaches nearby points
     solves the medium and the large maze with them. Rewards are for the waypoint; the env's own
     reward and success stay in info."""
-    from agents.environments import ENV_REWARD, WaypointGoal, make_env
+    from agents.environments import make_env
+    from envs.robotics import ENV_REWARD, WaypointGoal
 
     import_gym_packages(["gymnasium_robotics"])
     env = make_env(env_id, {"waypoints": True})
