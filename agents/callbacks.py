@@ -8,6 +8,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from nspdi_rl.pruning import Pruner, PruningDriver, PruningSchedule
+from runtime.compat import pruning_callback_state_v1
 
 __all__ = ["NSPPruningCallback"]
 
@@ -156,11 +157,7 @@ class NSPPruningCallback(BaseCallback):
 
         :raises ValueError: when the state belongs to a run of another length.
         """
-        if "total_timesteps" in state and "total_steps" not in state:
-            state = {
-                **{k: v for k, v in state.items() if k != "total_timesteps"},
-                "total_steps": state["total_timesteps"],
-            }
+        state = pruning_callback_state_v1(state)  # earlier states (runtime.compat)
         saved = state.get("total_steps")
         if saved is None or int(saved) != self.total_timesteps:
             raise ValueError(

@@ -31,7 +31,8 @@ from agents.policies import DEFAULT_SPIKING, SAC_CRITICS
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
-from runtime.cli import ADDED_OPTIONS, FREEZE_CHOICES, Preset
+from runtime.cli import FREEZE_CHOICES, Preset
+from runtime.compat import maze_settings_v1
 
 __all__ = [
     "ALGO_DEFAULTS",
@@ -528,15 +529,7 @@ class MazeSettings:
     def from_dict(cls, data: dict[str, Any]) -> MazeSettings:
         """The settings saved by :meth:`to_dict` (or by a run.json of format 1, where
         no pruning was spelled ``none``)."""
-        data = dict(data)
-        if data.get("pruning") == "none":
-            data["pruning"] = "dense"
-        # NSP options a run saved before they existed take the values it ran with
-        policy_kwargs = dict(data.get("policy_kwargs", {}))
-        spiking = dict(policy_kwargs.get("spiking", {}))
-        if isinstance(spiking.get("nsp"), dict):
-            spiking["nsp"] = {**ADDED_OPTIONS, **spiking["nsp"]}
-            data["policy_kwargs"] = {**policy_kwargs, "spiking": spiking}
+        data = maze_settings_v1(data)  # earlier spellings (runtime.compat)
         schedule = data.pop("schedule")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import pickle
@@ -59,7 +60,6 @@ from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
 from nspdi_rl.metrics import survivor_summary
 from runtime.cli import (
-    ADDED_OPTIONS,
     UsageError,
     check_shared_options,
     common_summary,
@@ -68,11 +68,11 @@ from runtime.cli import (
     parse_quietly,
     prepare_run_dir,
     pruning_schedule,
-    reject_old_flags,
     runner_parser,
     set_up_process,
     write_run_file,
 )
+from runtime.compat import ADDED_OPTIONS, maze_run_file_v1, reject_old_flags
 from runtime.stopping import interrupt_on_sigterm
 
 PROG = "python -m agents.train_maze"
@@ -650,20 +650,13 @@ def train(
     return 0
 
 
-def _legacy_run_file(saved: dict[str, Any]) -> dict[str, Any]:
-    """A run.json of format 1 held the settings alone; its options are unknown."""
-    if "algo" not in saved or "env_id" not in saved:
-        raise UsageError("run.json is neither a maze run's settings nor a run file of format 2")
-    return {"runner": PROG, "options": {}, "settings": saved}
-
-
 def _run(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     run_dir, saved = prepare_run_dir(
         args,
         parser(),
         f"{args.algo or env_defaults(args.env).algo}-{args.env.split('/')[-1]}",
-        legacy=_legacy_run_file,
+        legacy=functools.partial(maze_run_file_v1, prog=PROG),
     )
     if saved is not None:
         check_shared_options(args)

@@ -56,7 +56,8 @@ from nspdi_rl.layers import (
     THETA_INITS,
     NSPConfig,
 )
-from runtime.cli import ADDED_OPTIONS, UsageError
+from runtime.cli import UsageError
+from runtime.compat import ADDED_OPTIONS, FORMER_GRID_DEFAULTS, RENAMED_GRID_KEYS
 
 __all__ = [
     "AXES",
@@ -115,11 +116,6 @@ TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
                       "pruning", "no-ndi", "a-dist", "reading", "theta-init", "pruned-grad",
                       "learnable-a", "d1"})  # fmt: skip
-#: runner options that the first grid files left to the runner's default of the time:
-#: a ``trial.json`` without them ran with these
-FORMER_DEFAULTS: dict[str, dict[str, Any]] = {"maze": {"env": "nspdi/GridMaze-v0"}}
-# keys of earlier grid files, refused with what replaced them
-RENAMED_KEYS = {"method": "pruning"}
 
 
 class GridError(Exception):
@@ -251,7 +247,7 @@ def point_of(saved: dict[str, Any]) -> dict[str, Any]:
     spec |= {k: saved.get(k) for k in ("task", "target_sparsity", "ndi", "a_dist", "seed")}
     spec["pruning"] = saved.get("pruning", saved.get("method"))
     spec |= {"condition": saved.get("condition", ""), "options": saved.get("options") or {}}
-    spec["args"] = {**FORMER_DEFAULTS.get(str(spec["task"]), {}), **(saved.get("args") or {})}
+    spec["args"] = {**FORMER_GRID_DEFAULTS.get(str(spec["task"]), {}), **(saved.get("args") or {})}
     return _canonical(spec)
 
 
@@ -332,7 +328,7 @@ def _options(where: str, spec: Any) -> list[tuple[tuple[str, Any], ...]]:
 def _sub_grid(where: str, spec: Any) -> list[dict[str, Any]]:
     if not isinstance(spec, dict) or not spec:
         raise GridError(f"{where}: a sub-grid maps keys among {sorted(AXES)} to lists")
-    for old, new in RENAMED_KEYS.items():
+    for old, new in RENAMED_GRID_KEYS.items():
         if old in spec:
             raise GridError(f"{where}: key {old!r} is now {new!r} (the runners' --{new})")
     spec = dict(spec)

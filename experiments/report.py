@@ -39,7 +39,7 @@ from experiments.claims import (  # noqa: E402
 )
 from experiments.stats import ALPHA, Cell, compare, p_text  # noqa: E402
 from nspdi_rl.layers import NSPConfig  # noqa: E402
-from runtime.cli import ADDED_OPTIONS  # noqa: E402
+from runtime.compat import ADDED_OPTIONS, shared_summary  # noqa: E402
 
 __all__ = ["RUNS_FILE", "ReportError", "choose", "load_records", "write_report"]
 
@@ -143,22 +143,6 @@ def _label(trial: dict[str, Any]) -> str:
     return f"{pruning}[{','.join(parts)}]" if parts else str(pruning)
 
 
-# summary keys of runs made before the runners shared one vocabulary, per task
-_LEGACY_SUMMARY_KEYS = {
-    "maze": {
-        "score": "success_rate",
-        "synops_per_inference": "synops_per_step",
-        "energy_per_inference_pj": "energy_per_step_pj",
-        "wall_time_s": "train_wall_time_s",
-    },
-    "task": {
-        "score": "accuracy",
-        "synops_per_inference": "synops_per_sample",
-        "energy_per_inference_pj": "energy_per_sample_pj",
-    },
-}
-
-
 def _scores(task: str, summary: dict[str, Any]) -> tuple[float, float | None, int | None]:
     """(test score, validation score, test samples) of a summary."""
     if task == "maze":
@@ -170,9 +154,7 @@ def _scores(task: str, summary: dict[str, Any]) -> tuple[float, float | None, in
 
 
 def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
-    if "score" not in summary:  # an older run: its keys were the runner's own
-        legacy = _LEGACY_SUMMARY_KEYS["maze" if trial["task"] == "maze" else "task"]
-        summary = {**summary, **{new: summary.get(old) for new, old in legacy.items()}}
+    summary = shared_summary(trial["task"], summary)  # an older run's keys were its own
     score, val, n_test = _scores(trial["task"], summary)
     survivors = summary.get("survivors") or {}
     return Record(

@@ -45,9 +45,10 @@ from nspdi_rl.layers import (
 )
 from nspdi_rl.pruning import FREEZE_CHOICES, SCHEDULE_SHAPES, SCOPES, PruningSchedule
 from runtime.allocator import retain_freed_memory
+from runtime.compat import ADDED_OPTIONS, reject_old_flags
+from runtime.errors import UsageError
 
 __all__ = [
-    "ADDED_OPTIONS",
     "FREEZE_CHOICES",
     "RUN_FILE",
     "RUN_FORMAT",
@@ -64,7 +65,6 @@ __all__ = [
     "prepare_run_dir",
     "pruning_schedule",
     "read_json_file",
-    "reject_old_flags",
     "run_options",
     "runner_parser",
     "set_up_process",
@@ -85,19 +85,8 @@ SUMMARY_KEYS = (
     "wall_time_s",
     "settings",
 )
-#: options added since run.json format 2, with the value that gives what runs did
-#: before they existed: a resumed older run takes these, whatever today's default is
-ADDED_OPTIONS: dict[str, Any] = {**ORIGINAL_READING, "d1": NSPConfig.d1}
 #: options that may differ between a run and its resumption
 RUNTIME_OPTIONS = frozenset({"output", "resume", "threads", "no_progress"})
-# spellings of earlier versions, refused with what replaced them
-OLD_FLAGS = {
-    "--method": "--method is now --pruning (same values: nsp, stds, gradr, magnitude, dense)",
-}
-
-
-class UsageError(Exception):
-    """A bad command line, option file or run folder: one line, exit status 2."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -281,24 +270,6 @@ def _method_default(preset: Any, nsp: Any) -> str:
     if preset is not None:
         return ""
     return f" (default: {nsp} under --pruning nsp; the baselines' own otherwise)"
-
-
-def reject_old_flags(argv: Sequence[str]) -> None:
-    """Refuse the spellings of earlier versions, saying what replaced them."""
-    for i, token in enumerate(argv):
-        flag = token.split("=", 1)[0]
-        if flag in OLD_FLAGS:
-            raise UsageError(OLD_FLAGS[flag])
-        if flag == "--pruning":
-            value = token.split("=", 1)[1] if "=" in token else (argv[i + 1 : i + 2] or [""])[0]
-            if value == "none":
-                raise UsageError("--pruning none is now --pruning dense")
-        if flag == "--resume" and "=" in token:
-            raise UsageError("--resume takes no folder: continue a run with --output DIR --resume")
-        if flag == "--resume" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            raise UsageError(
-                f"--resume takes no folder: continue that run with --output {argv[i + 1]} --resume"
-            )
 
 
 def check_shared_options(args: argparse.Namespace) -> None:

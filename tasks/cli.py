@@ -22,7 +22,6 @@ import torch.distributed as dist
 
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
 from runtime.cli import (
-    ADDED_OPTIONS,
     Preset,
     UsageError,
     check_folder_option,
@@ -32,12 +31,12 @@ from runtime.cli import (
     parse_quietly,
     prepare_run_dir,
     pruning_schedule,
-    reject_old_flags,
     run_options,
     runner_parser,
     set_up_process,
     write_run_file,
 )
+from runtime.compat import ADDED_OPTIONS, reject_old_flags, task_run_file_v1
 from runtime.stopping import interrupt_on_sigterm
 from tasks.data import DataError, TaskData
 from tasks.distributed import SINGLE, Workers, from_environment
@@ -145,12 +144,6 @@ def network_config(args: argparse.Namespace, data: TaskData, **arch: Any) -> Spi
     )
 
 
-def _legacy_run_file(saved: dict[str, Any]) -> dict[str, Any]:
-    """A run.json of format 1 held the options alone, the pruning method as ``method``."""
-    options = {("pruning" if k == "method" else k): v for k, v in saved.items()}
-    return {"options": options, "runner": None}
-
-
 def check_options(
     args: argparse.Namespace,
     fill_defaults: Callable[[argparse.Namespace], None] | None = None,
@@ -206,7 +199,7 @@ def _run_dir(
     if not workers.main and not args.resume:
         return Path(args.output), False
     run_dir, saved = prepare_run_dir(
-        args, parser, str(args.dataset), legacy=_legacy_run_file, runtime=RUNTIME_OPTIONS
+        args, parser, str(args.dataset), legacy=task_run_file_v1, runtime=RUNTIME_OPTIONS
     )
     return run_dir, saved is not None
 

@@ -13,10 +13,10 @@ from runtime.cli import (
     Preset,
     UsageError,
     prepare_run_dir,
-    reject_old_flags,
     runner_parser,
     write_run_file,
 )
+from runtime.compat import reject_old_flags
 
 SHARED_GROUPS = ("run", "pruning", "network")
 
@@ -137,7 +137,7 @@ def test_presets_check_their_values() -> None:
 
 
 def test_a_run_saved_before_an_option_existed_resumes_as_it_ran(tmp_path: Path) -> None:
-    from runtime.cli import ADDED_OPTIONS
+    from runtime.compat import ADDED_OPTIONS
 
     p = _parser()
     run = tmp_path / "run"
