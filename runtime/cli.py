@@ -157,7 +157,16 @@ def runner_parser(
     :param output_default: what ``--output`` defaults to, for the help text.
     """
     p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
-    run = p.add_argument_group("run")
+    _add_run_options(p.add_argument_group("run"), preset, output_default)
+    prune = p.add_argument_group("pruning")
+    _add_pruning_options(prune, preset)
+    _add_reading_options(prune, preset)
+    prune.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
+    _add_network_options(p.add_argument_group("network"), preset)
+    return p
+
+
+def _add_run_options(run: Any, preset: Preset, output_default: str) -> None:
     run.add_argument("--output", default=None, help=f"run folder (default: {output_default})")
     run.add_argument(
         "--resume",
@@ -174,7 +183,8 @@ def runner_parser(
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
-    prune = p.add_argument_group("pruning")
+
+def _add_pruning_options(prune: Any, preset: Preset) -> None:
     prune.add_argument(
         "--pruning",
         default=preset.pruning,
@@ -212,6 +222,10 @@ def runner_parser(
         help=f"distribution of NSP's transition ratio a, one of {A_DISTRIBUTIONS} "
         "(constant = homogeneous)",
     )
+
+
+def _add_reading_options(prune: Any, preset: Preset) -> None:
+    """NSP's reading options (what its default reduces to: docs/method.md)."""
     own = NSPConfig()  # NSP's own reading, for the help texts
     prune.add_argument(
         "--reading",
@@ -248,9 +262,9 @@ def runner_parser(
         help="NSP's transition threshold d1, fixed under --reading d2 (every survivor's "
         "weight shrinks by a*d1); under --reading d1 the pruner moves it",
     )
-    prune.add_argument("--no-ndi", action="store_true", help="drop the dendritic product term")
 
-    net = p.add_argument_group("network")
+
+def _add_network_options(net: Any, preset: Preset) -> None:
     per_dataset = " (default: per dataset)" if preset.hidden is None else ""
     net.add_argument(
         "--hidden",
@@ -262,7 +276,6 @@ def runner_parser(
     net.add_argument(
         "--alpha", type=float, default=preset.alpha, help="surrogate-gradient sharpness"
     )
-    return p
 
 
 def _method_default(preset: Any, nsp: Any) -> str:
