@@ -88,30 +88,41 @@ def parser() -> argparse.ArgumentParser:
         MAZE_PRESET,
         output_default="runs/<algo>-<env>-<time>",
     )
-    maze = p.add_argument_group("maze")
-    maze.add_argument(
+    _add_agent_options(p.add_argument_group("agent"))
+    _add_env_options(p.add_argument_group("environment"))
+    _add_training_options(p.add_argument_group("training"))
+    return p
+
+
+def _add_agent_options(agent: Any) -> None:
+    """The algorithm and the policy."""
+    agent.add_argument(
         "--algo", default=None, help=f"one of {sorted(ALGOS)} (default: per env, else ppo)"
     )
-    maze.add_argument(
+    agent.add_argument(
         "--policy",
         default="spiking",
         help="spiking (the NDI network, pruned online) or mlp (SB3's MLP, the baseline; "
         "never pruned, --hidden sets its net_arch)",
     )
-    maze.add_argument(
+
+
+def _add_env_options(env: Any) -> None:
+    """The env and what is done to it."""
+    env.add_argument(
         "--env",
         default=DEFAULT_ENV_ID,
         help="a registered Gymnasium id: an nspdi/ maze, or one a --gym-packages module "
         "registers (PointMaze_UMaze-v3 with gymnasium_robotics)",
     )
-    maze.add_argument(
+    env.add_argument(
         "--gym-packages",
         nargs="+",
         default=[],
         metavar="MODULE",
         help="modules to import first, which register env ids (e.g. gymnasium_robotics)",
     )
-    maze.add_argument(
+    env.add_argument(
         "--env-kwargs",
         nargs="+",
         default=[],
@@ -119,26 +130,14 @@ def parser() -> argparse.ArgumentParser:
         help="keyword arguments of gymnasium.make, values as Python literals "
         "(e.g. shaping:1.0 continuing_task:False)",
     )
-    maze.add_argument(
+    env.add_argument(
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="normalise observations by running statistics, saved with the model "
         "(default: on when the env's observations are unbounded)",
     )
-    maze.add_argument(
-        "--total-timesteps",
-        type=int,
-        default=None,
-        help="environment steps (default: per algorithm, see agents/config.py)",
-    )
-    maze.add_argument(
-        "--time-steps",
-        type=int,
-        default=DEFAULT_SPIKING["time_steps"],
-        help="spiking steps T per environment step",
-    )
-    maze.add_argument(
+    env.add_argument(
         "--obs-mode",
         default=None,
         help="grid-maze observation: coords (agent and goal positions, population coded), "
@@ -146,29 +145,46 @@ def parser() -> argparse.ArgumentParser:
         "maze) or local (an egocentric window); onehot, full and local are binary maps, "
         "fed as direct currents (default: per env, else coords)",
     )
-    maze.add_argument(
-        "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
-    )
-    maze.add_argument(
+    env.add_argument(
         "--train-episode-steps",
         type=int,
         default=None,
         help="time limit of the training episodes; evaluation episodes keep the env's own "
         "(default: per env, else the env's own)",
     )
-    maze.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
-    maze.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
-    maze.add_argument(
+
+
+def _add_training_options(train: Any) -> None:
+    """How long, how often evaluated and saved."""
+    train.add_argument(
+        "--total-timesteps",
+        type=int,
+        default=None,
+        help="environment steps (default: per algorithm, see agents/config.py)",
+    )
+    train.add_argument(
+        "--time-steps",
+        type=int,
+        default=DEFAULT_SPIKING["time_steps"],
+        help="spiking steps T per environment step",
+    )
+    train.add_argument(
+        "--n-envs", type=int, default=None, help="parallel envs (default: per algorithm)"
+    )
+    train.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
+    train.add_argument(
+        "--eval-freq", type=int, default=10_000, help="env steps between evaluations"
+    )
+    train.add_argument(
         "--eval-episodes",
         type=int,
         default=None,
         help="evaluation episodes from random starts (default: per env; every free start "
         "of a fixed grid maze)",
     )
-    maze.add_argument(
+    train.add_argument(
         "--checkpoint-freq", type=int, default=10_000, help="env steps between checkpoints"
     )
-    return p
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
