@@ -284,38 +284,9 @@ def load_speechcommands(
     delta = DeltaSpikes(delta_threshold) if encoding == "delta" else None
     stack = StackFrames(context)
     folder = find_dataset_folder(data_dir).resolve()
-    # the split lists and the clips are read at every load, so they are not in the key
-    key = settings_key(
-        {
-            "scheme": CACHE_SCHEME,
-            "folder": str(folder),
-            "classes": classes,
-            "seed": seed,
-            **asdict(features),
-        }
-    )
-    cache = Path(cache_dir) if cache_dir is not None else folder / ".nspdi_cache"
-    splits = {
-        subset: _load_split(
-            folder,
-            subset,
-            classes,
-            features,
-            seed,
-            cache / f"speechcommands-{key}-{subset}.pt",
-            progress,
-        )
-        for subset in SUBSETS
-    }
+    splits = _feature_splits(folder, classes, features, seed, cache_dir, progress)
+    datasets, mean, std = _encode_splits(splits, delta, stack)
     train = splits["training"]["features"]
-    mean = train.mean(dim=(0, 1))
-    std = train.std(dim=(0, 1)).clamp_min(1e-5)
-    datasets = {}
-    for subset, split in splits.items():
-        x = (split["features"] - mean) / std
-        if delta is not None:
-            x = delta(x)
-        datasets[subset] = TensorDataset(stack(x), split["labels"])
     names = _class_names(classes)
     info: dict[str, Any] = {
         "folder": str(folder),
@@ -340,3 +311,55 @@ def load_speechcommands(
         binary=delta is not None,
         info=info,
     )
+
+
+def _feature_splits(
+    folder: Path,
+    classes: int,
+    features: AudioFeatures,
+    seed: int,
+    cache_dir: str | Path | None,
+    progress: bool,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Each split's features and labels, from the cache or computed and cached."""
+    # the split lists and the clips are read at every load, so they are not in the key
+    key = settings_key(
+        {
+            "scheme": CACHE_SCHEME,
+            "folder": str(folder),
+            "classes": classes,
+            "seed": seed,
+            **asdict(features),
+        }
+    )
+    cache = Path(cache_dir) if cache_dir is not None else folder / ".nspdi_cache"
+    return {
+        subset: _load_split(
+            folder,
+            subset,
+            classes,
+            features,
+            seed,
+            cache / f"speechcommands-{key}-{subset}.pt",
+            progress,
+        )
+        for subset in SUBSETS
+    }
+
+
+def _encode_splits(
+    splits: dict[str, dict[str, torch.Tensor]], delta: DeltaSpikes | None, stack: StackFrames
+) -> tuple[dict[str, TensorDataset], torch.Tensor, torch.Tensor]:
+    """Every split normalised by the training split's per-channel mean and standard
+    deviation, delta-encoded when ``delta`` is given, frames stacked; and those
+    statistics."""
+    train = splits["training"]["features"]
+    mean = train.mean(dim=(0, 1))
+    std = train.std(dim=(0, 1)).clamp_min(1e-5)
+    datasets = {}
+    for subset, split in splits.items():
+        x = (split["features"] - mean) / std
+        if delta is not None:
+            x = delta(x)
+        datasets[subset] = TensorDataset(stack(x), split["labels"])
+    return datasets, mean, std
