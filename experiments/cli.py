@@ -148,16 +148,7 @@ def _run_trials(
     names: str,
     grids: Sequence[str],
 ) -> int:
-    if args.backend not in BACKENDS:
-        raise GridError(f"unknown --backend {args.backend!r}; accepted: {BACKENDS}")
-    if args.backend == "ray":
-        check_ray_address(args.address)
-    elif args.address is not None:
-        raise GridError("--address is for --backend ray")
-    if args.jobs is not None and args.jobs <= 0:
-        raise GridError(f"--jobs must be > 0, got {args.jobs}")
-    if args.retries < 0:
-        raise GridError(f"--retries must be >= 0, got {args.retries}")
+    _check_execution_options(args)
     run_dir = Path(args.run_dir)
     _check_folder("--run-dir", run_dir)
     for line in reconcile(trials, run_dir, apply=not args.dry_run):
@@ -197,20 +188,8 @@ def _run_trials(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        entry = {
-            "command": shlex.join(["python", "-m", "experiments", *command]),
-            "grids": [str(Path(g)) for g in grids],
-            "backend": args.backend,
-            "started": started,
-            "wall_s": round(time.perf_counter() - start, 1),
-            "trials": len(trials),
-            "ran": len(outcomes),
-            "failed": sum(o.summary is None for o in outcomes),
-            "interrupted": interrupted,
-        }
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / RUNS_FILE, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        _log_run(run_dir, args, command, grids, started, time.perf_counter() - start,
+                 len(trials), outcomes, interrupted)  # fmt: skip
     if interrupted:
         print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
@@ -223,6 +202,48 @@ def _run_trials(
         )
         return 1
     return 0
+
+
+def _check_execution_options(args: argparse.Namespace) -> None:
+    """Refuse bad --backend / --address / --jobs / --retries before anything runs."""
+    if args.backend not in BACKENDS:
+        raise GridError(f"unknown --backend {args.backend!r}; accepted: {BACKENDS}")
+    if args.backend == "ray":
+        check_ray_address(args.address)
+    elif args.address is not None:
+        raise GridError("--address is for --backend ray")
+    if args.jobs is not None and args.jobs <= 0:
+        raise GridError(f"--jobs must be > 0, got {args.jobs}")
+    if args.retries < 0:
+        raise GridError(f"--retries must be >= 0, got {args.retries}")
+
+
+def _log_run(
+    run_dir: Path,
+    args: argparse.Namespace,
+    command: Sequence[str],
+    grids: Sequence[str],
+    started: str,
+    wall_s: float,
+    trials: int,
+    outcomes: Sequence[Outcome],
+    interrupted: bool,
+) -> None:
+    """Append this run of the driver to ``RUN_DIR/runs.jsonl`` (what ran, for how long)."""
+    entry = {
+        "command": shlex.join(["python", "-m", "experiments", *command]),
+        "grids": [str(Path(g)) for g in grids],
+        "backend": args.backend,
+        "started": started,
+        "wall_s": round(wall_s, 1),
+        "trials": trials,
+        "ran": len(outcomes),
+        "failed": sum(o.summary is None for o in outcomes),
+        "interrupted": interrupted,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / RUNS_FILE, "a") as f:
+        f.write(json.dumps(entry) + "\n")
 
 
 def _check_folder(option: str, folder: Path) -> None:
