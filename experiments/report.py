@@ -484,6 +484,14 @@ def _runs(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _hours_per_grid(records: list[Record]) -> dict[str, float]:
+    """CPU-hours of the finished trials of each grid, by grid name."""
+    hours: dict[str, float] = defaultdict(float)
+    for r in records:
+        hours[r.grid] += r.wall_s / 3600
+    return dict(sorted(hours.items()))
+
+
 def _header(run_dir: Path, records: list[Record]) -> list[str]:
     runs = _runs(run_dir)
     cpu_s = sum(r.wall_s for r in records)
@@ -496,7 +504,9 @@ def _header(run_dir: Path, records: list[Record]) -> list[str]:
         "",
         f"- Machine: {_machine()}.",
         f"- Trial time: {cpu_s / 3600:.2f} CPU-hours (one torch thread per trial), "
-        f"{sum(r.wall_s for r in records if r.tuning) / 3600:.2f} of them tuning.",
+        f"{sum(r.wall_s for r in records if r.tuning) / 3600:.2f} of them tuning; per grid: "
+        + ", ".join(f"{g} {h:.2f}" for g, h in _hours_per_grid(records).items())
+        + ".",
     ]
     if runs:
         wall = sum(r.get("wall_s", 0.0) for r in runs)

@@ -206,6 +206,8 @@ def test_local_run_skips_finished_trials_and_reports(
     text = report.read_text()
     assert "| 1. high sparsity with minimal loss |" in text
     assert "from 6 trial summaries" in text and "Trials finished: 6 of 6" in text
+    hours = sum(r.wall_s for r in load_records(run_dir)) / 3600
+    assert f"of them tuning; per grid: tiny {hours:.2f}." in text
     assert "**Sparsity sweep**" in text and "| 0.5 |" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
     assert pngs == ["tiny-score-vs-connectivity.png"]
