@@ -31,6 +31,7 @@ from experiments.grid import GridError, Trial, load_grid
 from experiments.mazes import MAZES, maze_table, maze_trials
 from experiments.report import RUNS_FILE, ReportError, write_report
 from experiments.survivors import survivors_table
+from runtime.cli import UsageError, check_folder_option
 from runtime.stopping import interrupt_on_sigterm
 
 __all__ = ["main"]
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
 
 def _mazes(args: argparse.Namespace, command: Sequence[str]) -> int:
     output = Path(args.output)
-    _check_folder("--output", output.parent)
+    check_folder_option("--output", output.parent)
     if not args.table_only:
         trials = maze_trials(args.mazes, args.seed)
         status = _run_trials(args, command, trials, "the maze table", [])
@@ -150,7 +151,7 @@ def _run_trials(
 ) -> int:
     _check_execution_options(args)
     run_dir = Path(args.run_dir)
-    _check_folder("--run-dir", run_dir)
+    check_folder_option("--run-dir", run_dir)
     for line in reconcile(trials, run_dir, apply=not args.dry_run):
         print(("would: " if args.dry_run else "") + line, flush=True)
     todo = pending(trials, run_dir)
@@ -246,15 +247,6 @@ def _log_run(
         f.write(json.dumps(entry) + "\n")
 
 
-def _check_folder(option: str, folder: Path) -> None:
-    """Refuse a folder that is a file, or lies under one, before anything is written."""
-    for part in (folder, *folder.parents):
-        if part.exists():
-            if not part.is_dir():
-                raise GridError(f"{option} {folder}: {part} is a file, not a folder")
-            return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
@@ -266,10 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "survivors":
             print(survivors_table(Path(args.run_dir), args.match))
             return 0
-        _check_folder("--output", Path(args.output).parent)
+        check_folder_option("--output", Path(args.output).parent)
         path = write_report(Path(args.run_dir), Path(args.output))
         print(f"wrote {path}")
         return 0
-    except (GridError, ReportError) as err:
+    except (GridError, ReportError, UsageError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

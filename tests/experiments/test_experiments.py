@@ -154,7 +154,7 @@ def test_driver_options_are_checked_before_anything_runs(
     taken = tmp_path / "taken"
     taken.write_text("a file")
     cases = [
-        (["run", grid, "--run-dir", str(taken)], f"--run-dir {taken}: {taken} is a file"),
+        (["run", grid, "--run-dir", str(taken)], f"--run-dir {taken} is a file, not a folder"),
         (["run", grid, "--run-dir", str(tmp_path / "r"), "--jobs", "0"], "--jobs must be > 0"),
         (["run", grid, "--run-dir", str(tmp_path / "r"), "--retries", "-1"], "--retries must"),
         (["report", str(tmp_path), "--output", str(taken / "r.md")], f"{taken} is a file"),
