@@ -9,13 +9,13 @@ ENSURE_ENV := $(PYTHON) scripts/ensure_env.py
 train:
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/python" -m agents.train_maze $(ARGS)
 
-## make test: lint, type-check the core package, then the whole test suite (slow tests included)
+## make test: lint, type-check nspdi_rl, runtime and envs, then the whole test suite (slow tests included)
 test: tools lint
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/python" -m pytest $(PYTEST_ARGS)
 
 lint:
 	@venv=$$($(ENSURE_ENV)) && "$$venv/bin/ruff" check . && "$$venv/bin/ruff" format --check . \
-		&& "$$venv/bin/mypy" nspdi_rl runtime
+		&& "$$venv/bin/mypy" nspdi_rl runtime envs
 
 ## make env: only create the environment and print its path
 env:

@@ -56,8 +56,8 @@ def grid_frame(
 
 def point_frame(
     walls: np.ndarray,
-    position: tuple[float, float],
-    goal: tuple[float, float],
+    position: Sequence[float] | np.ndarray,
+    goal: Sequence[float] | np.ndarray,
     path: Sequence[tuple[float, float]],
     radius: float,
     success_radius: float,
