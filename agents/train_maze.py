@@ -17,9 +17,7 @@ import argparse
 import copy
 import functools
 import json
-import os
 import pickle
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -32,6 +30,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
+from agents.checkpoints import Checkpoint, save_normalizer
 from agents.config import (
     DEFAULT_ENV_ID,
     DEFAULT_OBS_MODE,
@@ -474,40 +473,10 @@ class RunCallback(BaseCallback):
         return record
 
     def checkpoint(self) -> Path:
-        """Write model (+ replay buffer) and pruning state into a new folder, then point
-        ``checkpoints/latest.json`` at it: a crash at any moment leaves a usable checkpoint.
-
-        Named by the model's step count: an interrupt can land after the model counted
-        a step and before this callback saw it, and the checkpoint holds the model."""
-        steps = self.model.num_timesteps
-        self._last_checkpoint = steps
-        root = self.run_dir / "checkpoints"
-        target = root / f"step_{steps:09d}"
-        tmp = root / f".{target.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self.model.save(tmp / "model.zip")
-        save_normalizer(self.model, tmp)
-        if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
-            self.model.save_replay_buffer(tmp / "replay_buffer.pkl")
-        state = {
-            "num_timesteps": steps,
-            "pruning": None if self.pruning is None else self.pruning.state_dict(),
-        }
-        write_summary(state, tmp / "state.json")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-        write_summary({"checkpoint": target.name}, root / "latest.json")
-        for old in sorted(p for p in root.glob("step_*") if p != target)[:-1]:
-            shutil.rmtree(old, ignore_errors=True)  # keep the newest two
-        return target
-
-
-def save_normalizer(model: BaseAlgorithm, folder: Path) -> None:
-    """The observation statistics beside the model, when the run normalises."""
-    normalizer = model.get_vec_normalize_env()
-    if normalizer is not None:
-        normalizer.save(str(folder / NORMALIZER_FILE))
+        """Save the run's newest checkpoint (:class:`agents.checkpoints.Checkpoint`)."""
+        self._last_checkpoint = self.model.num_timesteps
+        state = None if self.pruning is None else self.pruning.state_dict()
+        return Checkpoint.save(self.run_dir, self.model, state).folder
 
 
 def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:
@@ -515,17 +484,6 @@ def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:
     if settings.policy == "spiking":
         return "SpikingMlpPolicy"
     return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "MlpPolicy"
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / "latest.json"
-    if not pointer.is_file():
-        return None
-    try:
-        path = run_dir / "checkpoints" / json.loads(pointer.read_text())["checkpoint"]
-    except (ValueError, KeyError) as err:
-        raise UsageError(f"{pointer} is damaged ({err}); delete it to restart the run") from None
-    return path if (path / "model.zip").is_file() else None
 
 
 def build_model(
@@ -537,12 +495,14 @@ def build_model(
     """
     algo = ALGOS[settings.algo]
     import_gym_packages(settings.gym_packages)
-    checkpoint = latest_checkpoint(run_dir)
+    checkpoint = Checkpoint.latest(run_dir)
     statistics = None
     if checkpoint is not None and settings.normalize:
-        statistics = checkpoint / NORMALIZER_FILE
+        statistics = checkpoint.normalizer_file
         if not statistics.is_file():
-            raise UsageError(f"{checkpoint} lacks {NORMALIZER_FILE}, the observation statistics")
+            raise UsageError(
+                f"{checkpoint.folder} lacks {NORMALIZER_FILE}, the observation statistics"
+            )
     try:
         vec_env = make_training_env(
             settings.env_id,
@@ -579,14 +539,12 @@ def build_model(
             raise UsageError(f"{settings.algo} refuses these settings: {err}") from None
         return model, None
     try:
-        model = algo.load(checkpoint / "model.zip", env=vec_env, device="cpu")
+        model = algo.load(checkpoint.model_file, env=vec_env, device="cpu")
     except Exception as err:  # SB3 raises many types for a damaged zip
-        raise UsageError(f"cannot load checkpoint {checkpoint / 'model.zip'}: {err}") from None
-    buffer = checkpoint / "replay_buffer.pkl"
-    if buffer.is_file():
-        model.load_replay_buffer(buffer)
-    state = json.loads((checkpoint / "state.json").read_text())
-    return model, state
+        raise UsageError(f"cannot load checkpoint {checkpoint.model_file}: {err}") from None
+    if checkpoint.replay_buffer_file.is_file():
+        model.load_replay_buffer(checkpoint.replay_buffer_file)
+    return model, checkpoint.state()
 
 
 def train(
