@@ -86,11 +86,14 @@ def minimal_loss(dense: Cell | None, nsp: Cell | None, target: float = 0.99) -> 
         verdict = "inconclusive"
     else:
         verdict = {"better": "held", "worse": "not held", "same": "inconclusive"}[test.outcome]
-    return Verdict(
-        verdict,
-        f"dense {dense}, NSP {nsp} at {target:g}: loss {test.diff:+.3f} ± {test.se:.3f} "
-        f"(p {p_text(test.p)} that it exceeds {MINIMAL_LOSS})",
-    )
+    if test.outcome == "too few seeds":
+        tested = f"loss {test.diff:+.3f} (too few seeds to test)"
+    else:
+        tested = (
+            f"loss {test.diff:+.3f} ± {test.se:.3f} "
+            f"(p {p_text(test.p)} that it exceeds {MINIMAL_LOSS})"
+        )
+    return Verdict(verdict, f"dense {dense}, NSP {nsp} at {target:g}: {tested}")
 
 
 def ndi_improves(on: Cell | None, off: Cell | None, target: float = 0.9) -> Verdict:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from experiments.execute import (
     BACKENDS,
@@ -173,6 +174,7 @@ def _run_trials(
         print(f"[{count[0]}/{len(todo)}] {outcome.trial.name}: {_describe(outcome)}", flush=True)
 
     start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _log_run(run_dir, args, command, grids, started, None, len(trials), [], False)
     interrupted = False
     outcomes: list[Outcome] = []
     try:
@@ -225,23 +227,31 @@ def _log_run(
     command: Sequence[str],
     grids: Sequence[str],
     started: str,
-    wall_s: float,
+    wall_s: float | None,
     trials: int,
     outcomes: Sequence[Outcome],
     interrupted: bool,
 ) -> None:
-    """Append this run of the driver to ``RUN_DIR/runs.jsonl`` (what ran, for how long)."""
-    entry = {
+    """Append a line on this run of the driver to ``RUN_DIR/runs.jsonl``: one when it
+    starts (``wall_s`` None: what it set out to run, kept should the machine stop under
+    it), one when it ends (what ran, for how long)."""
+    entry: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "experiments", *command]),
         "grids": [str(Path(g)) for g in grids],
         "backend": args.backend,
         "started": started,
-        "wall_s": round(wall_s, 1),
         "trials": trials,
-        "ran": len(outcomes),
-        "failed": sum(o.summary is None for o in outcomes),
-        "interrupted": interrupted,
     }
+    if wall_s is None:
+        entry["event"] = "start"
+    else:
+        entry.update(
+            event="end",
+            wall_s=round(wall_s, 1),
+            ran=len(outcomes),
+            failed=sum(o.summary is None for o in outcomes),
+            interrupted=interrupted,
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / RUNS_FILE, "a") as f:
         f.write(json.dumps(entry) + "\n")

@@ -510,7 +510,15 @@ def _header(run_dir: Path, records: list[Record]) -> list[str]:
     ]
     if runs:
         wall = sum(r.get("wall_s", 0.0) for r in runs)
-        lines.append(f"- Wall time of the runs: {wall / 3600:.2f} h over {len(runs)} invocations:")
+        # a run logs a line when it starts and one when it ends (earlier versions: the end)
+        invocations = {(r["command"], r.get("started")) for r in runs}
+        ended = {(r["command"], r.get("started")) for r in runs if r.get("event") != "start"}
+        open_runs = len(invocations - ended)
+        unended = f", {open_runs} of them running or stopped unrecorded" if open_runs else ""
+        lines.append(
+            f"- Wall time of the runs: {wall / 3600:.2f} h over {len(invocations)} "
+            f"invocations{unended}:"
+        )
         lines += [f"  - `{c}`" for c in sorted({r["command"] for r in runs})]
         # the latest count of each command (a grid may be run several times)
         planned = sum(

@@ -63,7 +63,9 @@ def test_too_few_seeds_never_decides() -> None:
     many = cell(0.5, 0.51, 0.49)
     assert compare(one, many).outcome == "too few seeds"
     assert margin_test(many, one, 0.02).outcome == "too few seeds"
-    assert minimal_loss(many, one).verdict == "inconclusive"
+    too_few = minimal_loss(many, one)
+    assert too_few.verdict == "inconclusive" and "(too few seeds to test)" in too_few.detail
+    assert "nan" not in too_few.detail
     assert ndi_improves(one, many).verdict == "inconclusive"
 
 

@@ -199,7 +199,10 @@ def test_local_run_skips_finished_trials_and_reports(
     assert main(["run", grid, "--run-dir", str(run_dir)]) == 0
     assert "6 finished, 0 to run" in capsys.readouterr().out
     runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
-    assert [r["ran"] for r in runs] == [6, 1]
+    # a line when each run starts (what it set out to run) and one when it ends
+    assert [(r["event"], r["trials"], r.get("ran")) for r in runs] == [
+        ("start", 6, None), ("end", 6, 6), ("start", 6, None), ("end", 6, 1)
+    ]  # fmt: skip
 
     report = tmp_path / "docs" / "results.md"
     assert main(["report", str(run_dir), "--output", str(report)]) == 0
@@ -208,6 +211,12 @@ def test_local_run_skips_finished_trials_and_reports(
     assert "from 6 trial summaries" in text and "Trials finished: 6 of 6" in text
     hours = sum(r.wall_s for r in load_records(run_dir)) / 3600
     assert f"of them tuning; per grid: tiny {hours:.2f}." in text
+    assert " over 2 invocations:" in text
+    # a run the machine stopped under (its start logged, its end never): said so
+    with open(run_dir / "runs.jsonl", "a") as f:
+        f.write(json.dumps({**runs[0], "started": "2026-01-01T00:00:00Z"}) + "\n")
+    assert main(["report", str(run_dir), "--output", str(report)]) == 0
+    assert " over 3 invocations, 1 of them running or stopped unrecorded:" in report.read_text()
     assert "**Sparsity sweep**" in text and "| 0.5 |" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
     assert pngs == ["tiny-score-vs-connectivity.png"]
@@ -319,7 +328,8 @@ def test_sigterm_stops_the_driver_and_its_trials_cleanly_and_they_resume(
     assert all(_latest_steps(t) > saved[t.name.split("-")[-2]] for t in run_dir.glob("maze-*"))
     assert _processes_naming(run_dir) == []
     runs = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
-    assert [r["interrupted"] for r in runs] == [True, True]
+    assert [r["interrupted"] for r in runs if r["event"] == "end"] == [True, True]
+    assert [r["event"] for r in runs].count("start") == 2
     assert not list(run_dir.glob("*/summary.json"))
 
 
