@@ -57,16 +57,15 @@ from agents.environments import (
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
+from nspdi_rl.layers import NSPConfig
 from nspdi_rl.metrics import survivor_summary
 from runtime.cli import (
     UsageError,
     check_shared_options,
     common_summary,
     exit_on_usage_error,
-    nsp_config,
     parse_quietly,
     prepare_run_dir,
-    pruning_schedule,
     runner_parser,
     set_up_process,
     write_run_file,
@@ -201,7 +200,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
 
     :raises UsageError: naming the bad option or value.
     """
-    check_shared_options(args)
+    shared = check_shared_options(args)
     _check_counts(args)
     env = env_defaults(args.env)
     algo = args.algo or env.algo
@@ -222,7 +221,13 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             policy_kwargs["net_arch"] = list(args.hidden)
     else:
         policy_kwargs["spiking"] = _spiking_options(
-            args, env, dict(policy_kwargs.get("spiking", {})), env_kwargs, obs_space, normalize
+            args,
+            env,
+            dict(policy_kwargs.get("spiking", {})),
+            env_kwargs,
+            obs_space,
+            normalize,
+            shared.nsp,
         )
     try:
         return MazeSettings(
@@ -235,7 +240,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             hyperparams=hyperparams,
             policy_kwargs=policy_kwargs,
             pruning="dense" if args.policy == "mlp" else args.pruning,
-            schedule=pruning_schedule(args),
+            schedule=shared.schedule,
             freeze_mask=args.freeze_mask or default_freeze_mask(algo),
             eval_freq=args.eval_freq,
             checkpoint_freq=args.checkpoint_freq,
@@ -367,9 +372,10 @@ def _spiking_options(
     env_kwargs: dict[str, Any],
     obs_space: gym.Space,
     normalize: bool,
+    nsp: NSPConfig,
 ) -> dict[str, Any]:
-    """The spiking network's options: the command line over the config file over the
-    env's defaults.
+    """The spiking network's options: the command line (``nsp``, what its shared options
+    describe) over the config file over the env's defaults.
 
     :raises UsageError: when an encoder is left without a value range.
     """
@@ -392,9 +398,8 @@ def _spiking_options(
     spiking["hidden"] = tuple(spiking.get("hidden", DEFAULT_SPIKING["hidden"]))
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
-    nsp = nsp_config(args)
-    shared = ("method", "a_dist", *ADDED_OPTIONS)  # the flags that set NSPConfig fields
-    spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in shared}}
+    flags = ("method", "a_dist", *ADDED_OPTIONS)  # the flags that set NSPConfig fields
+    spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in flags}}
     return spiking
 
 

@@ -63,7 +63,7 @@ __all__ = [
     "nsp_config",
     "parse_quietly",
     "prepare_run_dir",
-    "pruning_schedule",
+    "SharedOptions",
     "read_json_file",
     "run_options",
     "runner_parser",
@@ -285,10 +285,25 @@ def _method_default(preset: Any, nsp: Any) -> str:
     return f" (default: {nsp} under --pruning nsp; the baselines' own otherwise)"
 
 
-def check_shared_options(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class SharedOptions:
+    """What the shared options describe, checked once (:func:`check_shared_options`).
+
+    :param schedule: the pruning schedule (``--target-sparsity``, ``--schedule``,
+        ``--prune-end``, ``--scope``).
+    :param nsp: the synapse settings (``--pruning``, ``--a-dist``, the reading options,
+        ``--d1``), with the method's own values where the options left them to it.
+    """
+
+    schedule: PruningSchedule
+    nsp: NSPConfig
+
+
+def check_shared_options(args: argparse.Namespace) -> SharedOptions:
     """Check the shared options that need no data, and fill the NSP options left to the
     pruning method (None) with its own, so ``run.json`` holds what the run does.
 
+    :return: the schedule and synapse settings they describe, for the runner to use.
     :raises UsageError: naming the option.
     """
     if args.pruning not in PRUNING_METHODS:
@@ -305,13 +320,14 @@ def check_shared_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--threads must be > 0, got {args.threads}")
     if args.resume and args.output is None:
         raise UsageError("--resume needs --output, the run folder to continue")
-    pruning_schedule(args)
+    schedule = _pruning_schedule(args)
     config = nsp_config(args)
     for name in ORIGINAL_READING:
         setattr(args, name, getattr(config, name))
+    return SharedOptions(schedule, config)
 
 
-def pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
+def _pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
     """The :class:`PruningSchedule` the shared options describe.
 
     :raises UsageError: naming the bad option.

@@ -21,6 +21,7 @@ from typing import Any
 import torch.distributed as dist
 
 from nspdi_rl.network import READOUTS, LIFConfig, SpikingNetConfig
+from nspdi_rl.pruning import PruningSchedule
 from runtime.cli import (
     Preset,
     UsageError,
@@ -30,7 +31,6 @@ from runtime.cli import (
     nsp_config,
     parse_quietly,
     prepare_run_dir,
-    pruning_schedule,
     run_options,
     runner_parser,
     set_up_process,
@@ -108,13 +108,13 @@ def make_parser(
     return p
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
+def _train_config(args: argparse.Namespace, schedule: PruningSchedule) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
-        pruning=pruning_schedule(args),
+        pruning=schedule,
         freeze_mask=args.freeze_mask,
         seed=args.seed,
         eval_batch_size=args.eval_batch_size,
@@ -159,9 +159,7 @@ def check_options(
     check_folder_option("--cache-dir", args.cache_dir)
     if fill_defaults is not None:
         fill_defaults(args)
-    check_shared_options(args)
-    train_config = _train_config(args)
-    nsp_config(args)
+    train_config = _train_config(args, check_shared_options(args).schedule)
     _neuron_configs(args)
     return train_config
 

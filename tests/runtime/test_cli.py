@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nspdi_rl.pruning import PruningSchedule
 from runtime.cli import (
     RUN_FORMAT,
     Preset,
@@ -169,7 +170,12 @@ def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: P
         saved = json.loads((run / "run.json").read_text())["options"]
         assert {k: saved[k] for k in own} == own, method
     args = p.parse_args(["--pruning", "nsp", "--no-learnable-a", "--reading", "d1"])
-    check_shared_options(args)
+    shared = check_shared_options(args)
+    # what the options describe comes back built once, for the runner to use
+    assert (shared.nsp.method, shared.nsp.learnable_a, shared.nsp.reading) == ("nsp", False, "d1")
+    assert shared.schedule == PruningSchedule(
+        final=args.target_sparsity, shape=args.schedule, end=args.prune_end, scope=args.scope
+    )
     assert (args.learnable_a, args.reading, args.pruned_grad) == (
         False,
         "d1",
