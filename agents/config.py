@@ -28,6 +28,7 @@ import yaml
 from stable_baselines3 import HerReplayBuffer
 
 from agents.policies import DEFAULT_SPIKING, SAC_CRITICS
+from envs.robotics import MazeWrappers
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
@@ -429,6 +430,11 @@ class MazeSettings:
     :param algo: ``ppo``, ``a2c``, ``dqn`` or ``sac``.
     :param env_id: a registered Gymnasium id.
     :param env_kwargs: keyword arguments of ``gymnasium.make``.
+    :param wrappers: the wrappers around a gymnasium-robotics maze (shaping, waypoints;
+        the ``nspdi/`` mazes shape their reward themselves, through ``env_kwargs``).
+        The record (:meth:`to_dict`, ``run.json``, summaries) spells them as the command
+        line does, inside ``env_kwargs`` (``shaping``, ``gamma``, ``waypoints``), and
+        :meth:`from_dict` takes them out again.
     :param seed: seed of the model and the environments.
     :param total_timesteps: environment steps of the whole run.
     :param n_envs: parallel environments.
@@ -469,6 +475,7 @@ class MazeSettings:
     policy: str = "spiking"
     eval_episodes: int | None = None
     train_episode_steps: int | None = None
+    wrappers: MazeWrappers = field(default_factory=MazeWrappers)
 
     def __post_init__(self) -> None:
         # JSON gives lists back: keep the tuple (hashable, and equal after a round trip)
@@ -476,6 +483,19 @@ class MazeSettings:
         bad = [m for m in self.gym_packages if not all(p.isidentifier() for p in m.split("."))]
         if bad:
             raise ValueError(f"gym package {bad[0]!r} is not a module name")
+        if self.env_id.startswith("nspdi/"):
+            if self.wrappers != MazeWrappers():
+                raise ValueError(
+                    f"{self.env_id} shapes its reward itself (env kwarg shaping) and takes "
+                    "no waypoints; the wrappers are for gymnasium-robotics' mazes"
+                )
+        else:
+            inside = sorted(set(self.env_kwargs) & set(MazeWrappers.KEYS))
+            if inside:
+                raise ValueError(
+                    f"env kwarg {inside[0]!r} of {self.env_id} is a wrapper option: "
+                    "the settings hold it in wrappers"
+                )
         if not isinstance(self.normalize, bool):
             raise ValueError(f"normalize must be true or false, got {self.normalize!r}")
         if self.algo not in ALGO_DEFAULTS:
@@ -523,7 +543,15 @@ class MazeSettings:
         return self.pruning != "dense" and self.schedule.final > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "schedule": self.schedule.to_dict()}
+        """The settings as ``run.json`` records them (the wrappers in ``env_kwargs``)."""
+        data = asdict(self)
+        del data["wrappers"]
+        return {**data, "env_kwargs": self.env_options(), "schedule": self.schedule.to_dict()}
+
+    def env_options(self) -> dict[str, Any]:
+        """The env's options as the command line spells them: ``env_kwargs`` and the
+        wrappers' (what :func:`agents.environments.make_env` takes)."""
+        return {**self.env_kwargs, **self.wrappers.as_kwargs()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MazeSettings:
@@ -531,7 +559,14 @@ class MazeSettings:
         no pruning was spelled ``none``)."""
         data = maze_settings_v1(data)  # earlier spellings (runtime.compat)
         schedule = data.pop("schedule")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        # the record spells the wrappers inside env_kwargs; a "wrappers" key is not its
+        unknown = sorted(set(data) - ({f.name for f in fields(cls)} - {"wrappers"}))
         if unknown:
             raise ValueError(f"unknown maze setting {unknown[0]!r}")
-        return cls(schedule=PruningSchedule(**schedule), **data)
+        env_kwargs = dict(data.pop("env_kwargs", None) or {})
+        wrappers = MazeWrappers()
+        if not str(data.get("env_id", "")).startswith("nspdi/"):
+            wrappers, env_kwargs = MazeWrappers.split(env_kwargs)
+        return cls(
+            schedule=PruningSchedule(**schedule), env_kwargs=env_kwargs, wrappers=wrappers, **data
+        )

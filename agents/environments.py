@@ -102,19 +102,32 @@ def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
 
 
 def make_env(
-    env_id: str, env_kwargs: Mapping[str, Any] | None = None, **make_kwargs: Any
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrappers: MazeWrappers | None = None,
+    **make_kwargs: Any,
 ) -> gym.Env:
-    """``gym.make(env_id, **env_kwargs, **make_kwargs)``, where ``env_kwargs`` may also
-    hold the options of :class:`envs.robotics.MazeWrappers` for a gymnasium-robotics
-    maze (``shaping``, ``gamma``, ``waypoints``; the ``nspdi/`` mazes take ``shaping``
-    and ``gamma`` themselves).
+    """``gym.make(env_id, **env_kwargs, **make_kwargs)`` in ``wrappers``
+    (:class:`envs.robotics.MazeWrappers`, for gymnasium-robotics' mazes).
 
-    :raises ValueError: for those options on an env that is neither.
+    Without ``wrappers``, ``env_kwargs`` may spell them as the command line does
+    (``shaping``, ``gamma``, ``waypoints``), and they are taken from there; the
+    ``nspdi/`` mazes take ``shaping`` and ``gamma`` themselves.
+
+    :raises ValueError: for wrapper options on an env that is not a gymnasium-robotics
+        maze, or given twice.
     """
     kwargs = dict(env_kwargs or {})
     if env_id.startswith("nspdi/"):
+        if wrappers is not None and wrappers != MazeWrappers():
+            raise ValueError(f"{env_id} takes shaping as an env kwarg, and no waypoints")
         return gym.make(env_id, **kwargs, **make_kwargs)
-    wrappers, kwargs = MazeWrappers.split(kwargs)
+    if wrappers is None:
+        wrappers, kwargs = MazeWrappers.split(kwargs)
+    elif set(kwargs) & set(MazeWrappers.KEYS):
+        raise ValueError(
+            f"env kwargs {sorted(set(kwargs) & set(MazeWrappers.KEYS))} given beside wrappers"
+        )
     return wrappers.apply(gym.make(env_id, **kwargs, **make_kwargs), env_id)
 
 
@@ -135,12 +148,15 @@ def make_training_env(
     normalize: bool,
     normalizer: Path | None = None,
     max_episode_steps: int | None = None,
+    wrappers: MazeWrappers | None = None,
 ) -> VecEnv:
-    """``n_envs`` copies of the env, seeded; with ``normalize``, wrapped in
-    ``VecNormalize`` (observations only), whose statistics come from ``normalizer``
-    when given (a resumed run); ``max_episode_steps``, when given, replaces the env's
-    time limit."""
+    """``n_envs`` copies of the env (:func:`make_env`), seeded; with ``normalize``,
+    wrapped in ``VecNormalize`` (observations only), whose statistics come from
+    ``normalizer`` when given (a resumed run); ``max_episode_steps``, when given,
+    replaces the env's time limit."""
     make_kwargs: dict[str, Any] = {"env_id": env_id, "env_kwargs": env_kwargs}
+    if wrappers is not None:
+        make_kwargs["wrappers"] = wrappers
     if max_episode_steps is not None:
         make_kwargs["max_episode_steps"] = max_episode_steps
     venv = make_vec_env(make_env, n_envs=n_envs, seed=seed, env_kwargs=make_kwargs)

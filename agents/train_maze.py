@@ -57,6 +57,7 @@ from agents.environments import (
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
+from envs.robotics import MazeWrappers
 from nspdi_rl.layers import NSPConfig
 from nspdi_rl.metrics import survivor_summary
 from runtime.cli import (
@@ -229,11 +230,15 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             normalize,
             shared.nsp,
         )
+    wrappers = MazeWrappers()
+    if not args.env.startswith("nspdi/"):  # the command line spells them as env kwargs
+        wrappers, env_kwargs = MazeWrappers.split(env_kwargs)
     try:
         return MazeSettings(
             algo=algo,
             env_id=args.env,
             env_kwargs=env_kwargs,
+            wrappers=wrappers,
             seed=args.seed,
             total_timesteps=args.total_timesteps or n_timesteps,
             n_envs=args.n_envs or n_envs,
@@ -466,7 +471,7 @@ class RunCallback(BaseCallback):
         result = evaluate_maze(
             self.model,
             self.settings.env_id,
-            self.settings.env_kwargs,
+            self.settings.env_options(),
             n_episodes=self.settings.eval_episodes,
         )
         record = {"timesteps": self.num_timesteps, "unix_time": time.time(), **result}
@@ -517,6 +522,7 @@ def build_model(
             settings.normalize,
             normalizer=statistics,
             max_episode_steps=settings.train_episode_steps,
+            wrappers=settings.wrappers,
         )
     except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
         if statistics is None:  # not the saved statistics: the env itself refused

@@ -1,6 +1,7 @@
 """Per-env defaults (agents.config.ENV_DEFAULTS) and the MLP baseline of the runner."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +9,12 @@ import pytest
 from stable_baselines3 import SAC
 
 from agents import evaluate_maze
-from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, env_defaults
+from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, MazeSettings, env_defaults
 from agents.environments import make_env
 from agents.evaluation import evaluate_maze as evaluate
 from agents.policies import DEFAULT_SPIKING
 from agents.train_maze import build_model, main, parse_args, settings_from_args
+from envs.robotics import MazeWrappers
 from runtime.cli import UsageError
 
 
@@ -75,9 +77,22 @@ def test_a_robotics_maze_needs_no_flags():
     assert s.hyperparams["replay_buffer_class"] == "HerReplayBuffer"
     assert s.normalize and s.eval_episodes == 100
     assert s.policy_kwargs["critic"] == "mlp"  # a spiking actor, SB3's critics
-    assert "waypoints" not in s.env_kwargs  # the U-maze is learned without them
+    assert s.wrappers == MazeWrappers()  # the U-maze is learned without them
     medium = settings("--env", "PointMaze_Medium-v3")
-    assert medium.env_kwargs == {"waypoints": True} and medium.hyperparams == s.hyperparams
+    assert medium.wrappers == MazeWrappers(waypoints=True) and medium.env_kwargs == {}
+    assert medium.hyperparams == s.hyperparams
+    # the record spells the wrappers as the command line does, and reads them back
+    assert medium.to_dict()["env_kwargs"] == {"waypoints": True}
+    assert MazeSettings.from_dict(medium.to_dict()) == medium
+    shaped = settings("--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:2.0",
+                      "continuing_task:False")  # fmt: skip
+    assert shaped.wrappers == MazeWrappers(shaping=2.0, gamma=shaped.hyperparams["gamma"])
+    assert shaped.env_kwargs == {"continuing_task": False}
+    assert MazeSettings.from_dict(shaped.to_dict()) == shaped
+    with pytest.raises(ValueError, match="'waypoints' of PointMaze_UMaze-v3 is a wrapper option"):
+        replace(s, env_kwargs={"waypoints": True})
+    with pytest.raises(ValueError, match="nspdi/PointMaze-Large-v0 shapes its reward itself"):
+        replace(settings(), wrappers=MazeWrappers(waypoints=True))
     # another algorithm takes its own shared defaults there
     ppo = settings("--env", "PointMaze_UMaze-v3", "--algo", "ppo", "--gym-packages",
                    "gymnasium_robotics")  # fmt: skip
@@ -123,7 +138,7 @@ def test_a_config_may_drop_her_for_sb3s_own_buffer(tmp_path):
     s = settings("--env", "PointMaze_UMaze-v3", "--config", str(config),
                  "--env-kwargs", "shaping:5")  # fmt: skip
     assert s.hyperparams["replay_buffer_class"] is None
-    assert s.env_kwargs == {"shaping": 5, "gamma": 0.99}
+    assert s.wrappers == MazeWrappers(shaping=5, gamma=0.99) and s.env_kwargs == {}
     assert sb3_arguments(s.hyperparams)["replay_buffer_class"] is None
     model = SAC("MultiInputPolicy", make_env("PointMaze_UMaze-v3"), **sb3_arguments(s.hyperparams))
     assert type(model.replay_buffer) is DictReplayBuffer
