@@ -563,10 +563,9 @@ class MazeSettings:
         unknown = sorted(set(data) - ({f.name for f in fields(cls)} - {"wrappers"}))
         if unknown:
             raise ValueError(f"unknown maze setting {unknown[0]!r}")
-        env_kwargs = dict(data.pop("env_kwargs", None) or {})
-        wrappers = MazeWrappers()
-        if not str(data.get("env_id", "")).startswith("nspdi/"):
-            wrappers, env_kwargs = MazeWrappers.split(env_kwargs)
+        wrappers, env_kwargs = MazeWrappers.of_env(
+            str(data.get("env_id", "")), data.pop("env_kwargs", None) or {}
+        )
         return cls(
             schedule=PruningSchedule(**schedule), env_kwargs=env_kwargs, wrappers=wrappers, **data
         )

@@ -381,10 +381,8 @@ def evaluation_kwargs(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items() if k != "render_mode"}
     if kwargs.get("maze_split") == "train":  # evaluate on the mazes training never drew
         kwargs["maze_split"] = "test"
-    if not env_id.startswith("nspdi/"):
-        wrappers, kwargs = MazeWrappers.split(kwargs)
-        kwargs.update(wrappers.for_evaluation().as_kwargs())
-    return kwargs
+    wrappers, kwargs = MazeWrappers.of_env(env_id, kwargs)
+    return {**kwargs, **wrappers.for_evaluation().as_kwargs()}
 
 
 def _plan(

@@ -230,9 +230,8 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             normalize,
             shared.nsp,
         )
-    wrappers = MazeWrappers()
-    if not args.env.startswith("nspdi/"):  # the command line spells them as env kwargs
-        wrappers, env_kwargs = MazeWrappers.split(env_kwargs)
+    # the command line spells the wrappers as env kwargs
+    wrappers, env_kwargs = MazeWrappers.of_env(args.env, env_kwargs)
     try:
         return MazeSettings(
             algo=algo,

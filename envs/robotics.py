@@ -295,6 +295,16 @@ class MazeWrappers:
         gamma = rest.pop("gamma", 0.99) if shaping is not None else 0.99
         return cls(shaping or None, gamma, rest.pop("waypoints", False)), rest
 
+    @classmethod
+    def of_env(
+        cls, env_id: str, env_kwargs: Mapping[str, Any]
+    ) -> tuple[MazeWrappers, dict[str, Any]]:
+        """:meth:`split` for a gymnasium-robotics id; an ``nspdi/`` maze takes ``shaping``
+        and ``gamma`` itself, so its kwargs stay whole and it gets no wrappers."""
+        if env_id.startswith("nspdi/"):
+            return cls(), dict(env_kwargs)
+        return cls.split(env_kwargs)
+
     def as_kwargs(self) -> dict[str, Any]:
         """The env kwargs that :meth:`split` reads back as these options (defaults left out)."""
         out: dict[str, Any] = {}
