@@ -58,7 +58,7 @@ from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING
 from envs.robotics import MazeWrappers
-from nspdi_rl.layers import NSPConfig
+from nspdi_rl.layers import NSPConfig, Reading
 from nspdi_rl.metrics import survivor_summary
 from runtime.cli import (
     UsageError,
@@ -71,7 +71,7 @@ from runtime.cli import (
     set_up_process,
     write_run_file,
 )
-from runtime.compat import ADDED_OPTIONS, maze_run_file_v1, reject_old_flags
+from runtime.compat import maze_run_file_v1, reject_old_flags
 from runtime.stopping import interrupt_on_sigterm
 
 PROG = "python -m agents.train_maze"
@@ -402,7 +402,7 @@ def _spiking_options(
     spiking["hidden"] = tuple(spiking.get("hidden", DEFAULT_SPIKING["hidden"]))
     spiking["lif"] = {**spiking.get("lif", {}), "alpha": args.alpha}
     spiking["ndi"] = not args.no_ndi
-    flags = ("method", "a_dist", *ADDED_OPTIONS)  # the flags that set NSPConfig fields
+    flags = ("method", "a_dist", *Reading.names(), "d1")  # the flags that set NSPConfig fields
     spiking["nsp"] = {**spiking.get("nsp", {}), **{k: getattr(nsp, k) for k in flags}}
     return spiking
 

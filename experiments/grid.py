@@ -48,14 +48,7 @@ from typing import Any
 
 import yaml
 
-from nspdi_rl.layers import (
-    A_DISTRIBUTIONS,
-    PRUNED_GRADS,
-    PRUNING_METHODS,
-    READINGS,
-    THETA_INITS,
-    NSPConfig,
-)
+from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig, Reading
 from runtime.cli import UsageError
 from runtime.compat import ADDED_OPTIONS, FORMER_GRID_DEFAULTS, RENAMED_GRID_KEYS
 
@@ -82,12 +75,9 @@ AXES: dict[str, Any] = {
     "target_sparsity": 0.9,
     "ndi": True,
     "a_dist": "lognormal",
-    # None: the pruning method's own (NSPConfig fills them: NSP's default reading, or
-    # what the baselines are defined with)
-    "reading": None,
-    "theta_init": None,
-    "pruned_grad": None,
-    "learnable_a": None,
+    # the reading options; None: the pruning method's own (NSPConfig fills them: NSP's
+    # default reading, or what the baselines are defined with)
+    **dict.fromkeys(Reading.names()),
     "d1": 0.0,
     "condition": "",
 }
@@ -114,8 +104,8 @@ CONDITIONS: dict[str, dict[str, Any]] = {
 TOP_KEYS = frozenset({"name", "task", "args", "seeds", "experiments"})
 # options the experiment runner sets itself
 RESERVED = frozenset({"output", "resume", "seed", "threads", "no-progress", "target-sparsity",
-                      "pruning", "no-ndi", "a-dist", "reading", "theta-init", "pruned-grad",
-                      "learnable-a", "d1"})  # fmt: skip
+                      "pruning", "no-ndi", "a-dist", "d1",
+                      *(Reading.flag(name)[2:] for name in Reading.names())})  # fmt: skip
 
 
 class GridError(Exception):
@@ -193,6 +183,7 @@ class Trial:
             head = f"{self.task}-{self.condition}"
             tail = f"-{self.target_sparsity:g}-{ndi}"
         else:
+            # folder names spell a learnable a "learna" (trial folders exist so named)
             added = "".join(
                 f"-{'learna' if k == 'learnable_a' else f'd1={v:g}' if k == 'd1' else v}"
                 for k, v in self._added().items()
@@ -216,9 +207,7 @@ class Trial:
                 argv += [f"--{name}", *(str(v) for v in values)]
         argv += ["--seed", str(self.seed), "--target-sparsity", str(self.target_sparsity)]
         argv += ["--pruning", self.pruning, "--a-dist", self.a_dist]
-        argv += ["--reading", self.reading, "--theta-init", self.theta_init]
-        argv += ["--pruned-grad", self.pruned_grad]
-        argv.append("--learnable-a" if self.learnable_a else "--no-learnable-a")
+        argv += Reading(**{name: getattr(self, name) for name in Reading.names()}).argv()
         if self.d1:
             argv += ["--d1", str(self.d1)]
         if not self.ndi:
@@ -282,14 +271,12 @@ def _check_value(where: str, key: str, value: Any) -> Any:
         raise GridError(f"{where}: unknown condition {value!r}; accepted: {sorted(CONDITIONS)}")
     if key == "a_dist" and value not in A_DISTRIBUTIONS:
         raise GridError(f"{where}: unknown a_dist {value!r}; accepted: {A_DISTRIBUTIONS}")
-    for name, accepted in (
-        ("reading", READINGS),
-        ("theta_init", THETA_INITS),
-        ("pruned_grad", PRUNED_GRADS),
-    ):
-        if key == name and value not in accepted:
-            raise GridError(f"{where}: unknown {name} {value!r}; accepted: {accepted}")
-    if key in ("ndi", "learnable_a") and not isinstance(value, bool):
+    if key in Reading.names():
+        try:
+            Reading(**{key: value})
+        except ValueError as err:
+            raise GridError(f"{where}: {err}") from None
+    if key == "ndi" and not isinstance(value, bool):
         raise GridError(f"{where}: {key} takes true or false, got {value!r}")
     if key == "target_sparsity":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:

@@ -63,10 +63,7 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
                 ndi=AXES["ndi"],
                 a_dist=AXES["a_dist"],
                 seed=seed,
-                reading=config.reading,
-                theta_init=config.theta_init,
-                pruned_grad=config.pruned_grad,
-                learnable_a=config.learnable_a,
+                **config.reading_options().to_dict(),
             )
             trials.append(resolve(trial))
     return trials

@@ -38,7 +38,7 @@ from experiments.claims import (  # noqa: E402
     ndi_improves,
 )
 from experiments.stats import ALPHA, Cell, compare, p_text  # noqa: E402
-from nspdi_rl.layers import NSPConfig  # noqa: E402
+from nspdi_rl.layers import NSPConfig, Reading  # noqa: E402
 from runtime.compat import ADDED_OPTIONS, shared_summary  # noqa: E402
 
 __all__ = ["RUNS_FILE", "ReportError", "choose", "load_records", "write_report"]
@@ -134,10 +134,7 @@ def _label(trial: dict[str, Any]) -> str:
     for key, old in ADDED_OPTIONS.items():
         value = trial.get(key, old)
         if value != getattr(own, key):
-            if key == "learnable_a":
-                parts.append("learnable_a" if value else "fixed_a")
-            else:
-                parts.append(f"d1={value:g}" if key == "d1" else str(value))
+            parts.append(f"d1={value:g}" if key == "d1" else Reading.label(key, value))
     if pruning == "nsp" and trial.get("a_dist", "lognormal") != own.a_dist:
         parts.append(str(trial["a_dist"]))
     return f"{pruning}[{','.join(parts)}]" if parts else str(pruning)

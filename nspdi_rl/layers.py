@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_READING",
     "LAYER_ROLES",
     "PRUNING_METHODS",
+    "Reading",
     "NDIConv2d",
     "NDILinear",
     "NSPConfig",
@@ -55,22 +56,105 @@ THETA_INITS = ("w_over_a", "w")
 #: learning and can regrow), ``exact`` (none), or ``until_reached`` (straight-through
 #: until the schedule reaches its target or the mask is frozen, exact after)
 PRUNED_GRADS = ("straight_through", "exact", "until_reached")
+
+
+def _option(accepted: tuple[Any, ...], help: str, labels: tuple[str, str] = ("", "")) -> Any:
+    """A :class:`Reading` field's metadata: its accepted values, its help text (the
+    runners' flag), and for a switch the labels of off and on (reports, trial names)."""
+    return {"accepted": accepted, "help": help, "labels": labels}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """NSP's reading options: the one place they are written. The runners' flags
+    (:func:`runtime.cli.add_shared_options`: ``--reading``, ``--theta-init``,
+    ``--pruned-grad``, ``--learnable-a``), the experiment grids' axes, their trials'
+    command lines and the report's labels are made from these fields and their metadata.
+
+    :param reading: which threshold the pruning controller moves, one of :data:`READINGS`.
+    :param theta_init: ``theta`` at init, one of :data:`THETA_INITS`.
+    :param pruned_grad: the gradient of pruned synapses, one of :data:`PRUNED_GRADS`.
+    :param learnable_a: train the per-channel ``a`` (held as ``log a``).
+
+    Its defaults are NSP's own (:data:`DEFAULT_READING`).
+    """
+
+    reading: str = field(
+        default="d2",
+        metadata=_option(
+            READINGS,
+            "which NSP threshold drives sparsity: d1 (every survivor shrinks by a*d1) or d2 "
+            "(a cut on |a(|theta| - d1)|; survivors keep their weight)",
+        ),
+    )
+    theta_init: str = field(
+        default="w_over_a",
+        metadata=_option(
+            THETA_INITS,
+            "NSP's theta at init: w_over_a (the weight starts at the initial draw) or w "
+            "(a scales the draw from the start)",
+        ),
+    )
+    pruned_grad: str = field(
+        default="exact",
+        metadata=_option(
+            PRUNED_GRADS,
+            "gradient of pruned synapses: straight_through (they may regrow), exact (none), "
+            "or straight_through until the target is reached",
+        ),
+    )
+    learnable_a: bool = field(
+        default=True,
+        metadata=_option(
+            (False, True), "train NSP's a (kept positive as log a)", ("fixed_a", "learnable_a")
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            value = getattr(self, option.name)
+            accepted = option.metadata["accepted"]
+            if value not in accepted or type(value) is not type(accepted[0]):
+                raise ValueError(f"unknown {option.name} {value!r}; accepted: {accepted}")
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        """The options' names, in the order the flags are listed."""
+        return tuple(option.name for option in fields(Reading))
+
+    @staticmethod
+    def flag(name: str) -> str:
+        """The runners' flag of option ``name`` (``--theta-init``)."""
+        return "--" + name.replace("_", "-")
+
+    @staticmethod
+    def label(name: str, value: Any) -> str:
+        """How reports name a value of option ``name`` (a switch by its labels)."""
+        for option in fields(Reading):
+            if option.name == name and isinstance(value, bool):
+                return str(option.metadata["labels"][value])
+        return str(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def argv(self) -> list[str]:
+        """The options as the runners' command line spells them."""
+        argv: list[str] = []
+        for name, value in self.to_dict().items():
+            if isinstance(value, bool):
+                argv.append(self.flag(name) if value else "--no-" + self.flag(name)[2:])
+            else:
+                argv += [self.flag(name), str(value)]
+        return argv
+
+
 #: NSP's reading unless told otherwise: the winner of the screening of readings
 #: (``experiments/grids/screen-*.yaml``, ``docs/screen.md``)
-DEFAULT_READING: dict[str, Any] = {
-    "reading": "d2",
-    "theta_init": "w_over_a",
-    "pruned_grad": "exact",
-    "learnable_a": True,
-}
+DEFAULT_READING = Reading()
 #: how the first release read NSP, and what the baselines are defined with (STDS and
 #: Grad R: the d1 shift and straight-through gradients for pruned synapses)
-ORIGINAL_READING: dict[str, Any] = {
-    "reading": "d1",
-    "theta_init": "w_over_a",
-    "pruned_grad": "straight_through",
-    "learnable_a": False,
-}
+ORIGINAL_READING = Reading(reading="d1", pruned_grad="straight_through", learnable_a=False)
 
 
 @dataclass(frozen=True)
@@ -118,7 +202,7 @@ class NSPConfig:
         if self.method not in PRUNING_METHODS:
             raise ValueError(f"unknown pruning method {self.method!r}; accepted: {PRUNING_METHODS}")
         own = DEFAULT_READING if self.method == "nsp" else ORIGINAL_READING
-        for name, value in own.items():
+        for name, value in own.to_dict().items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)  # frozen: filled once, here
         if self.a_dist not in A_DISTRIBUTIONS:
@@ -136,19 +220,17 @@ class NSPConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        for name, accepted in (
-            ("reading", READINGS),
-            ("theta_init", THETA_INITS),
-            ("pruned_grad", PRUNED_GRADS),
-        ):
-            if getattr(self, name) not in accepted:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; accepted: {accepted}")
+        self.reading_options()  # checks the reading options' values
         if self.method != "nsp":
             for name, value in (("reading", "d2"), ("theta_init", "w"), ("learnable_a", True)):
                 if getattr(self, name) == value:
                     raise ValueError(
                         f"{name}={value!r} is an NSP reading; method is {self.method!r}"
                     )
+
+    def reading_options(self) -> Reading:
+        """The reading options this config runs (checked when made)."""
+        return Reading(**{name: getattr(self, name) for name in Reading.names()})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NSPConfig:
@@ -159,7 +241,7 @@ class NSPConfig:
         if "straight_through" in data:
             legacy = data.pop("straight_through")
             data.setdefault("pruned_grad", "straight_through" if legacy else "exact")
-            for name, value in ORIGINAL_READING.items():
+            for name, value in ORIGINAL_READING.to_dict().items():
                 data.setdefault(name, value)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

@@ -28,21 +28,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nspdi_rl.layers import (
-    A_DISTRIBUTIONS,
-    ORIGINAL_READING,
-    PRUNED_GRADS,
-    PRUNING_METHODS,
-    READINGS,
-    THETA_INITS,
-    NSPConfig,
-)
+from nspdi_rl.layers import A_DISTRIBUTIONS, PRUNING_METHODS, NSPConfig, Reading
 from nspdi_rl.pruning import FREEZE_CHOICES, SCHEDULE_SHAPES, SCOPES, PruningSchedule
 from runtime.allocator import retain_freed_memory
 from runtime.compat import ADDED_OPTIONS, reject_old_flags
@@ -110,8 +102,8 @@ class Preset:
         fields ``final``, ``shape``, ``end`` and ``scope``; their defaults are its own.
     :param freeze_mask: ``end`` or ``reached``; None: the runner decides (per algorithm).
     :param a_dist: distribution of NSP's transition ratio ``a``. Default ``lognormal``.
-    :param reading, theta_init, pruned_grad, learnable_a: the :class:`NSPConfig` fields
-        of those names; None (default): the pruning method's own, as NSPConfig fills them.
+    :param nsp_reading: NSP's reading options (:class:`~nspdi_rl.layers.Reading`); None
+        (default): the pruning method's own, as NSPConfig fills them.
     :param d1: NSP's fixed transition threshold under the ``d2`` reading (NSPConfig's).
     :param threads: torch CPU threads; None: torch's default.
     """
@@ -125,10 +117,7 @@ class Preset:
     scope: str = PruningSchedule.scope
     freeze_mask: str | None = "end"
     a_dist: str = NSPConfig.a_dist
-    reading: str | None = None
-    theta_init: str | None = None
-    pruned_grad: str | None = None
-    learnable_a: bool | None = None
+    nsp_reading: Reading | None = None
     d1: float = NSPConfig.d1
     threads: int | None = None
 
@@ -143,10 +132,14 @@ class Preset:
             raise ValueError(f"preset freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}")
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"preset a_dist {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
-        _nsp_config_of(self)
+        NSPConfig(method=self.pruning, a_dist=self.a_dist, d1=self.d1, **self.reading_options())
         PruningSchedule(
             final=self.target_sparsity, shape=self.schedule, end=self.prune_end, scope=self.scope
         )
+
+    def reading_options(self) -> dict[str, Any]:
+        """The reading options the preset sets (none: each method's own)."""
+        return {} if self.nsp_reading is None else self.nsp_reading.to_dict()
 
 
 def runner_parser(
@@ -225,36 +218,25 @@ def _add_pruning_options(prune: Any, preset: Preset) -> None:
 
 
 def _add_reading_options(prune: Any, preset: Preset) -> None:
-    """NSP's reading options (what its default reduces to: docs/method.md)."""
-    own = NSPConfig()  # NSP's own reading, for the help texts
-    prune.add_argument(
-        "--reading",
-        default=preset.reading,
-        help=f"which NSP threshold drives sparsity, one of {READINGS}: d1 (every survivor "
-        "shrinks by a*d1) or d2 (a cut on |a(|theta| - d1)|; survivors keep their weight)"
-        + _method_default(preset.reading, own.reading),
-    )
-    prune.add_argument(
-        "--theta-init",
-        default=preset.theta_init,
-        help=f"NSP's theta at init, one of {THETA_INITS}: w_over_a (the weight starts at the "
-        "initial draw) or w (a scales the draw from the start)"
-        + _method_default(preset.theta_init, own.theta_init),
-    )
-    prune.add_argument(
-        "--pruned-grad",
-        default=preset.pruned_grad,
-        help=f"gradient of pruned synapses, one of {PRUNED_GRADS}: straight_through (they "
-        "may regrow), exact (none), or straight_through until the target is reached"
-        + _method_default(preset.pruned_grad, own.pruned_grad),
-    )
-    prune.add_argument(
-        "--learnable-a",
-        action=argparse.BooleanOptionalAction,
-        default=preset.learnable_a,
-        help="train NSP's a (kept positive as log a)"
-        + _method_default(preset.learnable_a, "on" if own.learnable_a else "off"),
-    )
+    """NSP's reading options, one flag per :class:`~nspdi_rl.layers.Reading` field (what
+    NSP's default reduces to: docs/method.md); left at None, the method's own."""
+    own, given = NSPConfig(), preset.reading_options()  # NSP's own, for the help texts
+    for option in fields(Reading):
+        default = given.get(option.name)
+        accepted = option.metadata["accepted"]
+        if isinstance(accepted[0], bool):
+            own_text = "on" if getattr(own, option.name) else "off"
+            kwargs: dict[str, Any] = {"action": argparse.BooleanOptionalAction}
+            help_text = option.metadata["help"]
+        else:
+            own_text, kwargs = getattr(own, option.name), {}
+            help_text = f"{option.metadata['help']}; one of {accepted}"
+        prune.add_argument(
+            Reading.flag(option.name),
+            default=default,
+            help=help_text + _method_default(default, own_text),
+            **kwargs,
+        )
     prune.add_argument(
         "--d1",
         type=float,
@@ -322,8 +304,8 @@ def check_shared_options(args: argparse.Namespace) -> SharedOptions:
         raise UsageError("--resume needs --output, the run folder to continue")
     schedule = _pruning_schedule(args)
     config = nsp_config(args)
-    for name in ORIGINAL_READING:
-        setattr(args, name, getattr(config, name))
+    for name, value in config.reading_options().to_dict().items():
+        setattr(args, name, value)
     return SharedOptions(schedule, config)
 
 
@@ -345,27 +327,18 @@ def _pruning_schedule(args: argparse.Namespace) -> PruningSchedule:
     )
 
 
-def _nsp_config_of(options: argparse.Namespace | Preset) -> NSPConfig:
-    """The :class:`NSPConfig` of options named as the shared flags name them."""
-    return NSPConfig(
-        method=options.pruning,
-        a_dist=options.a_dist,
-        reading=options.reading,
-        theta_init=options.theta_init,
-        pruned_grad=options.pruned_grad,
-        learnable_a=options.learnable_a,
-        d1=options.d1,
-    )
-
-
 def nsp_config(args: argparse.Namespace) -> NSPConfig:
     """The synapse settings the shared options describe."""
+    flags = ["--pruning", *map(Reading.flag, Reading.names()), "--d1"]
     try:
-        config = _nsp_config_of(args)
+        config = NSPConfig(
+            method=args.pruning,
+            a_dist=args.a_dist,
+            d1=args.d1,
+            **{name: getattr(args, name) for name in Reading.names()},
+        )
     except ValueError as err:
-        raise UsageError(
-            f"{err} (--pruning, --reading, --theta-init, --pruned-grad, --learnable-a, --d1)"
-        ) from None
+        raise UsageError(f"{err} ({', '.join(flags)})") from None
     if config.d1 > 0 and config.reading != "d2":
         raise UsageError(
             f"--d1 {config.d1:g} is a fixed threshold of NSP's d2 reading; under "

@@ -54,7 +54,7 @@ __all__ = [
 
 #: options added since run.json format 2, with the value that gives what runs did
 #: before they existed: a resumed older run takes these, whatever today's default is
-ADDED_OPTIONS: dict[str, Any] = {**ORIGINAL_READING, "d1": NSPConfig.d1}
+ADDED_OPTIONS: dict[str, Any] = {**ORIGINAL_READING.to_dict(), "d1": NSPConfig.d1}
 
 # flags of earlier versions, refused with what replaced them
 _OLD_FLAGS = {

@@ -54,13 +54,23 @@ def test_a_dist_reaches_the_policy_synapses():
     from agents.train_maze import parse_args, settings_from_args
 
     nsp = settings_from_args(parse_args(["--a-dist", "constant"])).policy_kwargs["spiking"]
-    assert nsp["nsp"] == {"method": "nsp", "a_dist": "constant", **DEFAULT_READING, "d1": 0.0}
+    assert nsp["nsp"] == {
+        "method": "nsp",
+        "a_dist": "constant",
+        **DEFAULT_READING.to_dict(),
+        "d1": 0.0,
+    }
     reading = settings_from_args(parse_args(["--reading", "d1", "--no-learnable-a"]))
     assert reading.policy_kwargs["spiking"]["nsp"]["reading"] == "d1"
     assert reading.policy_kwargs["spiking"]["nsp"]["learnable_a"] is False
     # a baseline takes its own definition, not NSP's reading
     stds = settings_from_args(parse_args(["--pruning", "stds"])).policy_kwargs["spiking"]["nsp"]
-    assert stds == {"method": "stds", "a_dist": "lognormal", **ORIGINAL_READING, "d1": 0.0}
+    assert stds == {
+        "method": "stds",
+        "a_dist": "lognormal",
+        **ORIGINAL_READING.to_dict(),
+        "d1": 0.0,
+    }
     # --d1 reaches the policy too (a fixed shift of NSP's d2 reading)
     shifted = settings_from_args(parse_args(["--d1", "0.01"])).policy_kwargs["spiking"]["nsp"]
     assert shifted["d1"] == 0.01 and shifted["reading"] == "d2"

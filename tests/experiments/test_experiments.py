@@ -397,7 +397,7 @@ experiments:
     pruning: [nsp, stds, magnitude]
 """
     trials = {t.pruning: t for t in load_grid([write(tmp_path, text)]).trials}
-    for method, own in (("nsp", DEFAULT_READING), ("stds", ORIGINAL_READING)):
+    for method, own in (("nsp", DEFAULT_READING.to_dict()), ("stds", ORIGINAL_READING.to_dict())):
         assert {k: getattr(trials[method], k) for k in own} == own, method
     # the command line says every option, so a later default cannot change the trial
     argv = trials["stds"].argv()
@@ -409,7 +409,10 @@ def _fake_trial(run_dir: Path, grid: str, seed: int, score: float, val: float, *
     trial = {"task": "speech", "pruning": "nsp", "target_sparsity": 0.99, "ndi": True,
              "a_dist": "lognormal", "seed": seed, "experiments": [f"{grid}/x"]}  # fmt: skip
     trial |= opts
-    trial = {**(DEFAULT_READING if trial["pruning"] == "nsp" else ORIGINAL_READING), **trial}
+    trial = {
+        **(DEFAULT_READING.to_dict() if trial["pruning"] == "nsp" else ORIGINAL_READING.to_dict()),
+        **trial,
+    }
     folder = run_dir / f"t-{abs(hash(json.dumps(trial, sort_keys=True)))}"
     folder.mkdir(parents=True)
     (folder / "trial.json").write_text(json.dumps(trial))

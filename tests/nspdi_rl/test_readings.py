@@ -184,12 +184,31 @@ def test_gradients_of_the_d2_reading_match_finite_differences() -> None:
 @pytest.mark.parametrize("method", ["nsp", "stds", "gradr", "magnitude", "dense"])
 def test_options_left_open_take_the_methods_own(method: str) -> None:
     config = NSPConfig(method=method)
-    own = DEFAULT_READING if method == "nsp" else ORIGINAL_READING
+    own = DEFAULT_READING.to_dict() if method == "nsp" else ORIGINAL_READING.to_dict()
     assert {k: getattr(config, k) for k in own} == own
     # a value given is kept; the rest are still filled
     config = NSPConfig(method=method, pruned_grad="until_reached")
     assert config.pruned_grad == "until_reached" and config.reading == own["reading"]
     assert NSPConfig.from_dict(asdict(config)) == config  # a saved config reads back whole
+
+
+def test_reading_options_are_checked_and_labelled() -> None:
+    from nspdi_rl.layers import Reading
+
+    with pytest.raises(ValueError, match="unknown theta_init 'x'"):
+        Reading(theta_init="x")
+    with pytest.raises(ValueError, match="unknown learnable_a 1"):
+        Reading(learnable_a=1)  # type: ignore[arg-type]  # a switch takes a bool only
+    assert (Reading.label("learnable_a", False), Reading.label("reading", "d1")) == (
+        "fixed_a",
+        "d1",
+    )
+    assert NSPConfig(method="stds").reading_options() == ORIGINAL_READING
+    assert NSPConfig().reading_options() == DEFAULT_READING
+    assert ORIGINAL_READING.argv() == [
+        "--reading", "d1", "--theta-init", "w_over_a", "--pruned-grad", "straight_through",
+        "--no-learnable-a",
+    ]  # fmt: skip
 
 
 def test_config_checks_and_legacy_fields() -> None:
@@ -205,8 +224,12 @@ def test_config_checks_and_legacy_fields() -> None:
         NSPConfig(method="gradr", learnable_a=True)
     # a dict saved before the readings existed reads as it ran, whatever today's default
     old = {"method": "nsp", "learnable_a": False, "straight_through": False}
-    assert NSPConfig.from_dict(old) == NSPConfig(**{**ORIGINAL_READING, "pruned_grad": "exact"})
-    assert NSPConfig.from_dict({"straight_through": True}) == NSPConfig(**ORIGINAL_READING)
+    assert NSPConfig.from_dict(old) == NSPConfig(
+        **{**ORIGINAL_READING.to_dict(), "pruned_grad": "exact"}
+    )
+    assert NSPConfig.from_dict({"straight_through": True}) == NSPConfig(
+        **ORIGINAL_READING.to_dict()
+    )
     with pytest.raises(ValueError, match="unknown NSPConfig keys"):
         NSPConfig.from_dict({"reeding": "d2"})
 

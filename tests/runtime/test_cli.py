@@ -160,9 +160,9 @@ def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: P
 
     p = _parser()
     help_text = " ".join(p.format_help().split())
-    assert f"(default: {DEFAULT_READING['reading']} under --pruning nsp;" in help_text
+    assert f"(default: {DEFAULT_READING.to_dict()['reading']} under --pruning nsp;" in help_text
     assert "--learnable-a, --no-learnable-a" in help_text
-    for method, own in (("nsp", DEFAULT_READING), ("stds", ORIGINAL_READING)):
+    for method, own in (("nsp", DEFAULT_READING.to_dict()), ("stds", ORIGINAL_READING.to_dict())):
         run = tmp_path / method
         args = p.parse_args(["--output", str(run), "--pruning", method])
         check_shared_options(args)
@@ -179,7 +179,7 @@ def test_nsp_options_left_open_are_the_methods_own_and_saved_as_such(tmp_path: P
     assert (args.learnable_a, args.reading, args.pruned_grad) == (
         False,
         "d1",
-        DEFAULT_READING["pruned_grad"],
+        DEFAULT_READING.to_dict()["pruned_grad"],
     )
     with pytest.raises(UsageError, match="reading='d2' is an NSP reading; method is 'magnitude'"):
         check_shared_options(p.parse_args(["--pruning", "magnitude", "--reading", "d2"]))
@@ -197,3 +197,21 @@ def test_d1_is_a_fixed_threshold_of_the_d2_reading_only() -> None:
     args = parser().parse_args(["--d1", "-1"])
     with pytest.raises(UsageError, match="d1 must be >= 0, got -1.0"):
         nsp_config(args)
+
+
+def test_the_reading_flags_are_made_from_the_reading_fields() -> None:
+    from nspdi_rl.layers import ORIGINAL_READING, Reading
+
+    p = _parser()
+    flags = {s for action in p._actions for s in action.option_strings}
+    assert {Reading.flag(name) for name in Reading.names()} <= flags
+    # a reading spelled as a command line parses back to itself, for every value
+    for reading in (ORIGINAL_READING, Reading(), Reading(theta_init="w", learnable_a=False)):
+        args = p.parse_args(reading.argv())
+        assert Reading(**{name: getattr(args, name) for name in Reading.names()}) == reading
+    # a preset's reading becomes the flags' defaults
+    preset = Preset(hidden=(8,), alpha=1.0, nsp_reading=Reading(pruned_grad="until_reached"))
+    args = runner_parser("prog", "test", preset, "runs/x").parse_args([])
+    assert (args.pruned_grad, args.reading) == ("until_reached", "d2")
+    with pytest.raises(ValueError, match="is an NSP reading; method is 'stds'"):
+        Preset(hidden=(8,), alpha=1.0, pruning="stds", nsp_reading=Reading())

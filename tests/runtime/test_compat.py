@@ -18,8 +18,8 @@ from runtime.errors import UsageError
 
 def test_options_added_since_read_as_runs_ran_before_them() -> None:
     # the original reading, not today's default: an old run resumes as it ran
-    assert {k: ADDED_OPTIONS[k] for k in ORIGINAL_READING} == ORIGINAL_READING
-    assert any(ADDED_OPTIONS[k] != v for k, v in DEFAULT_READING.items())
+    assert {k: ADDED_OPTIONS[k] for k in ORIGINAL_READING.to_dict()} == ORIGINAL_READING.to_dict()
+    assert any(ADDED_OPTIONS[k] != v for k, v in DEFAULT_READING.to_dict().items())
 
 
 def test_run_files_of_format_1() -> None:
