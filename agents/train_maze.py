@@ -1,11 +1,12 @@
 """``python -m agents.train_maze``: train a spiking SB3 agent on a maze, pruned online by NSP.
 
-With no arguments: spiking PPO (NDI on, NSP with heterogeneous ``a``) on the
-default grid maze, pruned to 90 % sparsity, evaluated from every free start
-cell. The run folder holds ``run.json`` (the options and the resolved
-:class:`~agents.config.MazeSettings`), ``evaluations.jsonl``, ``checkpoints/``
-(atomic, resumable), ``model.zip``, ``summary.json`` and
-``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits;
+With no arguments: the default maze (:data:`agents.config.DEFAULT_ENV_ID`) with its
+per-env defaults (:data:`agents.config.ENV_DEFAULTS`: the algorithm, the steps, the
+shaping), a spiking agent (NDI on, NSP with heterogeneous ``a``) pruned to 90 %
+sparsity, evaluated from unseen random starts. The run folder holds ``run.json``
+(the options and the resolved :class:`~agents.config.MazeSettings`),
+``evaluations.jsonl``, ``checkpoints/`` (atomic, resumable), ``model.zip``,
+``summary.json`` and ``learning_curves.png``. Ctrl-C or SIGTERM saves a checkpoint and exits;
 ``--output DIR --resume`` continues from the last checkpoint with the same
 schedule position (and the replay buffer for DQN / SAC). The shared options
 (:mod:`runtime.cli`) mean what they mean in every runner.
@@ -27,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecEnv
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
@@ -407,15 +409,23 @@ def _spiking_options(
     return spiking
 
 
+def resolve(argv: Sequence[str]) -> MazeSettings:
+    """The settings a command line resolves to, as :func:`main` would resolve them
+    (the preset, the algorithm's and the env's defaults, ``--config`` and the command
+    line), training nothing.
+
+    :raises UsageError: naming the bad option.
+    """
+    return settings_from_args(parse_quietly(parser(), argv))
+
+
 def check(argv: Sequence[str]) -> dict[str, Any]:
     """Check a command line as :func:`main` would, training nothing (for experiment grids).
 
-    :return: the settings the run would use and record (its summary's ``settings``):
-        the preset, the algorithm's and the env's defaults, ``--config`` and the
-        command line, resolved.
+    :return: the settings the run would use and record (its summary's ``settings``).
     :raises UsageError: naming the bad option.
     """
-    return settings_from_args(parse_quietly(parser(), argv)).to_dict()
+    return resolve(argv).to_dict()
 
 
 def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
@@ -495,6 +505,28 @@ def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:
     return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "MlpPolicy"
 
 
+def training_env(
+    settings: MazeSettings, seed: int | None = None, normalizer: Path | None = None
+) -> VecEnv:
+    """The run's training envs as the settings describe them: ``n_envs`` copies with
+    the env kwargs (the shaping's discount among them), the wrappers, the training
+    episodes' time limit and the observation normalisation (statistics from
+    ``normalizer`` when given).
+
+    :param seed: the envs' seed (default: the settings').
+    """
+    return make_training_env(
+        settings.env_id,
+        settings.n_envs,
+        settings.seed if seed is None else seed,
+        settings.env_kwargs,
+        settings.normalize,
+        normalizer=normalizer,
+        max_episode_steps=settings.train_episode_steps,
+        wrappers=settings.wrappers,
+    )
+
+
 def build_model(
     settings: MazeSettings, run_dir: Path
 ) -> tuple[BaseAlgorithm, dict[str, Any] | None]:
@@ -513,16 +545,7 @@ def build_model(
                 f"{checkpoint.folder} lacks {NORMALIZER_FILE}, the observation statistics"
             )
     try:
-        vec_env = make_training_env(
-            settings.env_id,
-            settings.n_envs,
-            settings.seed,
-            settings.env_kwargs,
-            settings.normalize,
-            normalizer=statistics,
-            max_episode_steps=settings.train_episode_steps,
-            wrappers=settings.wrappers,
-        )
+        vec_env = training_env(settings, normalizer=statistics)
     except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
         if statistics is None:  # not the saved statistics: the env itself refused
             raise
@@ -557,6 +580,18 @@ def build_model(
     return model, checkpoint.state()
 
 
+def pruning_callback(settings: MazeSettings) -> NSPPruningCallback | None:
+    """The run's online pruning (None for an unpruned run): the schedule over the
+    run's steps, the mask frozen as ``freeze_mask`` says."""
+    if not settings.pruned:
+        return None
+    return NSPPruningCallback(
+        settings.schedule,
+        settings.total_timesteps,
+        freeze_when_reached=settings.freeze_mask == "reached",
+    )
+
+
 def train(
     settings: MazeSettings,
     run_dir: Path,
@@ -566,13 +601,9 @@ def train(
 ) -> int:
     done = model.num_timesteps
     total = settings.total_timesteps
-    pruning = None
-    if settings.pruned:
-        pruning = NSPPruningCallback(
-            settings.schedule, total, freeze_when_reached=settings.freeze_mask == "reached"
-        )
-        if state and state.get("pruning"):
-            pruning.load_state_dict(state["pruning"])
+    pruning = pruning_callback(settings)
+    if pruning is not None and state and state.get("pruning"):
+        pruning.load_state_dict(state["pruning"])
     run_cb = RunCallback(run_dir, settings, pruning)
     callbacks = CallbackList([cb for cb in (pruning, run_cb) if cb is not None])
     print(

@@ -1,10 +1,10 @@
 """Spiking PPO against SB3's MlpPolicy PPO on a maze, in one process.
 
 The maze is the main job's (``agents.config.DEFAULT_ENV_ID``) unless ``--env``
-names another (the study's grid maze, ``nspdi/GridMaze-v0``, was the main job's
-maze until the maze ladder chose the point maze). Three candidates, same
-hyperparameters (the runner's PPO defaults for that maze), run in turn within each
-repeat so that they share the machine's state:
+names another. Every candidate runs what ``python -m agents.train_maze --env ID
+--algo ppo`` resolves (:func:`setup`: the per-env defaults, the env kwargs, the
+shaping at the agent's discount, the pruning schedule), ``--policy mlp`` for the MLP
+rows, in turn within each repeat so that they share the machine's state:
 
 - ``MlpPolicy``: SB3's MLP (64-64 tanh) on the raw observation;
 - ``MlpPolicy+population``: the same MLP fed the spiking policy's input, the
@@ -22,6 +22,7 @@ to the plain MLP. Run: ``python -m bench.ppo_steps [--env ID] [--timesteps N]
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -31,17 +32,17 @@ import gymnasium as gym
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
-from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import VecEnv
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
-from agents.callbacks import NSPPruningCallback
-from agents.config import DEFAULT_ENV_ID, DEFAULT_OBS_MODE, env_defaults
+from agents.config import DEFAULT_ENV_ID, sb3_arguments
 from agents.evaluation import evaluate_maze
 from agents.policies import DEFAULT_SPIKING, input_bounds
+from agents.train_maze import policy_name, pruning_callback, resolve, training_env
 from nspdi_rl.network import Encoder
-from nspdi_rl.pruning import PruningSchedule
 
 CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
 
@@ -60,38 +61,45 @@ class PopulationFeatures(BaseFeaturesExtractor):
         return self.encoder.encode_static(observations)
 
 
-def maze_settings(env_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The runner's PPO defaults on ``env_id``: env kwargs, the algorithm's defaults
-    (``n_envs``, ``hyperparams``) and the spiking network's options."""
-    defaults = env_defaults(env_id)
-    env_kwargs = dict(defaults.env_kwargs)
-    if "GridMaze" in env_id:
-        env_kwargs.setdefault("obs_mode", DEFAULT_OBS_MODE)
-    spiking = dict(defaults.spiking)
-    if env_kwargs.get("obs_mode") in ("full", "local"):
-        spiking.setdefault("encoder", "direct")
-    return env_kwargs, defaults.algo_defaults("ppo"), spiking
+def setup(
+    candidate: str, env_id: str, seed: int, timesteps: int, algo: str = "ppo"
+) -> tuple[Any, VecEnv]:
+    """The runner's settings for ``candidate`` on ``env_id`` (``python -m
+    agents.train_maze --env ID --algo ALGO --total-timesteps N``, with ``--policy mlp``
+    for the MLP rows) and its training envs, built as the runner builds them: the env
+    kwargs, the shaping's discount (the agent's), wrappers and normalisation included."""
+    policy = "mlp" if candidate.startswith("MlpPolicy") else "spiking"
+    argv = ["--env", env_id, "--algo", algo, "--policy", policy, "--seed", str(seed)]
+    settings = resolve([*argv, "--total-timesteps", str(timesteps)])
+    return settings, training_env(settings)
+
+
+def learn(
+    candidate: str, settings: Any, venv: VecEnv, algo: type[BaseAlgorithm], **policy_kwargs: Any
+) -> tuple[BaseAlgorithm, Any]:
+    """``candidate``'s model on the runner's settings (SB3's defaults for the MLP
+    rows, the population code in front for ``MlpPolicy+population``), and the
+    runner's pruning callback for the spiking rows (None for the others)."""
+    kwargs = {**copy.deepcopy(settings.policy_kwargs), **policy_kwargs}
+    if candidate == "MlpPolicy+population":
+        kwargs["features_extractor_class"] = PopulationFeatures
+    policy = policy_name(settings, venv.observation_space)
+    model = algo(policy, venv, seed=settings.seed, device="cpu", policy_kwargs=kwargs or None,
+                 **sb3_arguments(settings.hyperparams))  # fmt: skip
+    return model, pruning_callback(settings)
 
 
 def run(
     candidate: str, env_id: str, timesteps: int, seed: int
 ) -> tuple[float, float, float | None]:
-    env_kwargs, defaults, spiking = maze_settings(env_id)
-    venv = make_vec_env(env_id, n_envs=defaults["n_envs"], seed=seed, env_kwargs=env_kwargs)
-    policy, kwargs = candidate, {}
-    if candidate == "MlpPolicy+population":
-        policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
-    elif candidate == "SpikingMlpPolicy" and spiking:
-        kwargs = {"spiking": spiking}
-    model = PPO(policy, venv, seed=seed, device="cpu", policy_kwargs=kwargs or None,
-                **defaults["hyperparams"])  # fmt: skip
-    callback = None
-    if policy == "SpikingMlpPolicy":
-        callback = NSPPruningCallback(PruningSchedule(final=0.9, end=0.8), timesteps)
+    settings, venv = setup(candidate, env_id, seed, timesteps)
+    model, callback = learn(candidate, settings, venv, PPO)
     start = time.perf_counter()
     model.learn(timesteps, callback=callback)
     rate = model.num_timesteps / (time.perf_counter() - start)
-    result = evaluate_maze(model, env_id, env_kwargs, n_episodes=env_defaults(env_id).eval_episodes)
+    result = evaluate_maze(
+        model, settings.env_id, settings.env_options(), n_episodes=settings.eval_episodes
+    )
     return rate, result["success_rate"], result["sparsity"]
 
 
@@ -109,11 +117,12 @@ def main() -> None:
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be > 0, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
-    env_kwargs, _, _ = maze_settings(args.env)
+    settings, _ = setup("SpikingMlpPolicy", args.env, args.seed, args.timesteps)
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"os.cpu_count()={os.cpu_count()}, "
-        f"{args.env} {env_kwargs}, {args.timesteps} timesteps x {args.repeats} repeats"
+        f"os.cpu_count()={os.cpu_count()}, {args.env} {settings.env_options()} "
+        f"gamma {settings.hyperparams.get('gamma', 0.99)}, "
+        f"{args.timesteps} timesteps x {args.repeats} repeats"
     )
     results: dict[str, list[tuple[float, float, float | None]]] = {c: [] for c in CANDIDATES}
     for r in range(args.repeats):  # interleaved: each repeat runs every candidate once

@@ -1,7 +1,9 @@
 """Spiking SAC against SB3's MlpPolicy SAC on the point maze, in one process.
 
-Three candidates, same hyperparameters (the runner's SAC defaults), run in turn
-within each repeat so that they share the machine's state:
+Every candidate runs what ``python -m agents.train_maze --env nspdi/PointMaze-v0
+--algo sac`` resolves (``bench.ppo_steps.setup``: the per-env defaults, the envs as
+the runner builds them), ``--policy mlp`` for the MLP rows, in turn within each
+repeat so that they share the machine's state:
 
 - ``MlpPolicy``: SB3's MLPs (256-256 ReLU) on the raw observation;
 - ``MlpPolicy+population``: the same MLPs fed the spiking policy's input, the
@@ -30,10 +32,7 @@ from stable_baselines3 import SAC
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
-from agents.callbacks import NSPPruningCallback
-from agents.config import ALGO_DEFAULTS
-from bench.ppo_steps import PopulationFeatures
-from nspdi_rl.pruning import PruningSchedule
+from bench.ppo_steps import learn, setup
 
 ENV_ID = "nspdi/PointMaze-v0"
 CANDIDATES = (
@@ -46,21 +45,13 @@ CANDIDATES = (
 
 def run(candidate: str, timesteps: int, seed: int) -> float:
     """Environment steps per second of ``candidate`` learning, after the warm-up."""
-    hyperparams = dict(ALGO_DEFAULTS["sac"]["hyperparams"])
-    policy, kwargs = candidate, {}
-    if candidate == "MlpPolicy+population":
-        policy, kwargs = "MlpPolicy", {"features_extractor_class": PopulationFeatures}
-    elif candidate == "SpikingMlpPolicy":
-        kwargs = {"critic": "spiking"}
-    elif candidate == "SpikingMlpPolicy+mlp-critics":
-        policy, kwargs = "SpikingMlpPolicy", {"critic": "mlp"}
-    model = SAC(policy, ENV_ID, seed=seed, device="cpu", policy_kwargs=kwargs or None,
-                **hyperparams)  # fmt: skip
-    total = int(hyperparams["learning_starts"]) + timesteps
-    callback = None
-    if policy == "SpikingMlpPolicy":
-        callback = NSPPruningCallback(PruningSchedule(final=0.9, end=0.8), total)
-    model.learn(int(hyperparams["learning_starts"]), callback=callback)  # fills the buffer
+    probe, _ = setup(candidate, ENV_ID, seed, 1, algo="sac")
+    starts = int(probe.hyperparams.get("learning_starts", 100))  # SB3's default
+    settings, venv = setup(candidate, ENV_ID, seed, starts + timesteps, algo="sac")
+    critic = {"SpikingMlpPolicy": "spiking", "SpikingMlpPolicy+mlp-critics": "mlp"}
+    extra = {"critic": critic[candidate]} if candidate in critic else {}
+    model, callback = learn(candidate, settings, venv, SAC, **extra)
+    model.learn(starts, callback=callback)  # fills the buffer, untimed
     start = time.perf_counter()
     model.learn(timesteps, callback=callback, reset_num_timesteps=False)
     return timesteps / (time.perf_counter() - start)

@@ -243,3 +243,33 @@ def test_a_run_folder_of_the_old_format_still_resumes(tmp_path):
     assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["pruning"] == "dense" and summary["sparsity"] == 0.0
+
+
+@pytest.mark.parametrize("policy", ["spiking", "mlp"])
+def test_training_envs_carry_the_agents_discount_into_the_shaping(policy: str) -> None:
+    # potential-based shaping leaves the optimal policy alone only at the agent's own
+    # discount: the envs the runner builds (and bench/ builds through it) take it
+    from agents.train_maze import resolve, training_env
+
+    argv = ["--env", "nspdi/PointMaze-Large-v0", "--algo", "ppo", "--policy", policy]
+    settings = resolve(argv)
+    gamma = settings.hyperparams["gamma"]
+    assert gamma != 0.99  # the env's own default: the trap this test guards against
+    venv = training_env(settings)
+    try:
+        assert venv.get_attr("gamma") == [gamma] * settings.n_envs
+        assert venv.get_attr("shaping")[0] == settings.env_kwargs["shaping"] > 0
+    finally:
+        venv.close()
+
+
+def test_the_benchmarks_build_what_the_runner_builds() -> None:
+    from agents.train_maze import resolve
+    from bench.ppo_steps import setup
+
+    for candidate, policy in (("MlpPolicy+population", "mlp"), ("SpikingMlpPolicy", "spiking")):
+        settings, venv = setup(candidate, "nspdi/PointMaze-Large-v0", 3, 1000)
+        argv = ["--env", "nspdi/PointMaze-Large-v0", "--algo", "ppo", "--policy", policy]
+        assert settings == resolve([*argv, "--seed", "3", "--total-timesteps", "1000"])
+        assert venv.get_attr("gamma")[0] == settings.hyperparams["gamma"]
+        venv.close()
