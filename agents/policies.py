@@ -301,7 +301,35 @@ class SpikingSACActor(_SpikingOptions, Actor):
         )
 
 
-class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
+class _ActionGradientCritic(ContinuousCritic):
+    """SAC's critics, computing no parameter gradients for the actor's loss.
+
+    SAC calls the critics twice with gradients on: on the replay actions for their own
+    loss, and on the actor's actions (which carry gradients) for the actor's loss,
+    whose gradient SB3 then also takes with respect to every critic weight, only to
+    clear it before the critics' next step. In that second call the weights are held
+    without gradients here, so the backward pass forms the actions' gradient alone:
+    the same updates, one weight-gradient matmul fewer per critic layer.
+    """
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not (torch.is_grad_enabled() and actions.requires_grad):
+            return self.critic_forward(obs, actions)
+        held = [p for p in self.parameters() if p.requires_grad]
+        try:
+            for p in held:
+                p.requires_grad_(False)
+            return self.critic_forward(obs, actions)
+        finally:
+            for p in held:
+                p.requires_grad_(True)
+
+    def critic_forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The Q-values (SB3's ``ContinuousCritic.forward``)."""
+        return super().forward(obs, actions)
+
+
+class SpikingContinuousCritic(_SpikingOptions, _ActionGradientCritic):
     """SAC's Q-networks as spiking NDI networks over ``(features, action)``.
 
     SAC hands the critics actions in ``[-1, 1]`` (SB3 rescales them from the action
@@ -339,7 +367,7 @@ class SpikingContinuousCritic(_SpikingOptions, ContinuousCritic):
         mapped = actions * self.action_scale + self.action_offset
         return mapped if self.action_range is None else mapped.clamp(*self.action_range)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def critic_forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # SB3's ContinuousCritic.forward, but the critics share one call without autograd
         # (the target critics): the same Q-values as separate calls
         with torch.set_grad_enabled(not self.share_features_extractor):
@@ -387,9 +415,9 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
         return SpikingSACActor(spiking=self.spiking, **actor_kwargs).to(self.device)
 
     def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
-        if self.critic_kind == "mlp":
-            return super().make_critic(features_extractor)
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        if self.critic_kind == "mlp":  # SB3's MLP critics
+            return _ActionGradientCritic(**critic_kwargs).to(self.device)
         return SpikingContinuousCritic(spiking=self.spiking, **critic_kwargs).to(self.device)
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:

@@ -178,13 +178,18 @@ def test_sac_with_mlp_critics_prunes_and_saves_the_spiking_actor_only(tmp_path):
     model = SAC("SpikingMlpPolicy", env, seed=0, policy_kwargs=kwargs, learning_starts=16,
                 batch_size=16)  # fmt: skip
     critic = model.policy.critic
-    assert type(critic) is ContinuousCritic and not isinstance(critic.qf0, SpikingNetwork)
+    # SB3's critic and its MLPs (only the actor loss's gradients differ: see the test below)
+    assert isinstance(critic, ContinuousCritic) and type(critic.qf0) is torch.nn.Sequential
     assert list(model.policy.spiking_networks()) == ["actor"]
     model.learn(64, callback=agents.NSPPruningCallback(PruningSchedule(final=0.5, end=0.5), 64))
     assert model.policy.measure(np.stack([env.observation_space.sample()]))["sparsity"] > 0.4
     model.save(tmp_path / "m.zip")
     loaded = SAC.load(tmp_path / "m.zip")
-    assert loaded.policy.critic_kind == "mlp" and type(loaded.policy.critic) is ContinuousCritic
+    assert loaded.policy.critic_kind == "mlp"
+    assert (
+        type(loaded.policy.critic) is type(critic)
+        and type(loaded.policy.critic.qf0) is torch.nn.Sequential
+    )
     with pytest.raises(ValueError, match="unknown SAC critic 'ann'; accepted"):
         SAC("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
 
@@ -261,3 +266,34 @@ def test_rollout_path_shares_the_lif_loops_and_matches_separate_calls():
         pi, vf = extractor(features)
         assert torch.equal(pi, extractor.forward_actor(features))
         assert torch.equal(vf, extractor.forward_critic(features))
+
+
+@pytest.mark.parametrize("critic", ["spiking", "mlp"])
+def test_the_actor_loss_forms_no_gradient_for_the_critics_weights(critic):
+    # SAC's actor loss needs the Q-values' gradient with respect to the actions only:
+    # the actor's gradient is the same, the critics' weights get none, and they keep
+    # requiring gradients for their own loss
+    model = SAC("SpikingMlpPolicy", gym.make("nspdi/PointMaze-v0"), seed=0,
+                policy_kwargs={**small(), "critic": critic})  # fmt: skip
+    obs = torch.as_tensor(np.stack([model.observation_space.sample() for _ in range(8)]))
+    actor, q = model.actor, model.critic
+
+    def actor_loss_gradients(forward):
+        actor.zero_grad(set_to_none=True)
+        q.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        actions, log_prob = actor.action_log_prob(obs)
+        q_values = torch.cat(forward(obs, actions), dim=1).min(dim=1).values
+        (log_prob - q_values).mean().backward()
+        return [p.grad.clone() for p in actor.parameters()], [p.grad for p in q.parameters()]
+
+    held, critic_grads = actor_loss_gradients(q)
+    assert all(g is None for g in critic_grads)
+    plain, critic_grads = actor_loss_gradients(q.critic_forward)
+    assert all(g is not None for g in critic_grads)
+    assert all(torch.equal(a, b) for a, b in zip(held, plain, strict=True))
+    assert all(p.requires_grad for p in q.parameters())
+    # the critics' own loss (replay actions, no gradient) still reaches their weights
+    q.zero_grad(set_to_none=True)
+    torch.cat(q(obs, torch.zeros(8, 2)), dim=1).sum().backward()
+    assert all(p.grad is not None for p in q.parameters())
