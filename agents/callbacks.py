@@ -63,7 +63,7 @@ class NSPPruningCallback(BaseCallback):
         self.freeze_when_reached = freeze_when_reached
         self.driver: PruningDriver | None = None
         self._pending_state: dict[str, Any] | None = None
-        self._last_update = 0
+        self._last_update = self._last_metrics = 0
 
     def _init_callback(self) -> None:
         if not hasattr(self.model.policy, "spiking_networks"):
@@ -106,7 +106,11 @@ class NSPPruningCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         target = self.update()
         self.logger.record("nsp/target", target)
-        self.log_metrics()
+        # an off-policy rollout is one step (SAC) or a few: measuring the policy (a
+        # forward pass with SynOps hooks) at every one would cost more than its step
+        if not self._off_policy or self.num_timesteps - self._last_metrics >= self.update_every:
+            self._last_metrics = self.num_timesteps
+            self.log_metrics()
 
     def _on_training_end(self) -> None:
         assert self.driver is not None

@@ -297,3 +297,23 @@ def test_the_actor_loss_forms_no_gradient_for_the_critics_weights(critic):
     q.zero_grad(set_to_none=True)
     torch.cat(q(obs, torch.zeros(8, 2)), dim=1).sum().backward()
     assert all(p.grad is not None for p in q.parameters())
+
+
+def test_off_policy_runs_measure_the_policy_every_update_not_every_step():
+    # SAC's rollout is one step: the controller runs at each, the metrics (a forward
+    # pass with SynOps hooks) only every update_every steps
+    model = SAC("SpikingMlpPolicy", gym.make("nspdi/PointMaze-v0"), seed=0,
+                policy_kwargs=small(), learning_starts=8, batch_size=8)  # fmt: skip
+    callback = agents.NSPPruningCallback(PruningSchedule(final=0.5, end=0.5), 64, update_every=16)
+    counts = {"update": 0, "log_metrics": 0}
+    for name in counts:
+        method = getattr(callback, name)
+
+        def counted(method=method, name=name):
+            counts[name] += 1
+            return method()
+
+        setattr(callback, name, counted)
+    model.learn(64, callback=callback)
+    assert counts["update"] >= 64  # every step, as before
+    assert 4 <= counts["log_metrics"] <= 6  # 64 steps / 16, and the end of training
