@@ -17,6 +17,7 @@ id: a mapping from env id (or ``default``) to keys ``n_timesteps``, ``n_envs``,
 from __future__ import annotations
 
 import ast
+import copy
 import fnmatch
 import inspect
 import math
@@ -27,7 +28,7 @@ from typing import Any
 import yaml
 from stable_baselines3 import HerReplayBuffer
 
-from agents.policies import DEFAULT_SPIKING, SAC_CRITICS
+from agents.policies import DEFAULT_SPIKING, SAC_CRITICS, PopulationFeatures
 from envs.robotics import MazeWrappers
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.network import SpikingNetConfig
@@ -50,6 +51,7 @@ __all__ = [
     "load_yaml_config",
     "parse_policy_kwargs",
     "sb3_arguments",
+    "sb3_policy_kwargs",
 ]
 
 #: the main job's maze: the hardest of the project's own mazes that the pruned spiking
@@ -130,10 +132,11 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 #: the spiking policy's own ``policy_kwargs`` (SB3's MLP baseline takes none of them)
 SPIKING_POLICY_KWARGS = ("spiking", "critic")
 
-#: the policies a run may train: ``spiking`` (the project's NDI network, pruned online)
-#: or ``mlp``, SB3's own MLP (``MlpPolicy``, ``MultiInputPolicy`` for Dict observations)
-#: as the baseline, never pruned
-POLICIES = ("spiking", "mlp")
+#: the policies a run may train: ``spiking`` (the project's NDI network, pruned online);
+#: ``mlp``, SB3's own MLP (``MlpPolicy``, ``MultiInputPolicy`` for Dict observations) as
+#: the baseline, never pruned; ``mlp-population``, the same MLP fed the spiking agent's
+#: population code (``policy_kwargs`` ``population_code``: its size, low and high)
+POLICIES = ("spiking", "mlp", "mlp-population")
 
 
 @dataclass(frozen=True)
@@ -386,6 +389,18 @@ def sb3_arguments(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def sb3_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The policy kwargs as SB3 takes them (a copy: SB3 writes keys of its own into
+    them): a ``population_code`` becomes the :class:`~agents.policies.PopulationFeatures`
+    extractor."""
+    out = copy.deepcopy(policy_kwargs)
+    code = out.pop("population_code", None)
+    if code is not None:
+        out["features_extractor_class"] = PopulationFeatures
+        out["features_extractor_kwargs"] = code
+    return out
+
+
 def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -> None:
     """Refuse an argument the SB3 algorithm does not take, or a value of the wrong
     type or sign, naming it.
@@ -421,6 +436,19 @@ def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -
         rule = _HYPERPARAM_RULES.get(key, "float>=0" if key == "ent_coef" else None)
         if rule is not None:
             _check_value(where, key, value, rule)
+
+
+def _check_population_code(code: Any) -> None:
+    """Refuse a population code that is not ``{size >= 2, low < high}``, naming it."""
+    if not isinstance(code, dict) or set(code) != {"size", "low", "high"}:
+        raise ValueError(f"population_code must hold size, low and high, got {code!r}")
+    size, low, high = code["size"], code["low"], code["high"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"population_code size must be an integer >= 2, got {size!r}")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high)):
+        raise ValueError(f"population_code low and high must be finite, got {low!r}, {high!r}")
+    if not low < high:
+        raise ValueError(f"population_code needs low < high, got {low!r} >= {high!r}")
 
 
 @dataclass(frozen=True)
@@ -508,10 +536,16 @@ class MazeSettings:
             )
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; accepted: {list(POLICIES)}")
-        if self.policy == "mlp" and self.pruned:
+        if self.policy != "spiking" and self.pruned:
             raise ValueError(
-                "the mlp policy is never pruned: give --pruning dense or --target-sparsity 0"
+                f"the {self.policy} policy is never pruned: give --pruning dense or "
+                "--target-sparsity 0"
             )
+        code = self.policy_kwargs.get("population_code")
+        if (code is not None) != (self.policy == "mlp-population"):
+            raise ValueError("policy_kwargs population_code goes with policy mlp-population only")
+        if code is not None:
+            _check_population_code(code)
         for name in ("total_timesteps", "n_envs", "eval_freq", "checkpoint_freq"):
             _check_value("", name, getattr(self, name), "int>0")
         for name in ("eval_episodes", "train_episode_steps"):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
-from stable_baselines3.common.torch_layers import CombinedExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
@@ -33,10 +33,11 @@ from torch import nn
 from nspdi_rl.inference import forward_together
 from nspdi_rl.layers import reuse_effective_weights
 from nspdi_rl.metrics import SynOpsCounter, connectivity_per_layer, sparsity
-from nspdi_rl.network import SpikingNetConfig, SpikingNetwork, build_network
+from nspdi_rl.network import Encoder, SpikingNetConfig, SpikingNetwork, build_network
 
 __all__ = [
     "DEFAULT_SPIKING",
+    "PopulationFeatures",
     "SAC_CRITICS",
     "SpikingActorCriticPolicy",
     "SpikingDQNPolicy",
@@ -101,6 +102,40 @@ def spiking_config(
     return SpikingNetConfig.from_dict(
         {"input_shape": (n_inputs,), "n_outputs": n_outputs, **options}
     )
+
+
+class PopulationFeatures(BaseFeaturesExtractor):
+    """SB3's MLP policies fed the spiking policies' input code: the observation (a Dict's
+    Boxes flattened and joined in key order, as ``CombinedExtractor`` and the spiking
+    policies join them) with ``size`` Gaussian receptive fields per value over
+    ``[low, high]`` (:class:`nspdi_rl.network.Encoder`'s population code).
+
+    :param size: receptive fields per value (>= 2).
+    :param low, high: the range the fields cover (``low < high``).
+    """
+
+    def __init__(self, observation_space: spaces.Space, size: int, low: float, high: float):
+        boxes = (
+            list(observation_space.spaces.values())
+            if isinstance(observation_space, spaces.Dict)
+            else [observation_space]
+        )
+        if not all(isinstance(box, spaces.Box) for box in boxes):
+            raise ValueError(f"population coding takes Box observations, got {observation_space}")
+        n_values = sum(int(np.prod(box.shape)) for box in boxes)
+        super().__init__(observation_space, n_values * size)
+        self.encoder = Encoder("population", 1, low, high, size)
+        self.keys = (
+            list(observation_space.spaces) if isinstance(observation_space, spaces.Dict) else None
+        )
+
+    def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        if isinstance(observations, dict):
+            assert self.keys is not None
+            x = torch.cat([observations[k].flatten(1) for k in self.keys], dim=1)
+        else:
+            x = observations.flatten(1)
+        return self.encoder.encode_static(x)
 
 
 def _action_dim(space: spaces.Space) -> int:

@@ -15,7 +15,6 @@ schedule position (and the replay buffer for DQN / SAC). The shared options
 from __future__ import annotations
 
 import argparse
-import copy
 import functools
 import json
 import pickle
@@ -45,6 +44,7 @@ from agents.config import (
     env_defaults,
     load_yaml_config,
     sb3_arguments,
+    sb3_policy_kwargs,
 )
 from agents.environments import (
     NORMALIZED_OBS_BOUND,
@@ -58,7 +58,7 @@ from agents.environments import (
 )
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
-from agents.policies import DEFAULT_SPIKING
+from agents.policies import DEFAULT_SPIKING, input_bounds
 from envs.robotics import MazeWrappers
 from nspdi_rl.layers import NSPConfig, Reading
 from nspdi_rl.metrics import survivor_summary
@@ -103,8 +103,9 @@ def _add_agent_options(agent: Any) -> None:
     agent.add_argument(
         "--policy",
         default="spiking",
-        help="spiking (the NDI network, pruned online) or mlp (SB3's MLP, the baseline; "
-        "never pruned, --hidden sets its net_arch)",
+        help="spiking (the NDI network, pruned online), mlp (SB3's MLP on the observation, "
+        "the baseline; never pruned, --hidden sets its net_arch) or mlp-population (the same "
+        "MLP fed the spiking agent's population code: like with like)",
     )
 
 
@@ -217,13 +218,9 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     hyperparams, policy_kwargs, n_timesteps, n_envs = _algo_options(
         args, env, algo, env_kwargs, episode_steps
     )
-    if args.policy == "mlp":  # SB3's own policy: none of the spiking policy's options
-        for key in SPIKING_POLICY_KWARGS:
-            policy_kwargs.pop(key, None)
-        if args.hidden is not None:
-            policy_kwargs["net_arch"] = list(args.hidden)
-    else:
-        policy_kwargs["spiking"] = _spiking_options(
+    spiking = None
+    if args.policy != "mlp":  # the spiking network's options (its input code, for mlp-population)
+        spiking = _spiking_options(
             args,
             env,
             dict(policy_kwargs.get("spiking", {})),
@@ -232,6 +229,15 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             normalize,
             shared.nsp,
         )
+    if args.policy == "spiking":
+        policy_kwargs["spiking"] = spiking
+    else:  # SB3's own policy: none of the spiking policy's options
+        for key in SPIKING_POLICY_KWARGS:
+            policy_kwargs.pop(key, None)
+        if args.hidden is not None:
+            policy_kwargs["net_arch"] = list(args.hidden)
+        if spiking is not None:
+            policy_kwargs["population_code"] = _population_code(args.env, spiking, obs_space)
     # the command line spells the wrappers as env kwargs
     wrappers, env_kwargs = MazeWrappers.of_env(args.env, env_kwargs)
     try:
@@ -245,7 +251,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             n_envs=args.n_envs or n_envs,
             hyperparams=hyperparams,
             policy_kwargs=policy_kwargs,
-            pruning="dense" if args.policy == "mlp" else args.pruning,
+            pruning=args.pruning if args.policy == "spiking" else "dense",
             schedule=shared.schedule,
             freeze_mask=args.freeze_mask or default_freeze_mask(algo),
             eval_freq=args.eval_freq,
@@ -419,6 +425,29 @@ def resolve(argv: Sequence[str]) -> MazeSettings:
     return settings_from_args(parse_quietly(parser(), argv))
 
 
+def _population_code(env_id: str, spiking: dict[str, Any], obs_space: gym.Space) -> dict[str, Any]:
+    """The spiking agent's input code on ``env_id``, for SB3's MLP to be fed the same:
+    receptive fields per value and the range they cover.
+
+    :raises UsageError: where the spiking agent codes its input otherwise.
+    """
+    encoder = spiking.get("encoder", DEFAULT_SPIKING["encoder"])
+    if encoder != "population":
+        raise UsageError(
+            f"--policy mlp-population feeds SB3's MLP the spiking agent's population code; "
+            f"on {env_id} the spiking agent's encoder is {encoder!r}: use --policy mlp"
+        )
+    if "input_low" in spiking:
+        low, high = spiking["input_low"], spiking["input_high"]
+    else:  # as the spiking policy finds it (agents.policies.spiking_config)
+        bounds = input_bounds(obs_space)
+        if bounds is None:
+            raise UsageError(f"{env_id}'s observations have no finite range to code")
+        low, high = bounds
+    size = spiking.get("population_size", DEFAULT_SPIKING["population_size"])
+    return {"size": int(size), "low": float(low), "high": float(high)}
+
+
 def check(argv: Sequence[str]) -> dict[str, Any]:
     """Check a command line as :func:`main` would, training nothing (for experiment grids).
 
@@ -562,7 +591,7 @@ def build_model(
                 verbose=0,
                 # a copy: SB3 writes keys of its own into the dict (SAC: use_sde), and
                 # the settings keep what the run asked for
-                policy_kwargs=copy.deepcopy(settings.policy_kwargs),
+                policy_kwargs=sb3_policy_kwargs(settings.policy_kwargs),
                 device="cpu",
                 tensorboard_log=str(run_dir / "tensorboard"),
                 **sb3_arguments(settings.hyperparams),

@@ -3,12 +3,13 @@
 The maze is the main job's (``agents.config.DEFAULT_ENV_ID``) unless ``--env``
 names another. Every candidate runs what ``python -m agents.train_maze --env ID
 --algo ppo`` resolves (:func:`setup`: the per-env defaults, the env kwargs, the
-shaping at the agent's discount, the pruning schedule), ``--policy mlp`` for the MLP
-rows, in turn within each repeat so that they share the machine's state:
+shaping at the agent's discount, the pruning schedule), in turn within each repeat
+so that they share the machine's state:
 
-- ``MlpPolicy``: SB3's MLP (64-64 tanh) on the raw observation;
+- ``MlpPolicy``: SB3's MLP (64-64 tanh) on the raw observation (``--policy mlp``);
 - ``MlpPolicy+population``: the same MLP fed the spiking policy's input, the
-  observation population-coded with the same receptive fields (like with like);
+  observation population-coded with the same receptive fields (``--policy
+  mlp-population``: like with like);
 - ``SpikingMlpPolicy``: the spiking NDI policy, pruned online to 90 %.
 
 Prints training throughput (environment steps per second of ``model.learn``:
@@ -22,7 +23,6 @@ to the plain MLP. Run: ``python -m bench.ppo_steps [--env ID] [--timesteps N]
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import time
@@ -30,35 +30,17 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
-from agents.config import DEFAULT_ENV_ID, sb3_arguments
+from agents.config import DEFAULT_ENV_ID, sb3_arguments, sb3_policy_kwargs
 from agents.evaluation import evaluate_maze
-from agents.policies import DEFAULT_SPIKING, input_bounds
 from agents.train_maze import policy_name, pruning_callback, resolve, training_env
-from nspdi_rl.network import Encoder
 
 CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
-
-
-class PopulationFeatures(BaseFeaturesExtractor):
-    """The observation population-coded as the spiking policies code it (their
-    defaults: ``DEFAULT_SPIKING``'s fields per value over the space's bounds)."""
-
-    def __init__(self, observation_space: spaces.Box) -> None:
-        size = int(DEFAULT_SPIKING["population_size"])
-        super().__init__(observation_space, int(observation_space.shape[0]) * size)
-        low, high = input_bounds(observation_space) or (0.0, 1.0)
-        self.encoder = Encoder("population", 1, low, high, size)
-
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.encoder.encode_static(observations)
 
 
 def setup(
@@ -66,9 +48,12 @@ def setup(
 ) -> tuple[Any, VecEnv]:
     """The runner's settings for ``candidate`` on ``env_id`` (``python -m
     agents.train_maze --env ID --algo ALGO --total-timesteps N``, with ``--policy mlp``
-    for the MLP rows) and its training envs, built as the runner builds them: the env
-    kwargs, the shaping's discount (the agent's), wrappers and normalisation included."""
-    policy = "mlp" if candidate.startswith("MlpPolicy") else "spiking"
+    or ``mlp-population`` for the MLP rows) and its training envs, built as the runner
+    builds them: the env kwargs, the shaping's discount (the agent's), wrappers and
+    normalisation included."""
+    policy = {"MlpPolicy": "mlp", "MlpPolicy+population": "mlp-population"}.get(
+        candidate, "spiking"
+    )
     argv = ["--env", env_id, "--algo", algo, "--policy", policy, "--seed", str(seed)]
     settings = resolve([*argv, "--total-timesteps", str(timesteps)])
     return settings, training_env(settings)
@@ -77,12 +62,9 @@ def setup(
 def learn(
     candidate: str, settings: Any, venv: VecEnv, algo: type[BaseAlgorithm], **policy_kwargs: Any
 ) -> tuple[BaseAlgorithm, Any]:
-    """``candidate``'s model on the runner's settings (SB3's defaults for the MLP
-    rows, the population code in front for ``MlpPolicy+population``), and the
-    runner's pruning callback for the spiking rows (None for the others)."""
-    kwargs = {**copy.deepcopy(settings.policy_kwargs), **policy_kwargs}
-    if candidate == "MlpPolicy+population":
-        kwargs["features_extractor_class"] = PopulationFeatures
+    """``candidate``'s model on the runner's settings, and the runner's pruning
+    callback for the spiking rows (None for the others)."""
+    kwargs = {**sb3_policy_kwargs(settings.policy_kwargs), **policy_kwargs}
     policy = policy_name(settings, venv.observation_space)
     model = algo(policy, venv, seed=settings.seed, device="cpu", policy_kwargs=kwargs or None,
                  **sb3_arguments(settings.hyperparams))  # fmt: skip

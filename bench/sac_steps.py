@@ -2,8 +2,8 @@
 
 Every candidate runs what ``python -m agents.train_maze --env nspdi/PointMaze-v0
 --algo sac`` resolves (``bench.ppo_steps.setup``: the per-env defaults, the envs as
-the runner builds them), ``--policy mlp`` for the MLP rows, in turn within each
-repeat so that they share the machine's state:
+the runner builds them), ``--policy mlp`` / ``mlp-population`` for the MLP rows, in
+turn within each repeat so that they share the machine's state:
 
 - ``MlpPolicy``: SB3's MLPs (256-256 ReLU) on the raw observation;
 - ``MlpPolicy+population``: the same MLPs fed the spiking policy's input, the

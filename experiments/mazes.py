@@ -1,6 +1,7 @@
 """The maze table: every maze of the ladder with its own defaults (``agents.config``),
-as the spiking agent pruned by NSP, the same agent unpruned, and SB3's MLP agent,
-for the same number of environment steps.
+as the spiking agent pruned by NSP, the same agent unpruned, and SB3's MLP agent (on
+the raw observation, and where the spiking agent population-codes its input, also
+fed that code), for the same number of environment steps.
 
 Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
 :func:`experiments.execute.run_trials`, so a table stopped half-way continues where
@@ -34,11 +35,15 @@ MAZES: tuple[str, ...] = (
     "PointMaze_Medium-v3",
     "PointMaze_Large-v3",
 )
-#: the agents of each row: name -> (extra runner options, pruning, target sparsity)
+#: the agents of each row: name -> (extra runner options, pruning, target sparsity).
+#: SB3's MLP twice: on the observation as the env gives it (what SB3's users run), and
+#: fed the spiking agent's population code (the same input: a comparison of networks,
+#: made where the spiking agent population-codes its input)
 AGENTS: dict[str, tuple[tuple[tuple[str, Any], ...], str, float]] = {
     "spiking, NSP 0.9": ((), "nsp", 0.9),
     "spiking, dense": ((), "dense", 0.0),
     "MLP (SB3)": ((("policy", "mlp"),), "dense", 0.0),
+    "MLP (SB3), population-coded input": ((("policy", "mlp-population"),), "dense", 0.0),
 }
 
 
@@ -51,9 +56,14 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
     unknown = sorted(set(mazes) - set(MAZES))
     if unknown:
         raise GridError(f"unknown maze {unknown[0]!r}; accepted: {list(MAZES)}")
+    from agents.policies import DEFAULT_SPIKING  # the runner's own (resolve imports it)
+
     trials = []
     for env in mazes:
+        population = True  # whether the spiking agent population-codes its input here
         for extra, pruning, target in AGENTS.values():
+            if ("policy", "mlp-population") in extra and not population:
+                continue
             config = NSPConfig(method=pruning)
             trial = Trial(
                 task="maze",
@@ -65,7 +75,11 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
                 seed=seed,
                 **config.reading_options().to_dict(),
             )
-            trials.append(resolve(trial))
+            trial = resolve(trial)
+            spiking = trial.resolved["policy_kwargs"].get("spiking")
+            if spiking is not None:
+                population = spiking.get("encoder", DEFAULT_SPIKING["encoder"]) == "population"
+            trials.append(trial)
     return trials
 
 

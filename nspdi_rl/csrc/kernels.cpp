@@ -232,8 +232,7 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor v_pre, torch::Tensor spike
 //   W is (out, in), or (2 out, in) with V stacked under W where ndi[k][l]; an empty
 //   bias is none.
 // li_weights[k] (steps,), li_bias[k] (): the readout integrator as a weighted sum.
-// Returns each network's output (B, n_outputs). Readouts without the product term
-// read the spikes summed over time (one matmul instead of `steps`), as the modules do.
+// Returns each network's output (B, n_outputs).
 std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size, double low,
                                        double high, torch::Tensor centres, int64_t steps,
                                        std::vector<std::vector<torch::Tensor>> layers,
@@ -271,13 +270,6 @@ std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size,
     const auto act = at::exp(at::pow((unit.unsqueeze(-1) - centres) / width, 2) * -0.5);
     encoded = act.reshape({x.size(0), x.size(1) * population_size});
   }
-  // A readout without the product term is linear in the spikes: every network's
-  // readout reads the last hidden layer's spikes summed over time with the
-  // integrator's weights (SpikingNetwork.read_out), when the networks share them.
-  bool summed = true;
-  for (size_t k = 0; k < nets; ++k) {
-    summed = summed && ndi[k][depth - 1] == 0 && at::equal(li_weights[k], li_weights[0]);
-  }
   std::vector<torch::Tensor> hidden(nets, encoded);
   for (size_t l = 0; l + 1 < depth; ++l) {
     std::vector<torch::Tensor> currents;
@@ -292,23 +284,14 @@ std::vector<torch::Tensor> mlp_forward(torch::Tensor x, int64_t population_size,
     std::vector<int64_t> state_shape(joined.sizes().begin() + 1, joined.sizes().end());
     auto v0 = at::zeros(state_shape, joined.options()) + static_cast<float>(v_leak);
     auto i0 = at::zeros(state_shape, joined.options());
-    const bool reduce = summed && l + 2 == depth;  // (B, n): the spikes summed over time
     auto spikes = lif_forward(joined.contiguous(), steps, v0, i0, mem, keep_i, v_leak, v_th,
-                              v_reset, false,
-                              reduce ? li_weights[0] : torch::empty({0}, joined.options()))[0];
+                              v_reset, false, torch::empty({0}, joined.options()))[0];
     hidden = spikes.split_with_sizes(sizes, -1);
   }
   std::vector<torch::Tensor> outputs;
   for (size_t k = 0; k < nets; ++k) {
     auto current = apply(hidden[k], k, depth - 1);
-    if (summed) {
-      // sum_t w_t (W z_t + b) + c = (W sum_t w_t z_t + b) + b (sum_t w_t - 1) + c
-      const auto& b = layers[k][2 * depth - 1];
-      if (b.numel() > 0) current = current + b * (li_weights[k].sum() - 1);
-      outputs.push_back(current + li_bias[k]);
-    } else {
-      outputs.push_back(at::tensordot(li_weights[k], current, {0}, {0}) + li_bias[k]);
-    }
+    outputs.push_back(at::tensordot(li_weights[k], current, {0}, {0}) + li_bias[k]);
   }
   return outputs;
 }

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stable_baselines3 import SAC
+from stable_baselines3 import PPO, SAC
 
 from agents import evaluate_maze
 from agents.config import ALGO_DEFAULTS, ENV_DEFAULTS, EnvDefaults, MazeSettings, env_defaults
 from agents.environments import make_env
 from agents.evaluation import evaluate_maze as evaluate
-from agents.policies import DEFAULT_SPIKING
+from agents.policies import DEFAULT_SPIKING, PopulationFeatures
 from agents.train_maze import build_model, main, parse_args, settings_from_args
 from envs.robotics import MazeWrappers
 from runtime.cli import UsageError
@@ -151,7 +151,14 @@ def test_a_config_may_drop_her_for_sb3s_own_buffer(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--policy", "lstm"], "unknown --policy 'lstm'; accepted: ['spiking', 'mlp']"),
+        (
+            ["--policy", "lstm"],
+            "unknown --policy 'lstm'; accepted: ['spiking', 'mlp', 'mlp-population']",
+        ),
+        (
+            ["--policy", "mlp-population", "--env", "nspdi/GridMaze-v0", "--obs-mode", "full"],
+            "on nspdi/GridMaze-v0 the spiking agent's encoder is 'direct': use --policy mlp",
+        ),
         (["--eval-episodes", "0"], "--eval-episodes must be > 0, got 0"),
     ],
 )
@@ -179,6 +186,31 @@ def test_the_mlp_baseline_trains_unpruned_and_counts_its_multiply_accumulates(tm
     again = json.loads((run / "summary.json").read_text())
     assert again["n_episodes"] == 3 and again["policy"] == "mlp"
     assert {k: again[k] for k in trained} == trained
+
+
+def test_the_mlp_fed_the_spiking_agents_input_code(tmp_path):
+    # like with like: SB3's MLP on the population code the spiking agent sees
+    spiking = settings().policy_kwargs["spiking"]
+    s = settings("--policy", "mlp-population", "--hidden", "16", "16")
+    size = spiking.get("population_size", DEFAULT_SPIKING["population_size"])
+    assert s.policy_kwargs["population_code"]["size"] == size
+    assert set(s.policy_kwargs) == {"net_arch", "population_code"} and s.pruning == "dense"
+    run = tmp_path / "run"
+    argv = ["--policy", "mlp-population", "--hidden", "16", "16", "--total-timesteps", "512",
+            "--eval-freq", "100000", "--output", str(run), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["settings"]["policy_kwargs"] == s.policy_kwargs
+    # acting: 6 values x size fields -> 16 -> 16 -> 2 action means
+    model = PPO.load(run / "model.zip", device="cpu")
+    assert model.observation_space.shape == (6,) and model.action_space.shape == (2,)
+    assert summary["macs_per_step"] == 6 * size * 16 + 16 * 16 + 16 * 2
+    assert isinstance(model.policy.features_extractor, PopulationFeatures)
+    with pytest.raises(ValueError, match="population_code goes with policy mlp-population"):
+        replace(s, policy="mlp")
+    with pytest.raises(ValueError, match="population_code needs low < high"):
+        code = {**s.policy_kwargs["population_code"], "low": 1.0, "high": 1.0}
+        replace(s, policy_kwargs={**s.policy_kwargs, "population_code": code})
 
 
 def test_random_mazes_train_on_one_split_and_are_evaluated_on_the_other():

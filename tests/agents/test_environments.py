@@ -318,14 +318,18 @@ def test_her_trains_on_shaped_relabelled_rewards(tmp_path: Path) -> None:
     assert reward.shape == (1,) and reward[0] not in (0.0, 1.0)  # sparse 0 plus the term
 
 
-@pytest.mark.parametrize("normalize", ["--normalize", "--no-normalize"])
-def test_a_saved_her_run_evaluates(normalize: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "normalize, policy",
+    [("--normalize", "mlp"), ("--no-normalize", "mlp"), ("--normalize", "mlp-population")],
+)
+def test_a_saved_her_run_evaluates(normalize: str, policy: str, tmp_path: Path) -> None:
     """SB3 rebuilds a HER model only around an env: loading one from its folder must
-    give it one (with or without saved statistics) instead of failing in SB3."""
+    give it one (with or without saved statistics) instead of failing in SB3; the MLP
+    fed the population code reads the Dict observation as the spiking agent does."""
     config = tmp_path / "her.yaml"
     config.write_text("default:\n  learning_starts: 301\n  buffer_size: 1000\n")
     run = tmp_path / "run"
-    argv = [*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--policy", "mlp", "--hidden", "8",
+    argv = [*ROBOTICS, "--env", "PointMaze_UMaze-v3", "--policy", policy, "--hidden", "8",
             normalize, "--config", str(config), "--total-timesteps", "400",
             "--eval-episodes", "2", "--eval-freq", "100000", "--checkpoint-freq", "100000",
             "--output", str(run), "--no-progress"]  # fmt: skip

@@ -267,7 +267,10 @@ def test_the_benchmarks_build_what_the_runner_builds() -> None:
     from agents.train_maze import resolve
     from bench.ppo_steps import setup
 
-    for candidate, policy in (("MlpPolicy+population", "mlp"), ("SpikingMlpPolicy", "spiking")):
+    for candidate, policy in (
+        ("MlpPolicy+population", "mlp-population"),
+        ("SpikingMlpPolicy", "spiking"),
+    ):
         settings, venv = setup(candidate, "nspdi/PointMaze-Large-v0", 3, 1000)
         argv = ["--env", "nspdi/PointMaze-Large-v0", "--algo", "ppo", "--policy", policy]
         assert settings == resolve([*argv, "--seed", "3", "--total-timesteps", "1000"])

@@ -18,7 +18,11 @@ from nspdi_rl.checkpoint import write_json
 
 def test_every_maze_gets_the_three_agents_with_the_runners_own_checks() -> None:
     trials = maze_trials()
-    assert len(trials) == len(MAZES) * len(AGENTS)
+    # the MLP fed the population code where the spiking agent population-codes (not on
+    # the grid mazes it reads as grids: direct currents)
+    fed = [dict(t.args)["env"] for t in trials if dict(t.args).get("policy") == "mlp-population"]
+    assert fed == [m for m in MAZES if m == "nspdi/GridMaze-v0" or "GridMaze" not in m]
+    assert len(trials) == len(MAZES) * (len(AGENTS) - 1) + len(fed)
     assert len({t.name for t in trials}) == len(trials)
     first = trials[:3]
     assert [dict(t.args)["env"] for t in first] == [MAZES[0]] * 3
@@ -82,7 +86,7 @@ def _finish(run_dir: Path, trial, **summary) -> None:
 
 
 def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
-    nsp, dense, mlp = maze_trials(["PointMaze_UMaze-v3"])
+    nsp, dense, mlp, mlp_fed = maze_trials(["PointMaze_UMaze-v3"])
     _finish(tmp_path, nsp, total_timesteps=50_000, score=0.93, normalized_score=104.25,
             sparsity=0.9012, synops_per_inference=12_345.6, energy_per_inference_pj=56_789.0,
             wall_time_s=1234.4)  # fmt: skip
@@ -97,6 +101,10 @@ def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
     )
     assert lines[3] == "| PointMaze_UMaze-v3 | spiking, dense | not run | | | | | | |"
     assert "| MLP (SB3) | 50,000 | 0.80 | n/a | 0.000 | 4,608 | 21.2 | 300 |" in lines[4]
+    assert lines[5] == (
+        "| PointMaze_UMaze-v3 | MLP (SB3), population-coded input | not run | | | | | | |"
+    )
+    assert dict(mlp_fed.args)["policy"] == "mlp-population"
     # a row steered by the waypoint planner says so, and has no D4RL score
     _finish(tmp_path, dense, total_timesteps=50_000, score=0.98, normalized_score=163.8,
             sparsity=0.0, env_kwargs={"waypoints": True})  # fmt: skip
@@ -114,13 +122,13 @@ def test_cli_lists_the_trials_and_writes_the_table(
     common = ["--mazes", "nspdi/GridMaze-v0", "--run-dir", str(run_dir), "--output", str(output)]
     assert main(["mazes", *common, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "3 trials in the maze table: 0 finished, 3 to run" in out
+    assert "4 trials in the maze table: 0 finished, 4 to run" in out
     assert not output.exists()
     nsp = maze_trials(["nspdi/GridMaze-v0"])[0]
     _finish(run_dir, nsp, total_timesteps=60_416, score=1.0, sparsity=0.9, wall_time_s=40.0)
     assert main(["mazes", *common, "--table-only"]) == 0
     table = output.read_text()
     assert "| nspdi/GridMaze-v0 | spiking, NSP 0.9 | 60,416 | 1.00 | n/a | 0.900 |" in table
-    assert table.count("not run") == 2
+    assert table.count("not run") == 3
     assert main(["mazes", "--mazes", "nspdi/NoSuchMaze-v0", "--run-dir", str(run_dir)]) == 2
     assert "unknown maze 'nspdi/NoSuchMaze-v0'" in capsys.readouterr().err
