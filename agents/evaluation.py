@@ -50,7 +50,14 @@ from agents.environments import (
 )
 from envs.grid_maze import START_SPLITS, GridMazeEnv, start_split_of
 from envs.recording import record_episode, save_gif
-from envs.robotics import ENV_REWARD, MazeFrame, MazeWrappers, is_robotics_maze, record_top_down
+from envs.robotics import (
+    ENV_REWARD,
+    MazeFrame,
+    MazeWrappers,
+    is_robotics_maze,
+    protocol_of,
+    record_top_down,
+)
 from nspdi_rl.checkpoint import json_ready, write_json
 from nspdi_rl.metrics import ENERGY_PER_MAC_PJ
 
@@ -88,17 +95,6 @@ D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "PointMaze_Medium-v3": (13.13, 277.39),
     "PointMaze_Large-v3": (6.70, 273.99),
 }
-# env options that change what a D4RL return means: D4RL's task goes on after the goal;
-# a maze map of one's own is another maze; waypoints put a planner that reads the map
-# in front of the agent, whose work the score would credit to the agent
-_D4RL_TASK_OPTIONS = (
-    "continuing_task",
-    "reset_target",
-    "reward_type",
-    "max_episode_steps",
-    "maze_map",
-    "waypoints",
-)
 #: At most this many visited observations go to ``policy.measure`` (evenly spaced).
 MAX_MEASURED_OBSERVATIONS = 2048
 #: Summary keys filled by ``policy.measure``; ``None`` for policies without it.
@@ -298,7 +294,9 @@ def evaluate_maze(
         :data:`MEASURE_KEYS`, ``n_measured_observations``, and the settings
         ``env_id``, ``env_kwargs``, ``start_mode``, ``requested_episodes``,
         ``deterministic``, ``seed`` (plus ``gif_path`` and ``gif_drawn_by`` if written),
-        ``normalized_score`` (D4RL's, see :func:`d4rl_score`; None for other mazes),
+        ``protocol`` (:func:`envs.robotics.protocol_of`: ``d4rl``,
+        ``gymnasium-robotics`` or None), ``normalized_score`` (D4RL's, see
+        :func:`d4rl_score`; None under any other protocol),
         ``split_success`` (every-free-start mode: success on the ``val`` and the
         ``test`` half of the starts, :func:`envs.grid_maze.start_split_of`; else None).
     :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
@@ -325,6 +323,7 @@ def evaluate_maze(
 
     summary = _summarise(episodes)
     summary["split_success"] = None if starts is None else _split_success(starts, episodes)
+    summary["protocol"] = protocol_of(env_id, kwargs)
     summary["normalized_score"] = d4rl_score(env_id, kwargs, summary["mean_return"])
     summary.update(_measure(model, observations))
     summary.update(
@@ -506,9 +505,12 @@ def _run_lockstep(
 
 def d4rl_score(env_id: str, env_kwargs: Mapping[str, Any], mean_return: float) -> float | None:
     """D4RL's normalised score of a mean episode return (0: random policy, 100: expert),
-    for the mazes D4RL scores, run as D4RL runs them; None otherwise."""
+    under the protocol it is defined for (:func:`envs.robotics.protocol_of` ``d4rl``:
+    D4RL's fixed goal, random starts, its episode lengths, no planner); None otherwise
+    (a random goal every episode is another task, whose returns D4RL's references do
+    not measure)."""
     reference = D4RL_REFERENCE_RETURNS.get(env_id)
-    if reference is None or any(k in env_kwargs for k in _D4RL_TASK_OPTIONS):
+    if reference is None or protocol_of(env_id, env_kwargs) != "d4rl":
         return None
     random, expert = reference
     return round(100.0 * (mean_return - random) / (expert - random), 6)

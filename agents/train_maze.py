@@ -59,7 +59,7 @@ from agents.environments import (
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING, input_bounds
-from envs.robotics import MazeWrappers
+from envs.robotics import PROTOCOLS, MazeWrappers, d4rl_maze_map, protocol_of
 from nspdi_rl.layers import NSPConfig, Reading
 from nspdi_rl.metrics import survivor_summary
 from runtime.cli import (
@@ -131,6 +131,15 @@ def _add_env_options(env: Any) -> None:
         metavar="KEY:VALUE",
         help="keyword arguments of gymnasium.make, values as Python literals "
         "(e.g. shaping:1.0 continuing_task:False)",
+    )
+    env.add_argument(
+        "--protocol",
+        default=None,
+        help="the task of gymnasium-robotics' point mazes, named in the summary: d4rl "
+        "(D4RL's maze2d task: its fixed goal, random starts; the protocol D4RL's normalised "
+        "score is defined for) or gymnasium-robotics (the ids' own: a random goal and start "
+        "every episode, scored by success). Either drops the waypoint planner of the env's "
+        "defaults (default: the env's defaults)",
     )
     env.add_argument(
         "--normalize",
@@ -291,6 +300,8 @@ def _env_options(
     except ValueError as err:
         raise UsageError(str(err)) from None
     env_kwargs = {**env.env_kwargs, **given}
+    if args.protocol is not None:
+        env_kwargs = _protocol_options(args.env, args.protocol, given, env_kwargs)
     if "GridMaze" in args.env:
         if args.obs_mode is not None:
             if args.obs_mode not in OBS_MODES:
@@ -423,6 +434,40 @@ def resolve(argv: Sequence[str]) -> MazeSettings:
     :raises UsageError: naming the bad option.
     """
     return settings_from_args(parse_quietly(parser(), argv))
+
+
+def _protocol_options(
+    env_id: str, protocol: str, given: dict[str, Any], env_kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The env kwargs of ``--protocol``: the env's defaults without the waypoint planner,
+    and under ``d4rl`` D4RL's maze map (its fixed goal).
+
+    :raises UsageError: for an unknown protocol, an env without it, or env kwargs given
+        that change the protocol's task.
+    """
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown --protocol {protocol!r}; accepted: {list(PROTOCOLS)}")
+    if protocol_of(env_id, {}) is None:
+        raise UsageError(
+            f"--protocol is an option of gymnasium-robotics' point mazes, not {env_id}"
+        )
+    if given.get("waypoints"):
+        raise UsageError(
+            f"--protocol {protocol} scores the agent alone; --env-kwargs waypoints puts the "
+            "waypoint planner (it reads the map) in front of it"
+        )
+    out = {k: v for k, v in env_kwargs.items() if k != "waypoints"}
+    if protocol == "d4rl":
+        try:
+            out["maze_map"] = d4rl_maze_map(env_id)
+        except ValueError as err:
+            raise UsageError(f"--protocol d4rl: {err}") from None
+    if protocol_of(env_id, out) != protocol:
+        changed = sorted(set(given) - {"shaping", "gamma"})
+        raise UsageError(
+            f"--protocol {protocol} fixes the task; --env-kwargs {', '.join(changed)} change it"
+        )
+    return out
 
 
 def _population_code(env_id: str, spiking: dict[str, Any], obs_space: gym.Space) -> dict[str, Any]:

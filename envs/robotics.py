@@ -19,17 +19,21 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.maze import GeodesicDistance, GeodesicMap, square_of
+from envs.maze import GeodesicDistance, GeodesicMap, layout_walls, square_of
 from envs.rendering import point_frame
 
 __all__ = [
     "ACHIEVED_BEFORE",
+    "D4RL_GOALS",
     "ENV_REWARD",
+    "PROTOCOLS",
     "GeodesicShaping",
     "MazeFrame",
     "MazeWrappers",
     "WaypointGoal",
+    "d4rl_maze_map",
     "is_robotics_maze",
+    "protocol_of",
     "record_top_down",
 ]
 
@@ -41,6 +45,61 @@ ENV_REWARD = "env_reward"
 #: radius in its MuJoCo model, both in world units
 _ROBOTICS_SUCCESS_DISTANCE = 0.45
 _ROBOTICS_POINT_RADIUS = 0.1
+
+
+#: the evaluation protocols of gymnasium-robotics' point mazes, named in every summary:
+#: ``d4rl``, D4RL's maze2d task (its fixed goal, random starts, its episode lengths:
+#: the protocol its normalised score is defined for), and ``gymnasium-robotics``, the
+#: ids' own default (a random goal and start every episode, scored by success)
+PROTOCOLS = ("d4rl", "gymnasium-robotics")
+#: the goal square (row, column) of D4RL's sparse maze2d tasks (``maze2d-umaze-v1``,
+#: ``-medium-v1``, ``-large-v1``: the ``G`` of D4RL's maze strings), in the layouts
+#: gymnasium-robotics keeps as ``PointMaze_*-v3`` (:mod:`envs.maze`'s, same walls)
+D4RL_GOALS: dict[str, tuple[str, tuple[int, int]]] = {
+    "PointMaze_UMaze-v3": ("umaze", (1, 1)),
+    "PointMaze_Medium-v3": ("medium", (6, 6)),
+    "PointMaze_Large-v3": ("large", (7, 9)),
+}
+# env options under which an episode is no longer the protocol's task
+_TASK_OPTIONS = ("continuing_task", "reset_target", "reward_type", "max_episode_steps")
+
+
+def d4rl_maze_map(env_id: str) -> list[list[int | str]]:
+    """The ``maze_map`` env kwarg of D4RL's task on ``env_id``: its walls (1), free
+    squares (0, where episodes start at random) and D4RL's fixed goal (``"g"``).
+
+    :raises ValueError: for an env D4RL has no maze2d task of.
+    """
+    if env_id not in D4RL_GOALS:
+        raise ValueError(f"D4RL has no maze2d task on {env_id}; accepted: {list(D4RL_GOALS)}")
+    layout, (row, column) = D4RL_GOALS[env_id]
+    walls, _ = layout_walls(layout)
+    grid: list[list[int | str]] = [[1 if wall else 0 for wall in line] for line in walls]
+    grid[row][column] = "g"
+    return grid
+
+
+def protocol_of(env_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """The evaluation protocol (one of :data:`PROTOCOLS`) that ``env_id`` with these
+    env kwargs (as the command line spells them, wrapper options included) runs, or
+    None: none for other envs, a maze map of one's own, changed task options, or the
+    waypoint planner (it reads the map at test time: its work is not the agent's).
+    Shaping is a training signal that evaluation drops, so it does not count."""
+    if not (env_id.startswith("PointMaze_") and env_id.endswith("-v3")):
+        return None
+    if env_kwargs.get("waypoints") or any(k in env_kwargs for k in _TASK_OPTIONS):
+        return None
+    maze_map = env_kwargs.get("maze_map")
+    if maze_map is None:
+        return "gymnasium-robotics"
+    if env_id in D4RL_GOALS and _as_list(maze_map) == d4rl_maze_map(env_id):
+        return "d4rl"
+    return None
+
+
+def _as_list(maze_map: Any) -> Any:
+    """A maze map as nested lists (JSON and YAML give lists, numpy arrays compare apart)."""
+    return [list(row) for row in maze_map] if isinstance(maze_map, (list, tuple)) else maze_map
 
 
 def is_robotics_maze(env: gym.Env) -> bool:

@@ -8,7 +8,8 @@ Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
 it stopped, and trials run on the local pool or on Ray like any grid's.
 :func:`maze_table` turns the finished trials into the Markdown table of docs/mazes.md; a
 row whose agent was steered by the waypoint planner (``waypoints``: a planner that reads
-the map at test time) says so in the row and gets no D4RL score.
+the map at test time) says so in the row and gets no D4RL score; a D4RL score is given
+only for a run evaluated under D4RL's protocol (``--protocol d4rl``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def _cell(value: Any, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _d4rl_cell(summary: dict[str, Any]) -> str:
+    """D4RL's score where the run was evaluated under D4RL's protocol (its fixed goal);
+    summaries written before the protocols were named, or under another one, get none."""
+    if summary.get("protocol") != "d4rl":
+        return "n/a"
+    return _cell(summary.get("normalized_score"), 1)
+
+
 def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> str:
     """The Markdown table of the finished trials in ``run_dir`` (unfinished ones are
     listed as such)."""
@@ -119,7 +128,7 @@ def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> st
             _agent(trial) + (", steered by the waypoint planner" if planner else ""),
             _cell(s.get("total_timesteps"), 0),
             _cell(s.get("score"), 2),
-            "n/a (planner)" if planner else _cell(s.get("normalized_score"), 1),
+            "n/a (planner)" if planner else _d4rl_cell(s),
             _cell(s.get("sparsity"), 3),
             _cell(s.get("synops_per_inference"), 0),
             _cell(None if energy is None else energy / 1000, 1),

@@ -23,6 +23,7 @@ from agents.environments import (
 from agents.evaluate_maze import main as evaluate_main
 from agents.evaluation import evaluate_maze, load_run
 from agents.train_maze import main
+from runtime.errors import UsageError
 
 # found, not imported: importing it registers ids for every later test
 if importlib.util.find_spec("gymnasium_robotics") is None:
@@ -147,19 +148,49 @@ def test_any_registered_id_is_accepted() -> None:
     assert not grid.normalize
 
 
-def test_d4rl_normalised_score_for_the_mazes_d4rl_scores() -> None:
+def test_d4rl_normalised_score_only_under_d4rls_protocol() -> None:
     from agents.evaluation import d4rl_score
+    from envs.robotics import d4rl_maze_map, protocol_of
 
-    assert d4rl_score("PointMaze_UMaze-v3", {}, 161.86) == pytest.approx(100.0)
-    assert d4rl_score("PointMaze_UMaze-v3", {}, 23.85) == pytest.approx(0.0)
-    assert d4rl_score("PointMaze_Large-v3", {}, 140.345) == pytest.approx(50.0)
-    # another task than D4RL's, or a maze it does not score: no score
+    d4rl = {e: {"maze_map": d4rl_maze_map(e)} for e in ("PointMaze_UMaze-v3", "PointMaze_Large-v3")}
+    assert d4rl_score("PointMaze_UMaze-v3", d4rl["PointMaze_UMaze-v3"], 161.86) == pytest.approx(
+        100.0
+    )
+    assert d4rl_score("PointMaze_UMaze-v3", d4rl["PointMaze_UMaze-v3"], 23.85) == pytest.approx(0.0)
+    assert d4rl_score("PointMaze_Large-v3", d4rl["PointMaze_Large-v3"], 140.345) == pytest.approx(
+        50.0
+    )
+    # the ids' own protocol (a random goal every episode) is another task: no score
+    assert protocol_of("PointMaze_UMaze-v3", {}) == "gymnasium-robotics"
+    assert d4rl_score("PointMaze_UMaze-v3", {}, 161.86) is None
+    # shaping is dropped for evaluation; changed task options are another task
+    assert protocol_of("PointMaze_Large-v3", {**d4rl["PointMaze_Large-v3"], "shaping": 5}) == "d4rl"
     assert d4rl_score("PointMaze_UMaze-v3", {"continuing_task": False}, 100.0) is None
+    assert protocol_of("PointMaze_UMaze-v3", {"continuing_task": False}) is None
     # a planner reading the map, or a map of one's own, is not D4RL's task
     assert d4rl_score("PointMaze_Medium-v3", {"waypoints": True}, 200.0) is None
+    assert protocol_of("PointMaze_Medium-v3", {"waypoints": True}) is None
     assert d4rl_score("PointMaze_Medium-v3", {"maze_map": [[1, 1], [1, 0]]}, 200.0) is None
     assert d4rl_score("PointMaze_UMazeDense-v3", {}, 100.0) is None
     assert d4rl_score("nspdi/PointMaze-v0", {}, 100.0) is None
+    assert protocol_of("nspdi/PointMaze-v0", {}) is None
+
+
+def test_d4rls_maps_are_gymnasium_robotics_walls_with_d4rls_goal() -> None:
+    from gymnasium_robotics.envs.maze import maps
+
+    from envs.robotics import d4rl_maze_map
+
+    for env_id, own, goal in (
+        ("PointMaze_UMaze-v3", maps.U_MAZE, (1, 1)),
+        ("PointMaze_Medium-v3", maps.MEDIUM_MAZE, (6, 6)),
+        ("PointMaze_Large-v3", maps.LARGE_MAZE, (7, 9)),
+    ):
+        grid = d4rl_maze_map(env_id)
+        assert grid[goal[0]][goal[1]] == "g" and sum(row.count("g") for row in grid) == 1
+        assert [[0 if c == "g" else c for c in row] for row in grid] == own
+    with pytest.raises(ValueError, match="D4RL has no maze2d task on PointMaze_Open-v3"):
+        d4rl_maze_map("PointMaze_Open-v3")
 
 
 def test_a_robotics_maze_is_drawn_top_down_from_positions() -> None:
@@ -194,8 +225,9 @@ def test_the_robotics_umaze_is_learned_by_the_pruned_spiking_actor(tmp_path: Pat
     """D4RL's Maze2D U-maze as gymnasium-robotics keeps it, with its defaults (spiking
     actor pruned to 90 %, SAC with HER), cut to 8k steps (about 4 minutes). A random
     policy succeeds in 25 of 100 episodes, the spiking critics' agent in 14 to 32 after
-    30k steps; a broken encoder, actor or normalisation stays there. Measured: 0.88,
-    D4RL score 139, in 319 s beside two other runs."""
+    30k steps; a broken encoder, actor or normalisation stays there. Measured: 0.88 in
+    319 s beside two other runs. Its protocol is the id's own (a random goal every
+    episode), so it has no D4RL score."""
     run = tmp_path / "run"
     argv = ["--env", "PointMaze_UMaze-v3", "--total-timesteps", "8000", "--eval-freq",
             "100000", "--checkpoint-freq", "100000", "--eval-episodes", "50",
@@ -203,13 +235,13 @@ def test_the_robotics_umaze_is_learned_by_the_pruned_spiking_actor(tmp_path: Pat
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
     print(
-        f"\nPointMaze_UMaze-v3, 8k steps: success {summary['success_rate']:.2f}, D4RL score "
-        f"{summary['normalized_score']:.1f}, sparsity {summary['sparsity']:.3f}"
+        f"\nPointMaze_UMaze-v3, 8k steps: success {summary['success_rate']:.2f}, "
+        f"sparsity {summary['sparsity']:.3f}"
     )
     assert summary["algo"] == "sac" and summary["settings"]["policy_kwargs"]["critic"] == "mlp"
     assert summary["sparsity"] >= 0.9 and summary["n_episodes"] == 50
     assert summary["success_rate"] >= 0.6  # 0.88 here (319 s, beside two other runs)
-    assert summary["normalized_score"] is not None
+    assert summary["protocol"] == "gymnasium-robotics" and summary["normalized_score"] is None
 
 
 def test_geodesic_shaping_of_a_robotics_maze_is_potential_based() -> None:
@@ -416,3 +448,52 @@ def test_the_evaluation_keeps_the_waypoints_and_scores_the_envs_reward() -> None
     assert sum(g["episodes"] for g in by_way) == 5
     assert all(g["success_rate"] == 1.0 for g in by_way)
     assert any(g["success_rate"] < 1.0 and g["way"] != "0-3" for g in plain_by_way)
+
+
+def test_the_protocol_option_sets_the_task_and_drops_the_planner() -> None:
+    from agents.train_maze import resolve
+    from envs.robotics import d4rl_maze_map, protocol_of
+
+    robotics = [*ROBOTICS, "--env", "PointMaze_Medium-v3"]
+    planner = resolve(robotics)  # Medium's defaults steer by waypoints
+    assert planner.wrappers.waypoints and protocol_of(planner.env_id, planner.env_options()) is None
+    d4rl = resolve([*robotics, "--protocol", "d4rl"])
+    assert not d4rl.wrappers.waypoints and d4rl.env_kwargs["maze_map"] == d4rl_maze_map(
+        "PointMaze_Medium-v3"
+    )
+    assert protocol_of(d4rl.env_id, d4rl.env_options()) == "d4rl"
+    own = resolve([*robotics, "--protocol", "gymnasium-robotics"])
+    assert "maze_map" not in own.env_kwargs and not own.wrappers.waypoints
+    assert protocol_of(own.env_id, own.env_options()) == "gymnasium-robotics"
+    for argv, message in (
+        (["--protocol", "d5rl"], "unknown --protocol 'd5rl'"),
+        (["--protocol", "d4rl", "--env-kwargs", "waypoints:True"], "puts the waypoint planner"),
+        (["--protocol", "d4rl", "--env-kwargs", "continuing_task:False"], "fixes the task"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            resolve([*robotics, *argv])
+    with pytest.raises(UsageError, match="not nspdi/PointMaze-v0"):
+        resolve(["--env", "nspdi/PointMaze-v0", "--protocol", "d4rl"])
+    with pytest.raises(UsageError, match="D4RL has no maze2d task on PointMaze_Open-v3"):
+        resolve([*ROBOTICS, "--env", "PointMaze_Open-v3", "--protocol", "d4rl"])
+
+
+def test_an_evaluation_names_its_protocol_and_scores_d4rls_only() -> None:
+    import gymnasium as gym
+
+    from envs.robotics import d4rl_maze_map
+
+    import_gym_packages(["gymnasium_robotics"])
+
+    class StandStill:
+        observation_space = gym.make("PointMaze_UMaze-v3").observation_space
+
+        def predict(self, obs, deterministic=True):
+            n = len(next(iter(obs.values())))
+            return np.zeros((n, 2), dtype=np.float32), None
+
+    own = evaluate_maze(StandStill(), "PointMaze_UMaze-v3", {}, n_episodes=2)
+    assert own["protocol"] == "gymnasium-robotics" and own["normalized_score"] is None
+    d4rl = {"maze_map": d4rl_maze_map("PointMaze_UMaze-v3")}
+    fixed = evaluate_maze(StandStill(), "PointMaze_UMaze-v3", d4rl, n_episodes=2)
+    assert fixed["protocol"] == "d4rl" and fixed["normalized_score"] is not None
