@@ -464,9 +464,8 @@ def _protocol_options(
             raise UsageError(f"--protocol d4rl: {err}") from None
     if protocol_of(env_id, out) != protocol:
         changed = sorted(set(given) - {"shaping", "gamma"})
-        raise UsageError(
-            f"--protocol {protocol} fixes the task; --env-kwargs {', '.join(changed)} change it"
-        )
+        what = f"--env-kwargs {', '.join(changed)}" if changed else f"{env_id}'s defaults"
+        raise UsageError(f"--protocol {protocol} fixes the task; {what} change it")
     return out
 
 
@@ -579,20 +578,15 @@ def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:
     return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "MlpPolicy"
 
 
-def training_env(
-    settings: MazeSettings, seed: int | None = None, normalizer: Path | None = None
-) -> VecEnv:
+def training_env(settings: MazeSettings, normalizer: Path | None = None) -> VecEnv:
     """The run's training envs as the settings describe them: ``n_envs`` copies with
     the env kwargs (the shaping's discount among them), the wrappers, the training
     episodes' time limit and the observation normalisation (statistics from
-    ``normalizer`` when given).
-
-    :param seed: the envs' seed (default: the settings').
-    """
+    ``normalizer`` when given)."""
     return make_training_env(
         settings.env_id,
         settings.n_envs,
-        settings.seed if seed is None else seed,
+        settings.seed,
         settings.env_kwargs,
         settings.normalize,
         normalizer=normalizer,

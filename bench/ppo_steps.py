@@ -36,31 +36,42 @@ from stable_baselines3.common.vec_env import VecEnv
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
-from agents.config import DEFAULT_ENV_ID, sb3_arguments, sb3_policy_kwargs
+from agents.config import DEFAULT_ENV_ID, MazeSettings, sb3_arguments, sb3_policy_kwargs
 from agents.evaluation import evaluate_maze
 from agents.train_maze import policy_name, pruning_callback, resolve, training_env
 
 CANDIDATES = ("MlpPolicy", "MlpPolicy+population", "SpikingMlpPolicy")
 
 
-def setup(
+def settings_for(
     candidate: str, env_id: str, seed: int, timesteps: int, algo: str = "ppo"
-) -> tuple[Any, VecEnv]:
-    """The runner's settings for ``candidate`` on ``env_id`` (``python -m
-    agents.train_maze --env ID --algo ALGO --total-timesteps N``, with ``--policy mlp``
-    or ``mlp-population`` for the MLP rows) and its training envs, built as the runner
-    builds them: the env kwargs, the shaping's discount (the agent's), wrappers and
-    normalisation included."""
+) -> MazeSettings:
+    """The runner's settings for ``candidate`` on ``env_id``: what ``python -m
+    agents.train_maze --env ID --algo ALGO --total-timesteps N`` resolves, with
+    ``--policy mlp`` or ``mlp-population`` for the MLP rows."""
     policy = {"MlpPolicy": "mlp", "MlpPolicy+population": "mlp-population"}.get(
         candidate, "spiking"
     )
     argv = ["--env", env_id, "--algo", algo, "--policy", policy, "--seed", str(seed)]
-    settings = resolve([*argv, "--total-timesteps", str(timesteps)])
+    return resolve([*argv, "--total-timesteps", str(timesteps)])
+
+
+def setup(
+    candidate: str, env_id: str, seed: int, timesteps: int, algo: str = "ppo"
+) -> tuple[MazeSettings, VecEnv]:
+    """:func:`settings_for` and the training envs built from them as the runner builds
+    them: the env kwargs, the shaping's discount (the agent's), wrappers and
+    normalisation included."""
+    settings = settings_for(candidate, env_id, seed, timesteps, algo)
     return settings, training_env(settings)
 
 
 def learn(
-    candidate: str, settings: Any, venv: VecEnv, algo: type[BaseAlgorithm], **policy_kwargs: Any
+    candidate: str,
+    settings: MazeSettings,
+    venv: VecEnv,
+    algo: type[BaseAlgorithm],
+    **policy_kwargs: Any,
 ) -> tuple[BaseAlgorithm, Any]:
     """``candidate``'s model on the runner's settings, and the runner's pruning
     callback for the spiking rows (None for the others)."""
@@ -99,7 +110,7 @@ def main() -> None:
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be > 0, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
-    settings, _ = setup("SpikingMlpPolicy", args.env, args.seed, args.timesteps)
+    settings = settings_for("SpikingMlpPolicy", args.env, args.seed, args.timesteps)
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"os.cpu_count()={os.cpu_count()}, {args.env} {settings.env_options()} "

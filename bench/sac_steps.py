@@ -32,7 +32,7 @@ from stable_baselines3 import SAC
 
 import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 import envs  # noqa: F401
-from bench.ppo_steps import learn, setup
+from bench.ppo_steps import learn, settings_for, setup
 
 ENV_ID = "nspdi/PointMaze-v0"
 CANDIDATES = (
@@ -45,7 +45,7 @@ CANDIDATES = (
 
 def run(candidate: str, timesteps: int, seed: int) -> float:
     """Environment steps per second of ``candidate`` learning, after the warm-up."""
-    probe, _ = setup(candidate, ENV_ID, seed, 1, algo="sac")
+    probe = settings_for(candidate, ENV_ID, seed, 1, algo="sac")
     starts = int(probe.hyperparams.get("learning_starts", 100))  # SB3's default
     settings, venv = setup(candidate, ENV_ID, seed, starts + timesteps, algo="sac")
     critic = {"SpikingMlpPolicy": "spiking", "SpikingMlpPolicy+mlp-critics": "mlp"}

@@ -67,7 +67,7 @@ def _option(accepted: tuple[Any, ...], help: str, labels: tuple[str, str] = ("",
 @dataclass(frozen=True)
 class Reading:
     """NSP's reading options: the one place they are written. The runners' flags
-    (:func:`runtime.cli.add_shared_options`: ``--reading``, ``--theta-init``,
+    (:func:`runtime.cli.runner_parser`: ``--reading``, ``--theta-init``,
     ``--pruned-grad``, ``--learnable-a``), the experiment grids' axes, their trials'
     command lines and the report's labels are made from these fields and their metadata.
 
@@ -130,10 +130,10 @@ class Reading:
     @staticmethod
     def label(name: str, value: Any) -> str:
         """How reports name a value of option ``name`` (a switch by its labels)."""
-        for option in fields(Reading):
-            if option.name == name and isinstance(value, bool):
-                return str(option.metadata["labels"][value])
-        return str(value)
+        if not isinstance(value, bool):
+            return str(value)
+        option = next(o for o in fields(Reading) if o.name == name)
+        return str(option.metadata["labels"][value])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

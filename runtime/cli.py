@@ -132,12 +132,12 @@ class Preset:
             raise ValueError(f"preset freeze_mask {self.freeze_mask!r}; accepted: {FREEZE_CHOICES}")
         if self.a_dist not in A_DISTRIBUTIONS:
             raise ValueError(f"preset a_dist {self.a_dist!r}; accepted: {A_DISTRIBUTIONS}")
-        NSPConfig(method=self.pruning, a_dist=self.a_dist, d1=self.d1, **self.reading_options())
+        NSPConfig(method=self.pruning, a_dist=self.a_dist, d1=self.d1, **self.reading_kwargs())
         PruningSchedule(
             final=self.target_sparsity, shape=self.schedule, end=self.prune_end, scope=self.scope
         )
 
-    def reading_options(self) -> dict[str, Any]:
+    def reading_kwargs(self) -> dict[str, Any]:
         """The reading options the preset sets (none: each method's own)."""
         return {} if self.nsp_reading is None else self.nsp_reading.to_dict()
 
@@ -220,7 +220,7 @@ def _add_pruning_options(prune: Any, preset: Preset) -> None:
 def _add_reading_options(prune: Any, preset: Preset) -> None:
     """NSP's reading options, one flag per :class:`~nspdi_rl.layers.Reading` field (what
     NSP's default reduces to: docs/method.md); left at None, the method's own."""
-    own, given = NSPConfig(), preset.reading_options()  # NSP's own, for the help texts
+    own, given = NSPConfig(), preset.reading_kwargs()  # NSP's own, for the help texts
     for option in fields(Reading):
         default = given.get(option.name)
         accepted = option.metadata["accepted"]
