@@ -28,10 +28,9 @@ from typing import Any
 import yaml
 from stable_baselines3 import HerReplayBuffer
 
-from agents.policies import DEFAULT_SPIKING, SAC_CRITICS, PopulationFeatures
+from agents.policies import DEFAULT_SPIKING, SAC_CRITICS, PopulationFeatures, SpikingOptions
 from envs.robotics import MazeWrappers
 from nspdi_rl.layers import PRUNING_METHODS
-from nspdi_rl.network import SpikingNetConfig
 from nspdi_rl.pruning import PruningSchedule
 from runtime.cli import FREEZE_CHOICES, Preset
 from runtime.compat import maze_settings_v1
@@ -389,11 +388,13 @@ def sb3_arguments(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def sb3_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The policy kwargs as SB3 takes them (a copy: SB3 writes keys of its own into
-    them): a ``population_code`` becomes the :class:`~agents.policies.PopulationFeatures`
-    extractor."""
-    out = copy.deepcopy(policy_kwargs)
+def sb3_policy_kwargs(settings: MazeSettings) -> dict[str, Any]:
+    """The settings' policy kwargs as SB3 takes them (a copy: SB3 writes keys of its own
+    into them): with the spiking options, and a ``population_code`` as the
+    :class:`~agents.policies.PopulationFeatures` extractor."""
+    out = copy.deepcopy(settings.policy_kwargs)
+    if settings.spiking is not None:
+        out["spiking"] = settings.spiking
     code = out.pop("population_code", None)
     if code is not None:
         out["features_extractor_class"] = PopulationFeatures
@@ -468,8 +469,10 @@ class MazeSettings:
     :param n_envs: parallel environments.
     :param hyperparams: arguments of the SB3 algorithm (:data:`ALGO_DEFAULTS` updated by
         the config file).
-    :param policy_kwargs: the policy's keyword arguments; ``spiking`` holds the network's
-        :class:`~nspdi_rl.network.SpikingNetConfig` fields.
+    :param policy_kwargs: the policy's keyword arguments but ``spiking`` (SB3's own, and
+        ``critic`` and ``population_code``).
+    :param spiking: the spiking policy's network options (None: the defaults, or a
+        policy of SB3's). The record spells them inside ``policy_kwargs``.
     :param pruning: pruning method (``dense``: none).
     :param schedule: the pruning schedule.
     :param freeze_mask: ``end`` or ``reached``.
@@ -504,6 +507,7 @@ class MazeSettings:
     eval_episodes: int | None = None
     train_episode_steps: int | None = None
     wrappers: MazeWrappers = field(default_factory=MazeWrappers)
+    spiking: SpikingOptions | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists back: keep the tuple (hashable, and equal after a round trip)
@@ -563,13 +567,15 @@ class MazeSettings:
                 raise ValueError(
                     f"unknown policy_kwargs critic {critic!r}; accepted: {list(SAC_CRITICS)}"
                 )
-        spiking = self.policy_kwargs.get("spiking", {})
-        if not isinstance(spiking, dict):
-            raise ValueError(f"policy_kwargs spiking must be a mapping, got {spiking!r}")
-        known = {f.name for f in fields(SpikingNetConfig)} - {"input_shape", "n_outputs"}
-        unknown = sorted(set(spiking) - known)
-        if unknown:
-            raise ValueError(f"unknown spiking option {unknown[0]!r}; accepted: {sorted(known)}")
+        if "spiking" in self.policy_kwargs:
+            raise ValueError(
+                "policy_kwargs spiking: the settings hold the network's options in spiking"
+            )
+        if self.spiking is not None:
+            if not isinstance(self.spiking, SpikingOptions):
+                raise ValueError(f"spiking must be SpikingOptions, got {self.spiking!r}")
+            if self.policy != "spiking":
+                raise ValueError(f"the {self.policy} policy takes no spiking options")
 
     @property
     def pruned(self) -> bool:
@@ -577,10 +583,19 @@ class MazeSettings:
         return self.pruning != "dense" and self.schedule.final > 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as ``run.json`` records them (the wrappers in ``env_kwargs``)."""
+        """The settings as ``run.json`` records them: the wrappers in ``env_kwargs``, the
+        spiking options as given in ``policy_kwargs`` (``spiking``)."""
         data = asdict(self)
-        del data["wrappers"]
-        return {**data, "env_kwargs": self.env_options(), "schedule": self.schedule.to_dict()}
+        del data["wrappers"], data["spiking"]
+        policy_kwargs = data["policy_kwargs"]
+        if self.spiking is not None:
+            policy_kwargs["spiking"] = self.spiking.to_dict()
+        return {
+            **data,
+            "env_kwargs": self.env_options(),
+            "policy_kwargs": policy_kwargs,
+            "schedule": self.schedule.to_dict(),
+        }
 
     def env_options(self) -> dict[str, Any]:
         """The env's options as the command line spells them: ``env_kwargs`` and the
@@ -594,12 +609,19 @@ class MazeSettings:
         data = maze_settings_v1(data)  # earlier spellings (runtime.compat)
         schedule = data.pop("schedule")
         # the record spells the wrappers inside env_kwargs; a "wrappers" key is not its
-        unknown = sorted(set(data) - ({f.name for f in fields(cls)} - {"wrappers"}))
+        unknown = sorted(set(data) - ({f.name for f in fields(cls)} - {"wrappers", "spiking"}))
         if unknown:
             raise ValueError(f"unknown maze setting {unknown[0]!r}")
         wrappers, env_kwargs = MazeWrappers.of_env(
             str(data.get("env_id", "")), data.pop("env_kwargs", None) or {}
         )
+        policy_kwargs = dict(data.pop("policy_kwargs", None) or {})
+        spiking = policy_kwargs.pop("spiking", None)
         return cls(
-            schedule=PruningSchedule(**schedule), env_kwargs=env_kwargs, wrappers=wrappers, **data
+            schedule=PruningSchedule(**schedule),
+            env_kwargs=env_kwargs,
+            wrappers=wrappers,
+            policy_kwargs=policy_kwargs,
+            spiking=None if spiking is None else SpikingOptions(spiking),
+            **data,
         )

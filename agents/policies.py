@@ -4,9 +4,9 @@ Every network runs T spiking steps per environment step from a fresh neuron
 state (``SpikingNetwork`` is stateless per call), and its leaky-integrator
 readout produces the policy's output directly: action logits or Gaussian
 means (PPO / A2C), Q-values (DQN), the latent of the squashed Gaussian and the
-Q-value (SAC). Pass the network's settings as ``policy_kwargs=dict(spiking=dict(...))``
-with any :class:`~nspdi_rl.network.SpikingNetConfig` field except
-``input_shape`` and ``n_outputs`` (``nsp`` and ``lif`` as dicts).
+Q-value (SAC). Pass the network's settings as ``policy_kwargs=dict(spiking=...)``:
+a :class:`SpikingOptions`, or a mapping of any :class:`~nspdi_rl.network.SpikingNetConfig`
+field except ``input_shape`` and ``n_outputs`` (``nsp`` and ``lif`` as mappings).
 
 - :class:`SpikingActorCriticPolicy` (alias ``"SpikingMlpPolicy"`` for PPO and A2C)
 - :class:`SpikingDQNPolicy` (alias ``"SpikingMlpPolicy"`` for DQN)
@@ -19,6 +19,8 @@ Each has ``spiking_networks()`` (every spiking network by name),
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ __all__ = [
     "SAC_CRITICS",
     "SpikingActorCriticPolicy",
     "SpikingDQNPolicy",
+    "SpikingOptions",
     "SpikingSACPolicy",
     "input_bounds",
     "spiking_config",
@@ -75,33 +78,96 @@ def input_bounds(*input_spaces: spaces.Space) -> tuple[float, float] | None:
     return (low, high) if np.isfinite(low) and np.isfinite(high) and low < high else None
 
 
+@dataclass(frozen=True, eq=False)
+class SpikingOptions:
+    """The options of a spiking policy's networks, checked once, when made.
+
+    Any :class:`~nspdi_rl.network.SpikingNetConfig` field except ``input_shape`` and
+    ``n_outputs``, which the policy sets from its spaces (``nsp`` and ``lif`` as
+    mappings of their fields), over :data:`DEFAULT_SPIKING`. :attr:`network` is the
+    config they describe, with one input and one output standing in for the sizes;
+    :meth:`config` gives a network's own. The ``rate`` and ``population`` encoders take
+    their value range from the observation space unless ``input_low`` / ``input_high``
+    are given.
+
+    :param given: the options as written: a run records them so (:meth:`to_dict`),
+        and a trial's identity hashes that record.
+    :raises ValueError: naming the option that is unknown, set by the spaces, or out
+        of range.
+    """
+
+    given: dict[str, Any] = field(default_factory=dict)
+    network: SpikingNetConfig = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.given, dict):
+            raise ValueError(f"the spiking options must be a mapping, got {self.given!r}")
+        for key in ("input_shape", "n_outputs"):
+            if key in self.given:
+                raise ValueError(
+                    f"spiking option {key!r} is set by the policy from the spaces; remove it"
+                )
+        known = {f.name for f in fields(SpikingNetConfig)} - {"input_shape", "n_outputs"}
+        unknown = sorted(set(self.given) - known - {"input_shape", "n_outputs"})
+        if unknown:
+            raise ValueError(f"unknown spiking option {unknown[0]!r}; accepted: {sorted(known)}")
+        if self.given.get("conv_channels"):
+            raise ValueError("spiking option 'conv_channels': the policies' networks are dense")
+        stand_in = {"input_shape": (1,), "n_outputs": 1}
+        network = SpikingNetConfig.from_dict({**stand_in, **DEFAULT_SPIKING, **self.given})
+        object.__setattr__(self, "network", network)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpikingOptions) and self.given == other.given
+
+    __hash__ = None  # type: ignore[assignment]  # as the mapping it holds
+
+    @classmethod
+    def of(cls, value: SpikingOptions | dict[str, Any] | None) -> SpikingOptions:
+        """``value`` as options: a mapping (or None, the defaults) is checked."""
+        return value if isinstance(value, SpikingOptions) else cls(dict(value or {}))
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """The encoders' value range where the options set one (else the space's)."""
+        if "input_low" not in self.given:
+            return None
+        return self.network.input_low, self.network.input_high
+
+    def config(
+        self, n_inputs: int, n_outputs: int, bounds: tuple[float, float] | None = None
+    ) -> SpikingNetConfig:
+        """The config of one network with ``n_inputs`` inputs and ``n_outputs`` outputs.
+
+        :param bounds: the input's value range, used by the ``rate`` and ``population``
+            encoders unless the options set ``input_low`` / ``input_high``.
+        :raises ValueError: when such an encoder is left without a range.
+        """
+        sizes: dict[str, Any] = {"input_shape": (n_inputs,), "n_outputs": n_outputs}
+        encoder = self.network.encoder
+        if encoder in ("rate", "population") and self.input_range is None:
+            if bounds is None:
+                raise ValueError(
+                    f"the {encoder!r} encoder needs bounded inputs: this space is "
+                    "unbounded, so set spiking input_low / input_high or use encoder='direct'"
+                )
+            sizes["input_low"], sizes["input_high"] = bounds
+        return replace(self.network, **sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as given (a copy)."""
+        return copy.deepcopy(self.given)
+
+
 def spiking_config(
     n_inputs: int,
     n_outputs: int,
-    spiking: dict[str, Any] | None,
+    spiking: SpikingOptions | dict[str, Any] | None,
     bounds: tuple[float, float] | None = None,
 ) -> SpikingNetConfig:
-    """The network config for one policy network from the user's ``spiking`` dict.
-
-    :param bounds: the input's value range, used by the ``rate`` and ``population``
-        encoders unless ``spiking`` sets ``input_low`` / ``input_high``.
-    """
-    options = {**DEFAULT_SPIKING, **(spiking or {})}
-    for key in ("input_shape", "n_outputs"):
-        if key in options:
-            raise ValueError(
-                f"spiking option {key!r} is set by the policy from the spaces; remove it"
-            )
-    if options["encoder"] in ("rate", "population") and "input_low" not in options:
-        if bounds is None:
-            raise ValueError(
-                f"the {options['encoder']!r} encoder needs bounded inputs: this space is "
-                "unbounded, so set spiking input_low / input_high or use encoder='direct'"
-            )
-        options["input_low"], options["input_high"] = bounds
-    return SpikingNetConfig.from_dict(
-        {"input_shape": (n_inputs,), "n_outputs": n_outputs, **options}
-    )
+    """The network config for one policy network from the ``spiking`` options
+    (:meth:`SpikingOptions.config`)."""
+    return SpikingOptions.of(spiking).config(n_inputs, n_outputs, bounds)
 
 
 class PopulationFeatures(BaseFeaturesExtractor):
@@ -159,13 +225,15 @@ class _SpikingOptions:
     the networks.
     """
 
-    def __init__(self, *args: Any, spiking: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self.spiking = dict(spiking or {})
+    def __init__(
+        self, *args: Any, spiking: SpikingOptions | dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        self.spiking = SpikingOptions.of(spiking)
         super().__init__(*args, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
-        data["spiking"] = self.spiking
+        data["spiking"] = self.spiking.to_dict()  # saved as a mapping: any version reads it
         return data
 
 
@@ -214,14 +282,15 @@ class SpikingActorCriticExtractor(nn.Module):
         self,
         features_dim: int,
         action_dim: int,
-        spiking: dict[str, Any] | None,
+        spiking: SpikingOptions | dict[str, Any] | None,
         bounds: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.latent_dim_pi = action_dim
         self.latent_dim_vf = 1
-        self.policy_net = build_network(spiking_config(features_dim, action_dim, spiking, bounds))
-        self.value_net = build_network(spiking_config(features_dim, 1, spiking, bounds))
+        options = SpikingOptions.of(spiking)
+        self.policy_net = build_network(options.config(features_dim, action_dim, bounds))
+        self.value_net = build_network(options.config(features_dim, 1, bounds))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if torch.is_grad_enabled():
@@ -288,10 +357,9 @@ class SpikingQNetwork(_SpikingOptions, QNetwork):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.q_net = build_network(
-            spiking_config(
+            self.spiking.config(
                 self.features_dim,
                 _action_dim(self.action_space),
-                self.spiking,
                 input_bounds(self.observation_space),
             )
         )
@@ -330,9 +398,7 @@ class SpikingSACActor(_SpikingOptions, Actor):
         super().__init__(*args, **kwargs)
         latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
         self.latent_pi = build_network(
-            spiking_config(
-                self.features_dim, latent_dim, self.spiking, input_bounds(self.observation_space)
-            )
+            self.spiking.config(self.features_dim, latent_dim, input_bounds(self.observation_space))
         )
 
 
@@ -379,9 +445,7 @@ class SpikingContinuousCritic(_SpikingOptions, _ActionGradientCritic):
         bounds = input_bounds(self.observation_space, self.action_space)
         self.q_networks = []
         for idx in range(self.n_critics):
-            q_net = build_network(
-                spiking_config(features_dim + action_dim, 1, self.spiking, bounds)
-            )
+            q_net = build_network(self.spiking.config(features_dim + action_dim, 1, bounds))
             self.add_module(f"qf{idx}", q_net)  # replaces SB3's MLP of the same name
             self.q_networks.append(q_net)
         config = self.q_networks[0].config

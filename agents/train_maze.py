@@ -58,7 +58,7 @@ from agents.environments import (
 )
 from agents.evaluation import ALGOS, evaluate_maze, write_summary
 from agents.plots import plot_learning_curves
-from agents.policies import DEFAULT_SPIKING, input_bounds
+from agents.policies import DEFAULT_SPIKING, SpikingOptions, input_bounds
 from envs.robotics import PROTOCOLS, MazeWrappers, d4rl_maze_map, protocol_of
 from nspdi_rl.layers import NSPConfig, Reading
 from nspdi_rl.metrics import survivor_summary
@@ -227,29 +227,26 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
     hyperparams, policy_kwargs, n_timesteps, n_envs = _algo_options(
         args, env, algo, env_kwargs, episode_steps
     )
+    given = policy_kwargs.pop("spiking", None) or {}  # a --config file's
+    if not isinstance(given, dict):
+        raise UsageError(f"--config {args.config}: policy_kwargs spiking must be a mapping")
     spiking = None
     if args.policy != "mlp":  # the spiking network's options (its input code, for mlp-population)
         spiking = _spiking_options(
-            args,
-            env,
-            dict(policy_kwargs.get("spiking", {})),
-            env_kwargs,
-            obs_space,
-            normalize,
-            shared.nsp,
+            args, env, dict(given), env_kwargs, obs_space, normalize, shared.nsp
         )
-    if args.policy == "spiking":
-        policy_kwargs["spiking"] = spiking
-    else:  # SB3's own policy: none of the spiking policy's options
+    if args.policy != "spiking":  # SB3's own policy: none of the spiking policy's options
         for key in SPIKING_POLICY_KWARGS:
             policy_kwargs.pop(key, None)
         if args.hidden is not None:
             policy_kwargs["net_arch"] = list(args.hidden)
-        if spiking is not None:
-            policy_kwargs["population_code"] = _population_code(args.env, spiking, obs_space)
     # the command line spells the wrappers as env kwargs
     wrappers, env_kwargs = MazeWrappers.of_env(args.env, env_kwargs)
     try:
+        options = None if spiking is None else SpikingOptions(spiking)
+        if args.policy == "mlp-population":
+            assert options is not None
+            policy_kwargs["population_code"] = _population_code(args.env, options, obs_space)
         return MazeSettings(
             algo=algo,
             env_id=args.env,
@@ -260,6 +257,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             n_envs=args.n_envs or n_envs,
             hyperparams=hyperparams,
             policy_kwargs=policy_kwargs,
+            spiking=options if args.policy == "spiking" else None,
             pruning=args.pruning if args.policy == "spiking" else "dense",
             schedule=shared.schedule,
             freeze_mask=args.freeze_mask or default_freeze_mask(algo),
@@ -469,27 +467,24 @@ def _protocol_options(
     return out
 
 
-def _population_code(env_id: str, spiking: dict[str, Any], obs_space: gym.Space) -> dict[str, Any]:
+def _population_code(env_id: str, spiking: SpikingOptions, obs_space: gym.Space) -> dict[str, Any]:
     """The spiking agent's input code on ``env_id``, for SB3's MLP to be fed the same:
     receptive fields per value and the range they cover.
 
     :raises UsageError: where the spiking agent codes its input otherwise.
     """
-    encoder = spiking.get("encoder", DEFAULT_SPIKING["encoder"])
+    encoder = spiking.network.encoder
     if encoder != "population":
         raise UsageError(
             f"--policy mlp-population feeds SB3's MLP the spiking agent's population code; "
             f"on {env_id} the spiking agent's encoder is {encoder!r}: use --policy mlp"
         )
-    if "input_low" in spiking:
-        low, high = spiking["input_low"], spiking["input_high"]
-    else:  # as the spiking policy finds it (agents.policies.spiking_config)
-        bounds = input_bounds(obs_space)
-        if bounds is None:
-            raise UsageError(f"{env_id}'s observations have no finite range to code")
-        low, high = bounds
-    size = spiking.get("population_size", DEFAULT_SPIKING["population_size"])
-    return {"size": int(size), "low": float(low), "high": float(high)}
+    # the range as the spiking policy finds it (agents.policies.SpikingOptions.config)
+    bounds = spiking.input_range or input_bounds(obs_space)
+    if bounds is None:
+        raise UsageError(f"{env_id}'s observations have no finite range to code")
+    low, high = bounds
+    return {"size": spiking.network.population_size, "low": float(low), "high": float(high)}
 
 
 def check(argv: Sequence[str]) -> dict[str, Any]:
@@ -630,7 +625,7 @@ def build_model(
                 verbose=0,
                 # a copy: SB3 writes keys of its own into the dict (SAC: use_sde), and
                 # the settings keep what the run asked for
-                policy_kwargs=sb3_policy_kwargs(settings.policy_kwargs),
+                policy_kwargs=sb3_policy_kwargs(settings),
                 device="cpu",
                 tensorboard_log=str(run_dir / "tensorboard"),
                 **sb3_arguments(settings.hyperparams),
@@ -722,7 +717,7 @@ def train(
             "total_timesteps": model.num_timesteps,
             "pruning": settings.pruning,
             "policy": settings.policy,
-            "ndi": settings.policy_kwargs.get("spiking", {}).get("ndi"),
+            "ndi": None if settings.spiking is None else settings.spiking.network.ndi,
             "target_sparsity": settings.schedule.final,
             "survivors": survivor_summary(model.policy),
         }

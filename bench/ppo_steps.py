@@ -75,7 +75,7 @@ def learn(
 ) -> tuple[BaseAlgorithm, Any]:
     """``candidate``'s model on the runner's settings, and the runner's pruning
     callback for the spiking rows (None for the others)."""
-    kwargs = {**sb3_policy_kwargs(settings.policy_kwargs), **policy_kwargs}
+    kwargs = {**sb3_policy_kwargs(settings), **policy_kwargs}
     policy = policy_name(settings, venv.observation_space)
     model = algo(policy, venv, seed=settings.seed, device="cpu", policy_kwargs=kwargs or None,
                  **sb3_arguments(settings.hyperparams))  # fmt: skip

@@ -57,7 +57,7 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
     unknown = sorted(set(mazes) - set(MAZES))
     if unknown:
         raise GridError(f"unknown maze {unknown[0]!r}; accepted: {list(MAZES)}")
-    from agents.policies import DEFAULT_SPIKING  # the runner's own (resolve imports it)
+    from agents.config import MazeSettings  # the runner's own (resolve imports it)
 
     trials = []
     for env in mazes:
@@ -77,9 +77,9 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
                 **config.reading_options().to_dict(),
             )
             trial = resolve(trial)
-            spiking = trial.resolved["policy_kwargs"].get("spiking")
+            spiking = MazeSettings.from_dict(trial.resolved).spiking
             if spiking is not None:
-                population = spiking.get("encoder", DEFAULT_SPIKING["encoder"]) == "population"
+                population = spiking.network.encoder == "population"
             trials.append(trial)
     return trials
 

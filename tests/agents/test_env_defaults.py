@@ -37,23 +37,23 @@ def test_the_study_maze_keeps_the_shared_defaults():
     assert (s.algo, s.total_timesteps, s.n_envs) == ("ppo", 60_000, 8)
     assert s.hyperparams == ALGO_DEFAULTS["ppo"]["hyperparams"]
     assert s.env_kwargs == {"obs_mode": "coords"}
-    assert s.policy_kwargs["spiking"]["hidden"] == DEFAULT_SPIKING["hidden"]
+    assert s.spiking.network.hidden == DEFAULT_SPIKING["hidden"]
     assert s.eval_episodes is None
 
 
 def test_a_larger_maze_gets_its_steps_network_and_shaping_at_the_agents_discount():
     s = settings("--env", "nspdi/GridMaze-25x25-v0")
-    spiking = s.policy_kwargs["spiking"]
+    spiking = s.spiking.network
     assert s.total_timesteps == env_defaults(s.env_id).algos["ppo"]["n_timesteps"]
-    assert spiking["hidden"] == (256,)
+    assert spiking.hidden == (256,)
     # one input per square, fed as direct currents
-    assert s.env_kwargs["obs_mode"] == "onehot" and spiking["encoder"] == "direct"
+    assert s.env_kwargs["obs_mode"] == "onehot" and spiking.encoder == "direct"
     assert s.env_kwargs["shaping"] == 1.0
     assert s.env_kwargs["gamma"] == s.hyperparams["gamma"]
     # the command line wins over the env's defaults, key by key
     mine = settings("--env", "nspdi/GridMaze-25x25-v0", "--hidden", "64", "--env-kwargs",
                     "shaping:0.5", "gamma:0.9", "--total-timesteps", "100")  # fmt: skip
-    assert mine.policy_kwargs["spiking"]["hidden"] == (64,)
+    assert mine.spiking.network.hidden == (64,)
     assert mine.env_kwargs["obs_mode"] == "onehot"
     assert (mine.env_kwargs["shaping"], mine.env_kwargs["gamma"]) == (0.5, 0.9)
     assert mine.total_timesteps == 100
@@ -66,7 +66,7 @@ def test_a_config_file_wins_over_the_env_defaults(tmp_path: Path):
     )
     s = settings("--env", "nspdi/GridMaze-25x25-v0", "--config", str(config))
     assert s.total_timesteps == 1234
-    assert s.policy_kwargs["spiking"]["hidden"] == (32,)
+    assert s.spiking.network.hidden == (32,) and "spiking" not in s.policy_kwargs
     assert s.env_kwargs["obs_mode"] == "onehot"
 
 
@@ -89,6 +89,14 @@ def test_a_robotics_maze_needs_no_flags():
     assert shaped.wrappers == MazeWrappers(shaping=2.0, gamma=shaped.hyperparams["gamma"])
     assert shaped.env_kwargs == {"continuing_task": False}
     assert MazeSettings.from_dict(shaped.to_dict()) == shaped
+    # the spiking options: typed in the settings, as given inside policy_kwargs in the record
+    record = s.to_dict()["policy_kwargs"]
+    assert record["critic"] == "mlp" and record["spiking"] == s.spiking.to_dict()
+    assert MazeSettings.from_dict(s.to_dict()).spiking == s.spiking
+    with pytest.raises(ValueError, match="hold the network's options in spiking"):
+        replace(s, policy_kwargs={**s.policy_kwargs, "spiking": {}})
+    with pytest.raises(ValueError, match="the mlp policy takes no spiking options"):
+        replace(s, policy="mlp", policy_kwargs={}, pruning="dense")
     with pytest.raises(ValueError, match="'waypoints' of PointMaze_UMaze-v3 is a wrapper option"):
         replace(s, env_kwargs={"waypoints": True})
     with pytest.raises(ValueError, match="nspdi/PointMaze-Large-v0 shapes its reward itself"):
@@ -190,9 +198,9 @@ def test_the_mlp_baseline_trains_unpruned_and_counts_its_multiply_accumulates(tm
 
 def test_the_mlp_fed_the_spiking_agents_input_code(tmp_path):
     # like with like: SB3's MLP on the population code the spiking agent sees
-    spiking = settings().policy_kwargs["spiking"]
+    size = settings().spiking.network.population_size
     s = settings("--policy", "mlp-population", "--hidden", "16", "16")
-    size = spiking.get("population_size", DEFAULT_SPIKING["population_size"])
+    assert s.spiking is None
     assert s.policy_kwargs["population_code"]["size"] == size
     assert set(s.policy_kwargs) == {"net_arch", "population_code"} and s.pruning == "dense"
     run = tmp_path / "run"
@@ -216,7 +224,7 @@ def test_the_mlp_fed_the_spiking_agents_input_code(tmp_path):
 def test_random_mazes_train_on_one_split_and_are_evaluated_on_the_other():
     s = settings("--env", "nspdi/GridMaze-Random-9x9-v0")
     assert s.env_kwargs["maze_split"] == "train" and s.env_kwargs["obs_mode"] == "local"
-    assert s.eval_episodes == 100 and s.policy_kwargs["spiking"]["encoder"] == "direct"
+    assert s.eval_episodes == 100 and s.spiking.network.encoder == "direct"
 
     class StandStill:
         def predict(self, obs, deterministic=True):

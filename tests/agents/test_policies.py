@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import agents
 import envs  # noqa: F401
-from agents.policies import input_bounds, spiking_config
+from agents.policies import DEFAULT_SPIKING, SpikingOptions, input_bounds, spiking_config
 from nspdi_rl.network import SpikingNetwork
 from nspdi_rl.pruning import PruningSchedule
 
@@ -152,6 +152,38 @@ def test_population_input_range_comes_from_the_observation_space():
     assert direct.encoder == "direct"
 
 
+def test_spiking_options_are_checked_once_and_recorded_as_given():
+    given = {"hidden": [64], "nsp": {"method": "magnitude"}, "lif": {"alpha": 5.0}}
+    options = SpikingOptions(given)
+    # typed, over the defaults (a lif mapping replaces DEFAULT_SPIKING's as a whole)
+    assert options.network.hidden == (64,) and options.network.nsp.method == "magnitude"
+    assert options.network.lif.alpha == 5.0
+    assert options.network.time_steps == DEFAULT_SPIKING["time_steps"]
+    assert options.to_dict() == given and options.to_dict() is not given
+    assert options == SpikingOptions.of(given) and SpikingOptions.of(options) is options
+    assert SpikingOptions.of(None) == SpikingOptions()
+    # each network's config: the sizes from the spaces, the range from them unless given
+    config = options.config(5, 2, bounds=(-1.0, 3.0))
+    assert (config.input_shape, config.n_outputs) == ((5,), 2)
+    assert (config.input_low, config.input_high) == (-1.0, 3.0)
+    assert options.input_range is None
+    ranged = SpikingOptions({"input_low": -2.0, "input_high": 2.0})
+    assert ranged.input_range == (-2.0, 2.0)
+    assert (ranged.config(5, 2, bounds=(0.0, 1.0)).input_low, ranged.input_range[1]) == (-2.0, 2.0)
+    # bad options are refused when made, naming the option
+    for bad, message in [
+        ({"hiden": [8]}, "unknown spiking option 'hiden'"),
+        ({"input_shape": (3,)}, "'input_shape' is set by the policy"),
+        ({"conv_channels": (8,)}, "'conv_channels': the policies' networks are dense"),
+        ({"hidden": (0,)}, "layer sizes must be positive"),
+        ({"nsp": {"method": "nope"}}, "nope"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            SpikingOptions(bad)
+    with pytest.raises(ValueError, match="must be a mapping"):
+        SpikingOptions([("hidden", 8)])  # type: ignore[arg-type]
+
+
 def test_sac_critics_see_actions_across_the_whole_encoder_range():
     """SAC's actions lie in [-1, 1]; the point maze's observations span [-2, 5]: the
     critics encode the actions on [-2, 5] too, ends to ends."""
@@ -254,7 +286,7 @@ def test_callback_and_config_errors():
         model.learn(16, callback=agents.NSPPruningCallback(PruningSchedule(), total_timesteps=16))
     with pytest.raises(ValueError, match="'n_outputs' is set by the policy"):
         spiking_config(4, 2, {"n_outputs": 3})
-    with pytest.raises(ValueError, match="unknown SpikingNetConfig keys"):
+    with pytest.raises(ValueError, match="unknown spiking option 'widths'"):
         PPO("SpikingMlpPolicy", grid(), policy_kwargs={"spiking": {"widths": 3}})
 
 

@@ -53,29 +53,30 @@ def test_bad_cli_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
 def test_a_dist_reaches_the_policy_synapses():
     from agents.train_maze import parse_args, settings_from_args
 
-    nsp = settings_from_args(parse_args(["--a-dist", "constant"])).policy_kwargs["spiking"]
-    assert nsp["nsp"] == {
+    spiking = settings_from_args(parse_args(["--a-dist", "constant"])).spiking
+    assert spiking.network.nsp.a_dist == "constant"
+    assert spiking.to_dict()["nsp"] == {  # as runs record it
         "method": "nsp",
         "a_dist": "constant",
         **DEFAULT_READING.to_dict(),
         "d1": 0.0,
     }
     reading = settings_from_args(parse_args(["--reading", "d1", "--no-learnable-a"]))
-    assert reading.policy_kwargs["spiking"]["nsp"]["reading"] == "d1"
-    assert reading.policy_kwargs["spiking"]["nsp"]["learnable_a"] is False
+    assert reading.spiking.network.nsp.reading == "d1"
+    assert reading.spiking.network.nsp.learnable_a is False
     # a baseline takes its own definition, not NSP's reading
-    stds = settings_from_args(parse_args(["--pruning", "stds"])).policy_kwargs["spiking"]["nsp"]
-    assert stds == {
+    stds = settings_from_args(parse_args(["--pruning", "stds"])).spiking
+    assert stds.network.nsp.method == "stds"
+    assert stds.to_dict()["nsp"] == {
         "method": "stds",
         "a_dist": "lognormal",
         **ORIGINAL_READING.to_dict(),
         "d1": 0.0,
     }
     # --d1 reaches the policy too (a fixed shift of NSP's d2 reading)
-    shifted = settings_from_args(parse_args(["--d1", "0.01"])).policy_kwargs["spiking"]["nsp"]
-    assert shifted["d1"] == 0.01 and shifted["reading"] == "d2"
-    default = settings_from_args(parse_args([])).policy_kwargs["spiking"]["nsp"]
-    assert default["a_dist"] == "lognormal"
+    shifted = settings_from_args(parse_args(["--d1", "0.01"])).spiking.network.nsp
+    assert shifted.d1 == 0.01 and shifted.reading == "d2"
+    assert settings_from_args(parse_args([])).spiking.network.nsp.a_dist == "lognormal"
 
 
 def test_resuming_a_run_killed_after_its_last_checkpoint_finishes_it(tmp_path):
