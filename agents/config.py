@@ -63,7 +63,7 @@ DEFAULT_OBS_MODE = "coords"
 #: the shared options' defaults; the network ones are the spiking policies' own
 #: (:data:`agents.policies.DEFAULT_SPIKING`); one torch thread, as these networks are
 #: small enough that a second costs more in synchronisation than it gives;
-#: ``freeze_mask`` None: ``reached`` for dqn and sac, ``end`` otherwise (see
+#: ``freeze_mask`` None: ``reached`` for dqn, sac and tqc, ``end`` otherwise (see
 #: :func:`default_freeze_mask`)
 MAZE_PRESET = Preset(
     hidden=None,  # per env (ENV_DEFAULTS), else DEFAULT_SPIKING's
@@ -125,7 +125,26 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
             "gradient_steps": 1,
         },
     },
+    # sb3_contrib's TQC: SAC with a mixture of quantile critics whose top quantiles are
+    # dropped (Kuznetsov et al., 2020), SAC's settings otherwise; its critics stay MLPs
+    "tqc": {
+        "n_timesteps": 30_000,
+        "n_envs": 1,
+        "hyperparams": {
+            "learning_rate": 1e-3,
+            "buffer_size": 100_000,
+            "learning_starts": 1_000,
+            "batch_size": 128,
+            "gamma": 0.97,
+            "train_freq": 1,
+            "gradient_steps": 1,
+        },
+    },
 }
+
+#: the off-policy algorithms of continuous actions: a squashed Gaussian actor, critics of
+#: the action
+CONTINUOUS_OFF_POLICY = ("sac", "tqc")
 
 
 #: the spiking policy's own ``policy_kwargs`` (SB3's MLP baseline takes none of them)
@@ -195,10 +214,12 @@ _HER_SAC = {
 
 
 def _her_sac(n_timesteps: int, env_kwargs: dict[str, Any] | None = None) -> EnvDefaults:
-    """A gymnasium-robotics PointMaze's defaults: SAC with HER for ``n_timesteps``."""
+    """A gymnasium-robotics PointMaze's defaults: SAC with HER for ``n_timesteps`` (and
+    TQC, under ``--algo tqc``, with the same)."""
+    her = {"n_timesteps": n_timesteps, "hyperparams": _HER_SAC}
     return EnvDefaults(
         algo="sac",
-        algos={"sac": {"n_timesteps": n_timesteps, "hyperparams": _HER_SAC}},
+        algos={"sac": her, "tqc": her},
         env_kwargs=dict(env_kwargs or {}),
         gym_packages=("gymnasium_robotics",),
         eval_episodes=100,
@@ -335,7 +356,7 @@ def load_yaml_config(path: str | Path, env_id: str) -> dict[str, Any]:
 def default_freeze_mask(algo: str) -> str:
     """``reached`` for DQN and SAC, whose value estimates suffer from a changing mask;
     ``end`` (silent synapses may regrow until training ends) otherwise."""
-    return "reached" if algo in ("dqn", "sac") else "end"
+    return "reached" if algo in ("dqn", *CONTINUOUS_OFF_POLICY) else "end"
 
 
 # (kind, bound) per SB3 constructor argument the runner's hyperparameters may set:
@@ -430,7 +451,7 @@ def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str = "") -
             if not isinstance(value, dict):
                 raise ValueError(f"{where}replay_buffer_kwargs must be a mapping, got {value!r}")
             continue
-        if key == "ent_coef" and isinstance(value, str) and algo == "sac":
+        if key == "ent_coef" and isinstance(value, str) and algo in CONTINUOUS_OFF_POLICY:
             if value != "auto" and not value.startswith("auto_"):
                 raise ValueError(f"{where}ent_coef must be a number, 'auto' or 'auto_<init>'")
             continue
@@ -456,7 +477,7 @@ def _check_population_code(code: Any) -> None:
 class MazeSettings:
     """Everything one maze run uses, saved in its ``run.json`` and checked when made.
 
-    :param algo: ``ppo``, ``a2c``, ``dqn`` or ``sac``.
+    :param algo: ``ppo``, ``a2c``, ``dqn``, ``sac`` or ``tqc``.
     :param env_id: a registered Gymnasium id.
     :param env_kwargs: keyword arguments of ``gymnasium.make``.
     :param wrappers: the wrappers around a gymnasium-robotics maze (shaping, waypoints;

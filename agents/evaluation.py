@@ -30,6 +30,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from sb3_contrib import TQC
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
@@ -79,7 +80,13 @@ __all__ = [
 #: one observation, or a batch: an array, or one array per key of a Dict space
 Observation = np.ndarray | dict[str, np.ndarray]
 #: ``run.json`` ``algo`` value -> SB3 algorithm class.
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
+ALGOS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO,
+    "a2c": A2C,
+    "dqn": DQN,
+    "sac": SAC,
+    "tqc": TQC,
+}
 #: Episodes with random starts when the maze's free starts cannot be enumerated.
 DEFAULT_RANDOM_EPISODES = 20
 #: The first evaluation seed: far above the seeds training resets its envs with

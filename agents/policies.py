@@ -11,6 +11,7 @@ field except ``input_shape`` and ``n_outputs`` (``nsp`` and ``lif`` as mappings)
 - :class:`SpikingActorCriticPolicy` (alias ``"SpikingMlpPolicy"`` for PPO and A2C)
 - :class:`SpikingDQNPolicy` (alias ``"SpikingMlpPolicy"`` for DQN)
 - :class:`SpikingSACPolicy` (alias ``"SpikingMlpPolicy"`` for SAC)
+- :class:`SpikingTQCPolicy` (alias ``"SpikingMlpPolicy"`` for sb3_contrib's TQC)
 
 Each has ``spiking_networks()`` (every spiking network by name),
 ``actor_network()`` (the one that acts) and ``measure(observations)``
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from sb3_contrib.tqc.policies import Actor as TQCActor
+from sb3_contrib.tqc.policies import TQCPolicy
 from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
@@ -45,6 +48,7 @@ __all__ = [
     "SpikingDQNPolicy",
     "SpikingOptions",
     "SpikingSACPolicy",
+    "SpikingTQCPolicy",
     "input_bounds",
     "spiking_config",
 ]
@@ -402,6 +406,18 @@ class SpikingSACActor(_SpikingOptions, Actor):
         )
 
 
+class SpikingTQCActor(_SpikingOptions, TQCActor):
+    """TQC's actor with a spiking latent, as :class:`SpikingSACActor` is SAC's (TQC's
+    actor is SAC's squashed Gaussian)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
+        self.latent_pi = build_network(
+            self.spiking.config(self.features_dim, latent_dim, input_bounds(self.observation_space))
+        )
+
+
 class _ActionGradientCritic(ContinuousCritic):
     """SAC's critics, computing no parameter gradients for the actor's loss.
 
@@ -528,6 +544,28 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
         for i, q in enumerate(self.critic_target.q_networks):
             nets[f"critic_target{i}"] = q  # type: ignore[assignment]
         return nets
+
+    def actor_network(self) -> SpikingNetwork:
+        return self.actor.latent_pi  # type: ignore[return-value]
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor.extract_features(obs, self.actor.features_extractor)  # type: ignore[return-value]
+
+
+class SpikingTQCPolicy(_SpikingMixin, TQCPolicy):
+    """TQC policy (sb3_contrib: SAC with truncated mixtures of quantile critics) with a
+    spiking actor latent and TQC's own MLP quantile critics: the actor alone is spiking
+    and pruned, as SAC's with ``critic="mlp"``.
+
+    :param spiking: the spiking actor's options (:class:`SpikingOptions` or a mapping).
+    """
+
+    def make_actor(self, features_extractor: Any = None) -> SpikingTQCActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return SpikingTQCActor(spiking=self.spiking, **actor_kwargs).to(self.device)
+
+    def spiking_networks(self) -> dict[str, SpikingNetwork]:
+        return {"actor": self.actor_network()}
 
     def actor_network(self) -> SpikingNetwork:
         return self.actor.latent_pi  # type: ignore[return-value]

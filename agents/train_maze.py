@@ -33,6 +33,7 @@ import agents  # noqa: F401  (registers "SpikingMlpPolicy")
 from agents.callbacks import NSPPruningCallback
 from agents.checkpoints import Checkpoint, save_normalizer
 from agents.config import (
+    CONTINUOUS_OFF_POLICY,
     DEFAULT_ENV_ID,
     DEFAULT_OBS_MODE,
     MAZE_PRESET,
@@ -84,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p = runner_parser(
         PROG,
         "Train a spiking NDI agent on a maze while NSP prunes it online. "
-        "--freeze-mask defaults to 'reached' for dqn and sac, whose value estimates "
+        "--freeze-mask defaults to 'reached' for dqn, sac and tqc, whose value estimates "
         "suffer from a changing mask, and to 'end' otherwise.",
         MAZE_PRESET,
         output_default="runs/<algo>-<env>-<time>",
@@ -331,8 +332,8 @@ def _probe(
     probe.close()
     if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
         raise UsageError(f"--algo dqn needs a discrete action space; {args.env} has {space}")
-    if algo == "sac" and not isinstance(space, gym.spaces.Box):
-        raise UsageError(f"--algo sac needs a continuous action space; {args.env} has {space}")
+    if algo in CONTINUOUS_OFF_POLICY and not isinstance(space, gym.spaces.Box):
+        raise UsageError(f"--algo {algo} needs a continuous action space; {args.env} has {space}")
     return obs_space, train_episode_steps, episode_steps
 
 

@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from sb3_contrib import TQC
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -31,6 +32,7 @@ def grid():
         (PPO, "nspdi/PointMaze-v0", {"n_steps": 32, "batch_size": 32}),
         (DQN, "nspdi/GridMaze-v0", {"learning_starts": 16, "batch_size": 16}),
         (SAC, "nspdi/PointMaze-v0", {"learning_starts": 16, "batch_size": 16}),
+        (TQC, "nspdi/PointMaze-v0", {"learning_starts": 16, "batch_size": 16}),
     ],
 )
 def test_policies_train_save_and_load_by_alias(algo, env_id, kwargs, tmp_path):
@@ -38,7 +40,12 @@ def test_policies_train_save_and_load_by_alias(algo, env_id, kwargs, tmp_path):
     model = algo("SpikingMlpPolicy", env, seed=0, policy_kwargs=small(), **kwargs)
     assert isinstance(
         model.policy,
-        (agents.SpikingActorCriticPolicy, agents.SpikingDQNPolicy, agents.SpikingSACPolicy),
+        (
+            agents.SpikingActorCriticPolicy,
+            agents.SpikingDQNPolicy,
+            agents.SpikingSACPolicy,
+            agents.SpikingTQCPolicy,
+        ),
     )
     model.learn(64)
     obs, _ = env.reset(seed=1)
@@ -224,6 +231,20 @@ def test_sac_with_mlp_critics_prunes_and_saves_the_spiking_actor_only(tmp_path):
     )
     with pytest.raises(ValueError, match="unknown SAC critic 'ann'; accepted"):
         SAC("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
+
+
+def test_tqc_has_a_spiking_actor_and_its_own_quantile_critics():
+    env = gym.make("nspdi/PointMaze-v0")
+    model = TQC("SpikingMlpPolicy", env, seed=0, policy_kwargs=small(), learning_starts=16)
+    policy = model.policy
+    assert set(policy.spiking_networks()) == {"actor"}
+    actor = policy.actor_network()
+    assert isinstance(actor, SpikingNetwork) and actor is policy.actor.latent_pi
+    assert actor.config.encoder == "population" and actor.config.hidden == (32,)
+    # TQC's critics: MLPs of quantiles, none of them spiking
+    assert not any(isinstance(m, SpikingNetwork) for m in policy.critic.modules())
+    measured = policy.measure(np.stack([env.observation_space.sample() for _ in range(4)]))
+    assert measured["synops_per_step"] > 0 and set(measured["sparsity_per_network"]) == {"actor"}
 
 
 @pytest.mark.parametrize("algo", ["dqn", "sac"])

@@ -33,6 +33,7 @@ GRID_RUN = [*GRID, "--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-p
         (["--schedule", "zigzag"], "unknown --schedule 'zigzag'"),
         (["--freeze-mask", "never"], "unknown --freeze-mask 'never'"),
         ([*GRID, "--algo", "sac"], "--algo sac needs a continuous action space"),
+        ([*GRID, "--algo", "tqc"], "--algo tqc needs a continuous action space"),
         (["--config", "/nonexistent.yaml"], "config file /nonexistent.yaml does not exist"),
         (["--config", "/"], "config file / is a folder, not a file"),
         (["--resume"], "nothing to resume in"),
@@ -89,6 +90,31 @@ def test_resuming_a_run_killed_after_its_last_checkpoint_finishes_it(tmp_path):
     again = json.loads((run / "summary.json").read_text())
     assert again["total_timesteps"] == first["total_timesteps"]
     assert again["sparsity"] == first["sparsity"]
+
+
+def test_tqc_runs_resumes_and_takes_hers_defaults_on_the_robotics_mazes(tmp_path):
+    from agents.evaluation import load_run
+    from agents.train_maze import resolve
+
+    robotics = resolve(["--env", "PointMaze_Medium-v3", "--algo", "tqc"])
+    sac = resolve(["--env", "PointMaze_Medium-v3"])
+    assert robotics.hyperparams == sac.hyperparams  # HER, as SAC's
+    assert robotics.freeze_mask == "reached" and robotics.policy_kwargs == {}
+    run, config = tmp_path / "run", tmp_path / "tqc.yaml"
+    config.write_text("default:\n  learning_starts: 16\n  batch_size: 16\n")
+    argv = ["--env", "nspdi/PointMaze-v0", "--algo", "tqc", "--total-timesteps", "96",
+            "--checkpoint-freq", "64", "--eval-episodes", "2", "--hidden", "8",
+            "--time-steps", "2", "--config", str(config), "--no-progress"]  # fmt: skip
+    assert main([*argv, "--output", str(run)]) == 0
+    first = json.loads((run / "summary.json").read_text())
+    assert first["algo"] == "tqc" and first["settings"]["freeze_mask"] == "reached"
+    assert (run / "checkpoints" / "step_000000064" / "replay_buffer.pkl").is_file()
+    (run / "summary.json").unlink()  # as if killed before the summary was written
+    assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
+    again = json.loads((run / "summary.json").read_text())
+    assert again["sparsity"] == first["sparsity"]
+    model, _, _ = load_run(run)
+    assert type(model).__name__ == "TQC" and model.policy.actor_network().config.hidden == (8,)
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
