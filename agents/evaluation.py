@@ -67,6 +67,7 @@ __all__ = [
     "D4RL_REFERENCE_RETURNS",
     "DEFAULT_RANDOM_EPISODES",
     "EVAL_SEED",
+    "VALIDATION_SEED",
     "MAX_MEASURED_OBSERVATIONS",
     "MEASURE_KEYS",
     "RunError",
@@ -74,6 +75,7 @@ __all__ = [
     "evaluate_maze",
     "evaluation_kwargs",
     "load_run",
+    "validation_split",
     "write_summary",
 ]
 
@@ -93,6 +95,10 @@ DEFAULT_RANDOM_EPISODES = 20
 #: (``seed`` to ``seed + n_envs - 1``), so evaluation starts (and random layouts) are
 #: drawn from seeds training never used
 EVAL_SEED = 1_000_000
+#: the seed of the validation episodes from random starts (:func:`validation_split`):
+#: episode ``i`` resets with ``VALIDATION_SEED + i``, apart from the test episodes'
+#: ``EVAL_SEED + i`` for any count below a million
+VALIDATION_SEED = 2_000_000
 #: D4RL's reference returns (random policy, expert) of the sparse-reward Maze2D tasks
 #: over one episode of 300 / 600 / 800 steps; gymnasium-robotics keeps these mazes as
 #: ``PointMaze_*-v3`` with D4RL's episode lengths. Normalised score:
@@ -305,7 +311,8 @@ def evaluate_maze(
         ``gymnasium-robotics`` or None), ``normalized_score`` (D4RL's, see
         :func:`d4rl_score`; None under any other protocol),
         ``split_success`` (every-free-start mode: success on the ``val`` and the
-        ``test`` half of the starts, :func:`envs.grid_maze.start_split_of`; else None).
+        ``test`` half of the starts, :func:`envs.grid_maze.start_split_of`; else None,
+        and the maze runner's final summary has :func:`validation_split`'s).
     :raises ValueError: for an unknown ``env_id``, ``n_episodes < 1``, a model
         whose observation space differs from the environment's, or env options
         the environment rejects.
@@ -532,6 +539,40 @@ def _summarise(episodes: list[_Episode]) -> dict[str, Any]:
         "mean_episode_length": _mean([e.length for e in episodes]),
         "n_episodes": len(episodes),
         "success_by_way": _success_by_way(episodes),
+    }
+
+
+def validation_split(
+    model: Any,
+    result: dict[str, Any],
+    n_episodes: int | None = None,
+) -> dict[str, Any] | None:
+    """The validation and test success of an :func:`evaluate_maze` result from random
+    starts: as many episodes again from the starts of :data:`VALIDATION_SEED` (random
+    goals too, where the env draws them), which no test episode uses, beside the
+    result's own; the form of ``split_success``
+    (``{"val", "val_episodes", "test", "test_episodes"}``). Settings may be chosen on
+    ``val`` and reported on ``test``. (A random grid maze draws the validation mazes
+    from the same held-out split as the test mazes, by other seeds.)
+
+    :return: None for a result of every free start (its ``split_success`` halves the
+        starts already).
+    """
+    if result["start_mode"] != START_MODES[1]:
+        return None
+    val = evaluate_maze(
+        model,
+        result["env_id"],
+        result["env_kwargs"],
+        n_episodes=n_episodes or result["n_episodes"],
+        deterministic=result["deterministic"],
+        seed=VALIDATION_SEED,
+    )
+    return {
+        "val": val["success_rate"],
+        "val_episodes": val["n_episodes"],
+        "test": result["success_rate"],
+        "test_episodes": result["n_episodes"],
     }
 
 

@@ -57,7 +57,7 @@ from agents.environments import (
     make_training_env,
     parse_env_kwargs,
 )
-from agents.evaluation import ALGOS, evaluate_maze, write_summary
+from agents.evaluation import ALGOS, evaluate_maze, validation_split, write_summary
 from agents.plots import plot_learning_curves
 from agents.policies import DEFAULT_SPIKING, SpikingOptions, input_bounds
 from envs.robotics import PROTOCOLS, MazeWrappers, d4rl_maze_map, protocol_of
@@ -711,6 +711,8 @@ def train(
     )
     shared = {"sparsity", "connectivity_per_layer", "synops_per_step", "energy_per_step_pj"}
     summary.update({k: v for k, v in final.items() if k != "unix_time" and k not in shared})
+    if final["split_success"] is None:  # random starts: validation episodes of their own
+        summary["split_success"] = validation_split(model, final)
     summary.update(
         {
             "algo": settings.algo,

@@ -140,6 +140,22 @@ def test_random_starts_are_seeded(untrained: PPO) -> None:
     assert first == again
 
 
+def test_validation_episodes_come_from_starts_no_test_episode_uses(untrained: PPO) -> None:
+    from agents.evaluation import VALIDATION_SEED, validation_split
+
+    test = evaluate_maze(untrained, GRID, n_episodes=6, seed=3)
+    split = validation_split(untrained, test)
+    val = evaluate_maze(untrained, GRID, n_episodes=6, seed=VALIDATION_SEED)
+    assert split == {
+        "val": val["success_rate"],
+        "val_episodes": 6,
+        "test": test["success_rate"],
+        "test_episodes": 6,
+    }
+    # every free start: the starts' own halves, no episodes of its own
+    assert validation_split(untrained, evaluate_maze(untrained, "nspdi/GridMaze-v0")) is None
+
+
 def test_point_maze_defaults_to_random_starts_without_optimality() -> None:
     summary = evaluate_maze(StillAgent(), "nspdi/PointMaze-Open-v0")
     assert summary["start_mode"] == "random_starts"

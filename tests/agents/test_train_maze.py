@@ -108,6 +108,12 @@ def test_tqc_runs_resumes_and_takes_hers_defaults_on_the_robotics_mazes(tmp_path
     assert main([*argv, "--output", str(run)]) == 0
     first = json.loads((run / "summary.json").read_text())
     assert first["algo"] == "tqc" and first["settings"]["freeze_mask"] == "reached"
+    # random starts: validation episodes of their own beside the test ones
+    split = first["split_success"]
+    assert (split["test"], split["val_episodes"], split["test_episodes"]) == (
+        first["success_rate"], 2, 2,
+    )  # fmt: skip
+    assert 0.0 <= split["val"] <= 1.0
     assert (run / "checkpoints" / "step_000000064" / "replay_buffer.pkl").is_file()
     (run / "summary.json").unlink()  # as if killed before the summary was written
     assert main(["--output", str(run), "--resume", "--no-progress"]) == 0
