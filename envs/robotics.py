@@ -1,8 +1,8 @@
 """gymnasium-robotics' mazes (PointMaze, AntMaze) as the project uses them: their map's
-geometry (:class:`MazeFrame`), the two wrappers the project puts around them
-(:class:`GeodesicShaping`, :class:`WaypointGoal`), chosen by one typed set of options
-(:class:`MazeWrappers`), and a top-down drawing from the positions where MuJoCo cannot
-render (:func:`record_top_down`).
+geometry (:class:`MazeFrame`), the wrappers the project puts around them
+(:class:`GeodesicShaping`, :class:`WaypointGoal`, :class:`WayCurriculum`), chosen by
+one typed set of options (:class:`MazeWrappers`), and a top-down drawing from the
+positions where MuJoCo cannot render (:func:`record_top_down`).
 
 gymnasium-robotics itself is optional: nothing here imports it; these functions take
 an env made from its ids (``gymnasium_robotics`` registers them on import). The
@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.maze import GeodesicDistance, GeodesicMap, layout_walls, square_of
+from envs.maze import GeodesicDistance, GeodesicMap, bfs_distances, layout_walls, square_of
 from envs.rendering import point_frame
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "GeodesicShaping",
     "MazeFrame",
     "MazeWrappers",
+    "WayCurriculum",
     "WaypointGoal",
     "d4rl_maze_map",
     "is_robotics_maze",
@@ -258,6 +259,69 @@ class GeodesicShaping(gym.Wrapper):
         return reward + (term[0] if single else term)
 
 
+class WayCurriculum(gym.Wrapper):
+    """A curriculum on the length of the way, for training: starts near the goal first.
+
+    Each episode's goal square is drawn as the env draws it (among the map's goal
+    squares: every free square, or the fixed goal of a map with one), and its start
+    square among the free squares whose way around the walls to that goal is at least
+    1 and at most :attr:`reach` squares. The reach grows linearly from 1 to the map's
+    longest way over this env's first ``steps`` environment steps; from then on the env
+    draws its own starts and goals. The position noise inside a square, and everything
+    else, stay the env's. Evaluation drops it (:meth:`MazeWrappers.for_evaluation`).
+
+    :param steps: the environment steps (of this env; each of several parallel envs
+        counts its own) over which the reach grows, > 0.
+    """
+
+    def __init__(self, env: gym.Env, steps: int) -> None:
+        super().__init__(env)
+        walls = MazeFrame.of(env, "the way curriculum").walls
+        maze = env.unwrapped.maze  # type: ignore[attr-defined]
+        self.goals = [self._square(maze, xy) for xy in maze.unique_goal_locations]
+        self.starts = [self._square(maze, xy) for xy in maze.unique_reset_locations]
+        self.ways = {goal: bfs_distances(walls, goal) for goal in set(self.goals)}
+        self.longest = max(
+            int(self.ways[goal][start]) for goal in self.ways for start in self.starts
+        )
+        self.steps = int(steps)
+        self.taken = 0
+        self.last: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._rng: np.random.Generator | None = None
+
+    @staticmethod
+    def _square(maze: Any, xy: Any) -> tuple[int, int]:
+        row, column = maze.cell_xy_to_rowcol(np.asarray(xy))
+        return int(row), int(column)
+
+    @property
+    def reach(self) -> float:
+        """The longest way (squares) a start may have to the goal now."""
+        return 1 + (self.longest - 1) * min(1.0, self.taken / self.steps)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        if options is not None or self.taken >= self.steps:
+            self.last = None  # the env's own draw (or the caller's)
+            return self.env.reset(seed=seed, options=options)
+        goal = self.goals[int(self._rng.integers(len(self.goals)))]
+        way = self.ways[goal]
+        near = [s for s in self.starts if 1 <= way[s] <= self.reach]
+        start = near[int(self._rng.integers(len(near)))] if near else None
+        self.last = None if start is None else (goal, start)
+        cells = {"goal_cell": np.array(goal), "reset_cell": None}
+        if start is not None:
+            cells["reset_cell"] = np.array(start)
+        return self.env.reset(seed=seed, options=cells)
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        self.taken += 1
+        return self.env.step(action)
+
+
 class WaypointGoal(gym.Wrapper):
     """A planner over the maze map in front of the agent: the goal the agent sees
     (``desired_goal``) is the next square of the shortest way to the real goal (BFS on
@@ -317,22 +381,26 @@ class MazeWrappers:
     ``waypoints:True``, as RL Zoo passes options); :meth:`split` takes them out of the
     kwargs before ``gymnasium.make`` sees them, and :meth:`apply` wraps the env.
 
-    The rule of evaluation (:meth:`for_evaluation`): shaping is training's help and is
-    dropped, so that returns and the D4RL score are the env's own reward; waypoints
+    The rule of evaluation (:meth:`for_evaluation`): shaping and the curriculum are
+    training's help and are dropped, so that returns and the D4RL score are the env's
+    own reward and its own starts and goals; waypoints
     stay, since they are the agent's input (a planner that reads the map), and the
     env's own reward of each step is in ``info[ENV_REWARD]``, which evaluation counts.
 
     :param shaping: :class:`GeodesicShaping`'s weight (> 0), or None for no shaping.
     :param gamma: the discount the shaping term assumes (the agent's), in [0, 1].
     :param waypoints: put :class:`WaypointGoal` in front of the agent.
+    :param curriculum: :class:`WayCurriculum`'s steps (> 0), or None for none: a
+        training help, dropped in evaluation as shaping is.
     """
 
     shaping: float | None = None
     gamma: float = 0.99
     waypoints: bool = False
+    curriculum: int | None = None
 
     #: the env kwargs that are these options
-    KEYS = ("shaping", "gamma", "waypoints")
+    KEYS = ("shaping", "gamma", "waypoints", "curriculum")
 
     def __post_init__(self) -> None:
         s, g = self.shaping, self.gamma
@@ -344,6 +412,11 @@ class MazeWrappers:
             raise ValueError(
                 f"env kwarg waypoints {self.waypoints!r} is not accepted; accepted: bool"
             )
+        c = self.curriculum
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c <= 0):
+            raise ValueError(
+                f"env kwarg curriculum {c!r} is not accepted; accepted is a step count > 0"
+            )
 
     @classmethod
     def split(cls, env_kwargs: Mapping[str, Any]) -> tuple[MazeWrappers, dict[str, Any]]:
@@ -352,7 +425,8 @@ class MazeWrappers:
         rest = dict(env_kwargs)
         shaping = rest.pop("shaping", None)
         gamma = rest.pop("gamma", 0.99) if shaping is not None else 0.99
-        return cls(shaping or None, gamma, rest.pop("waypoints", False)), rest
+        waypoints, curriculum = rest.pop("waypoints", False), rest.pop("curriculum", None)
+        return cls(shaping or None, gamma, waypoints, curriculum), rest
 
     @classmethod
     def of_env(
@@ -371,6 +445,8 @@ class MazeWrappers:
             out.update(shaping=self.shaping, gamma=self.gamma)
         if self.waypoints:
             out["waypoints"] = True
+        if self.curriculum:
+            out["curriculum"] = self.curriculum
         return out
 
     def for_evaluation(self) -> MazeWrappers:
@@ -383,10 +459,14 @@ class MazeWrappers:
         :raises ValueError: for options on an env that is not a gymnasium-robotics maze
             (closing it).
         """
-        if not (self.shaping or self.waypoints):
+        if not (self.shaping or self.waypoints or self.curriculum):
             return env
         if not is_robotics_maze(env):
             env.close()
+            if self.curriculum:
+                raise ValueError(
+                    f"env kwarg curriculum is for gymnasium-robotics' mazes; {env_id} is not one"
+                )
             if self.shaping:
                 raise ValueError(
                     f"env kwarg shaping is for the nspdi/ mazes and gymnasium-robotics' "
@@ -395,6 +475,8 @@ class MazeWrappers:
             raise ValueError(
                 f"env kwarg waypoints is for gymnasium-robotics' mazes; {env_id} is not one"
             )
+        if self.curriculum:  # innermost: the wrappers outside it see its episodes
+            env = WayCurriculum(env, self.curriculum)
         if self.waypoints:
             env = WaypointGoal(env)
         return GeodesicShaping(env, self.shaping, self.gamma) if self.shaping else env

@@ -419,6 +419,58 @@ def test_waypoints_lead_around_the_walls_to_the_real_goal(env_id: str) -> None:
         make_env("PointMaze_Medium-v3", {"waypoints": "yes"})
 
 
+@pytest.mark.parametrize("protocol", ["gymnasium-robotics", "d4rl"])
+def test_the_way_curriculum_starts_near_the_goal_then_hands_over(protocol: str) -> None:
+    """Starts lie at most ``reach`` squares around the walls from the goal, the reach
+    growing from 1 to the longest way over the curriculum's steps; the goals are the
+    env's (D4RL's fixed one under its map); after the curriculum, the env's own draw."""
+    from agents.environments import make_env
+    from envs.maze import bfs_distances
+    from envs.robotics import MazeFrame, WayCurriculum, d4rl_maze_map
+
+    import_gym_packages(["gymnasium_robotics"])
+    kwargs = {"maze_map": d4rl_maze_map("PointMaze_Medium-v3")} if protocol == "d4rl" else {}
+    env = make_env("PointMaze_Medium-v3", {**kwargs, "curriculum": 400})
+    curriculum = env
+    while not isinstance(curriculum, WayCurriculum):
+        curriculum = curriculum.env
+    frame = MazeFrame.of(env)
+    walls = frame.walls
+    assert curriculum.longest == max(
+        int(bfs_distances(walls, g)[s]) for g in set(curriculum.goals) for s in curriculum.starts
+    )
+    goals, ways = set(), []
+    obs, _ = env.reset(seed=0)
+    while curriculum.taken < 400:
+        goal, start = curriculum.last
+        way = int(bfs_distances(walls, goal)[start])
+        assert 1 <= way <= curriculum.reach
+        # the episode is where the curriculum put it (the env adds its noise in a square)
+        assert tuple(np.floor(frame.squares(obs["desired_goal"])).astype(int)[::-1]) == goal
+        assert tuple(np.floor(frame.squares(obs["achieved_goal"])).astype(int)[::-1]) == start
+        goals.add(goal)
+        ways.append(way)
+        for _ in range(40):  # short episodes: many draws
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        obs, _ = env.reset()
+    assert ways[0] == 1 and max(ways) > 1
+    if protocol == "d4rl":
+        assert goals == {(6, 6)}  # D4RL's goal square
+    else:
+        assert len(goals) >= 5  # the env's random goals
+    env.reset()
+    assert curriculum.last is None  # handed over to the env's own draw
+    # a training help: the run keeps its protocol, and evaluation drops it
+    from agents.train_maze import resolve
+    from envs.robotics import protocol_of
+
+    settings = resolve(["--env", "PointMaze_Medium-v3", "--protocol", protocol,
+                        "--env-kwargs", "curriculum:400"])  # fmt: skip
+    assert settings.wrappers.curriculum == 400
+    assert protocol_of(settings.env_id, settings.env_options()) == protocol
+    assert settings.wrappers.for_evaluation().curriculum is None
+
+
 def test_the_evaluation_keeps_the_waypoints_and_scores_the_envs_reward() -> None:
     """The waypoints are the agent's (not stripped like shaping); returns and the D4RL
     score are the env's own reward."""

@@ -12,9 +12,10 @@ from envs.robotics import MazeWrappers
 
 def test_split_takes_the_wrapper_options_out_of_the_env_kwargs() -> None:
     wrappers, rest = MazeWrappers.split(
-        {"shaping": 1.0, "gamma": 0.9, "waypoints": True, "continuing_task": False}
-    )
-    assert wrappers == MazeWrappers(shaping=1.0, gamma=0.9, waypoints=True)
+        {"shaping": 1.0, "gamma": 0.9, "waypoints": True, "curriculum": 500,
+         "continuing_task": False}
+    )  # fmt: skip
+    assert wrappers == MazeWrappers(shaping=1.0, gamma=0.9, waypoints=True, curriculum=500)
     assert rest == {"continuing_task": False}
     assert MazeWrappers.split(wrappers.as_kwargs())[0] == wrappers
     # no options: nothing to wrap, nothing written back
@@ -30,7 +31,7 @@ def test_split_takes_the_wrapper_options_out_of_the_env_kwargs() -> None:
 
 
 def test_evaluation_keeps_the_waypoints_and_drops_the_shaping() -> None:
-    trained = MazeWrappers(shaping=2.0, gamma=0.97, waypoints=True)
+    trained = MazeWrappers(shaping=2.0, gamma=0.97, waypoints=True, curriculum=100)
     assert trained.for_evaluation() == MazeWrappers(waypoints=True)
     assert MazeWrappers(shaping=1.0).for_evaluation().as_kwargs() == {}
 
@@ -42,6 +43,8 @@ def test_evaluation_keeps_the_waypoints_and_drops_the_shaping() -> None:
         ({"shaping": "much"}, "shaping 'much' is not accepted"),
         ({"shaping": 1.0, "gamma": 1.5}, "gamma 1.5 is not accepted; accepted is [0, 1]"),
         ({"waypoints": "yes"}, "waypoints 'yes' is not accepted; accepted: bool"),
+        ({"curriculum": 0}, "curriculum 0 is not accepted; accepted is a step count > 0"),
+        ({"curriculum": 1.5}, "curriculum 1.5 is not accepted"),
     ],
 )
 def test_bad_options_are_refused_naming_the_value(kwargs: dict, message: str) -> None:
@@ -54,5 +57,7 @@ def test_options_on_an_env_that_is_no_robotics_maze_are_refused_and_it_is_closed
     assert MazeWrappers().apply(env) is env  # nothing asked: untouched
     with pytest.raises(ValueError, match="waypoints is for gymnasium-robotics' mazes; grid is"):
         MazeWrappers(waypoints=True).apply(env, "grid")
+    with pytest.raises(ValueError, match="curriculum is for gymnasium-robotics' mazes; grid is"):
+        MazeWrappers(curriculum=10).apply(gym.make("nspdi/GridMaze-v0"), "grid")
     with pytest.raises(ValueError, match="shaping is for the nspdi/ mazes and .* grid is neither"):
         MazeWrappers(shaping=1.0).apply(gym.make("nspdi/GridMaze-v0"), "grid")
