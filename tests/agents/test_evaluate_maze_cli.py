@@ -145,7 +145,7 @@ def _break(run: Path, how: str) -> list[str]:
         ("missing", "no such run directory or model file"),
         ("not_a_zip", "notes.txt: neither a run directory nor a model .zip"),
         ("garbage_zip", "cannot be loaded as a PPO model"),
-        ("unknown_algo", "unknown algo 'xyz'; accepted are ['a2c', 'dqn', 'ppo', 'sac']"),
+        ("unknown_algo", "unknown algo 'xyz'; accepted are ['a2c', 'dqn', 'ppo', 'sac', 'tqc']"),
         ("unknown_env", "unknown env id 'nspdi/Nope-v0'"),
         ("episodes_0", "argument --episodes: '0' is not accepted; accepted are ints >= 1"),
         ("episodes_text", "argument --episodes: 'many' is not accepted"),

@@ -244,7 +244,7 @@ def test_load_run_defaults_env_kwargs(tmp_path: Path, untrained: PPO) -> None:
         ("no_model", "run directory has no model.zip"),
         ("garbage_zip", "cannot be loaded as a PPO model"),
         ("wrong_algo", "cannot be loaded as a DQN model"),
-        ("unknown_algo", r"unknown algo 'xyz'; accepted are \['a2c', 'dqn', 'ppo', 'sac'\]"),
+        ("unknown_algo", r"unknown algo 'xyz'; accepted are \['a2c', 'dqn', 'ppo', 'sac', 'tqc'\]"),
         ("no_run_json", "run.json: not found"),
         ("bad_json", "run.json: not valid JSON"),
         ("no_env_id", r"missing keys \['env_id'\]"),
