@@ -125,22 +125,12 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
             "gradient_steps": 1,
         },
     },
-    # sb3_contrib's TQC: SAC with a mixture of quantile critics whose top quantiles are
-    # dropped (Kuznetsov et al., 2020), SAC's settings otherwise; its critics stay MLPs
-    "tqc": {
-        "n_timesteps": 30_000,
-        "n_envs": 1,
-        "hyperparams": {
-            "learning_rate": 1e-3,
-            "buffer_size": 100_000,
-            "learning_starts": 1_000,
-            "batch_size": 128,
-            "gamma": 0.97,
-            "train_freq": 1,
-            "gradient_steps": 1,
-        },
-    },
 }
+# sb3_contrib's TQC: SAC with a mixture of quantile critics whose top quantiles are
+# dropped (Kuznetsov et al., 2020), SAC's settings otherwise; its critics stay MLPs
+ALGO_DEFAULTS["tqc"] = copy.deepcopy(
+    {k: v for k, v in ALGO_DEFAULTS["sac"].items() if k != "policy_kwargs"}
+)
 
 #: the off-policy algorithms of continuous actions: a squashed Gaussian actor, critics of
 #: the action
