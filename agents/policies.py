@@ -112,7 +112,7 @@ class SpikingOptions:
                     f"spiking option {key!r} is set by the policy from the spaces; remove it"
                 )
         known = {f.name for f in fields(SpikingNetConfig)} - {"input_shape", "n_outputs"}
-        unknown = sorted(set(self.given) - known - {"input_shape", "n_outputs"})
+        unknown = sorted(set(self.given) - known)
         if unknown:
             raise ValueError(f"unknown spiking option {unknown[0]!r}; accepted: {sorted(known)}")
         if self.given.get("conv_channels"):
@@ -394,9 +394,14 @@ class SpikingDQNPolicy(_SpikingMixin, DQNPolicy):
         return self.q_net.extract_features(obs, self.q_net.features_extractor)  # type: ignore[return-value]
 
 
-class SpikingSACActor(_SpikingOptions, Actor):
-    """SAC actor whose latent is a spiking NDI network's readout; the Gaussian heads stay
-    linear (they are SAC's squashing parameterisation, reported apart like readouts)."""
+class _SpikingLatentActor(_SpikingOptions):
+    """A squashed-Gaussian actor (SAC's, and TQC's, which is the same) whose latent is a
+    spiking NDI network's readout; the Gaussian heads stay linear (they are SAC's
+    squashing parameterisation, reported apart like readouts)."""
+
+    features_dim: int
+    net_arch: list[int]
+    observation_space: spaces.Space
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -406,16 +411,12 @@ class SpikingSACActor(_SpikingOptions, Actor):
         )
 
 
-class SpikingTQCActor(_SpikingOptions, TQCActor):
-    """TQC's actor with a spiking latent, as :class:`SpikingSACActor` is SAC's (TQC's
-    actor is SAC's squashed Gaussian)."""
+class SpikingSACActor(_SpikingLatentActor, Actor):
+    """SAC's actor with a spiking latent."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        latent_dim = self.net_arch[-1] if self.net_arch else self.features_dim
-        self.latent_pi = build_network(
-            self.spiking.config(self.features_dim, latent_dim, input_bounds(self.observation_space))
-        )
+
+class SpikingTQCActor(_SpikingLatentActor, TQCActor):
+    """TQC's actor with a spiking latent."""
 
 
 class _ActionGradientCritic(ContinuousCritic):
@@ -499,7 +500,19 @@ class SpikingContinuousCritic(_SpikingOptions, _ActionGradientCritic):
 SAC_CRITICS = ("spiking", "mlp")
 
 
-class SpikingSACPolicy(_SpikingMixin, SACPolicy):
+class _SpikingLatentActorPolicy(_SpikingMixin):
+    """The acting network of a policy whose actor is a :class:`_SpikingLatentActor`."""
+
+    actor: Any
+
+    def actor_network(self) -> SpikingNetwork:
+        return self.actor.latent_pi
+
+    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor.extract_features(obs, self.actor.features_extractor)
+
+
+class SpikingSACPolicy(_SpikingLatentActorPolicy, SACPolicy):
     """SAC policy with a spiking actor latent, and spiking or MLP critics.
 
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every spiking
@@ -536,7 +549,7 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
         return SpikingContinuousCritic(spiking=self.spiking, **critic_kwargs).to(self.device)
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
-        nets: dict[str, SpikingNetwork] = {"actor": self.actor.latent_pi}  # type: ignore[dict-item]
+        nets: dict[str, SpikingNetwork] = {"actor": self.actor_network()}
         if self.critic_kind == "mlp":
             return nets
         for i, q in enumerate(self.critic.q_networks):
@@ -545,14 +558,8 @@ class SpikingSACPolicy(_SpikingMixin, SACPolicy):
             nets[f"critic_target{i}"] = q  # type: ignore[assignment]
         return nets
 
-    def actor_network(self) -> SpikingNetwork:
-        return self.actor.latent_pi  # type: ignore[return-value]
 
-    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor.extract_features(obs, self.actor.features_extractor)  # type: ignore[return-value]
-
-
-class SpikingTQCPolicy(_SpikingMixin, TQCPolicy):
+class SpikingTQCPolicy(_SpikingLatentActorPolicy, TQCPolicy):
     """TQC policy (sb3_contrib: SAC with truncated mixtures of quantile critics) with a
     spiking actor latent and TQC's own MLP quantile critics: the actor alone is spiking
     and pruned, as SAC's with ``critic="mlp"``.
@@ -566,9 +573,3 @@ class SpikingTQCPolicy(_SpikingMixin, TQCPolicy):
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
         return {"actor": self.actor_network()}
-
-    def actor_network(self) -> SpikingNetwork:
-        return self.actor.latent_pi  # type: ignore[return-value]
-
-    def _actor_input(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor.extract_features(obs, self.actor.features_extractor)  # type: ignore[return-value]
