@@ -39,12 +39,16 @@ from experiments.claims import (  # noqa: E402
 )
 from experiments.stats import ALPHA, Cell, compare, p_text  # noqa: E402
 from nspdi_rl.layers import NSPConfig, Reading  # noqa: E402
+from nspdi_rl.pruning import SCOPES  # noqa: E402
 from runtime.compat import ADDED_OPTIONS, shared_summary  # noqa: E402
 
 __all__ = ["RUNS_FILE", "ReportError", "choose", "load_records", "write_report"]
 
 RUNS_FILE = "runs.jsonl"
 TUNING_PREFIX = "tune-"
+#: how far below its target a configuration's acting network may end and still be chosen
+#: (the tables print sparsity to three places)
+REACH_TOLERANCE = 5e-4
 #: the methods table's rows: label -> name
 METHODS = {
     "dense": "dense (unpruned)",
@@ -220,18 +224,36 @@ def _options_text(options: tuple[tuple[str, Any], ...]) -> str:
     return ", ".join(f"{k} {v}" for k, v in options) or "runner defaults"
 
 
-def choose(configs: dict[tuple[tuple[str, Any], ...], Cell]) -> tuple[tuple[str, Any], ...]:
-    """A tuning grid's rule: the configuration with the highest mean validation score;
-    ties go to the later schedule end (more pruning time before fine-tuning is the
-    runners' default of 0.8), then to the ``layer`` scope."""
-    if not configs:
-        raise ReportError("no configuration to choose from")
+def choose(
+    configs: dict[tuple[tuple[str, Any], ...], Cell],
+    short: set[tuple[tuple[str, Any], ...]] | frozenset[tuple[tuple[str, Any], ...]] = frozenset(),
+) -> tuple[tuple[str, Any], ...]:
+    """A tuning grid's rule: among the configurations not in ``short`` (those whose acting
+    network ended below the target sparsity, see :func:`short_of_target`), the one with
+    the highest mean validation score; ties go to the later schedule end (more pruning
+    time before fine-tuning is the runners' default of 0.8), then to the scope in the
+    order of :data:`~nspdi_rl.pruning.SCOPES` (``layer``, ``network``, ``global``)."""
+    eligible = {k: c for k, c in configs.items() if k not in short}
+    if not eligible:
+        raise ReportError(
+            "no configuration to choose from" if not configs
+            else "no configuration reached its target sparsity"
+        )  # fmt: skip
 
-    def order(item: tuple[tuple[tuple[str, Any], ...], Cell]) -> tuple[float, float, bool]:
+    def order(item: tuple[tuple[tuple[str, Any], ...], Cell]) -> tuple[float, float, int]:
         options, cell = dict(item[0]), item[1]
-        return -cell.mean, -float(options.get("prune-end", 0.8)), options.get("scope") == "global"
+        scope = str(options.get("scope", "layer"))
+        rank = SCOPES.index(scope) if scope in SCOPES else len(SCOPES)
+        return -cell.mean, -float(options.get("prune-end", 0.8)), rank
 
-    return sorted(configs.items(), key=order)[0][0]
+    return sorted(eligible.items(), key=order)[0][0]
+
+
+def short_of_target(records: Sequence[Record]) -> bool:
+    """Whether the trials' acting networks ended, on average, more than
+    :data:`REACH_TOLERANCE` below their target sparsity (an agent pruned with the
+    ``global`` scope pools its actor with its critics, and the actor can end below)."""
+    return _mean(records, "sparsity") < min(r.target for r in records) - REACH_TOLERANCE  # type: ignore[operator]
 
 
 class _Tuning:
@@ -251,11 +273,13 @@ class _Tuning:
             f"## {self.name}: tuning on validation",
             "",
             f"Validation scores only (mean ± standard error, seeds in brackets) at target "
-            f"{', '.join(f'{t:g}' for t in targets)}; the chosen configuration of each method "
-            "(rule: `experiments.report.choose`) runs in the study grid.",
+            f"{', '.join(f'{t:g}' for t in targets)}, and the sparsity the acting network "
+            "reached; the chosen configuration of each method (rule: "
+            "`experiments.report.choose`; a configuration short of its target is not "
+            "chosen) runs in the study grid.",
             "",
-            "| method | configuration | validation score | chosen |",
-            "|---|---|---|---|",
+            "| method | configuration | validation score | sparsity reached | chosen |",
+            "|---|---|---|---|---|",
         ]
         chosen_lines = []
         for label in sorted(
@@ -263,13 +287,15 @@ class _Tuning:
         ):
             cells = {opts: _cell(rs, validation=True) for opts, rs in self.by[label].items()}
             present = {k: c for k, c in cells.items() if c is not None}
-            pick = choose(present) if present else None
+            short = {k for k, rs in self.by[label].items() if short_of_target(rs)}
+            pick = choose(present, short) if set(present) - short else None
             for opts in sorted(cells):
                 cell = cells[opts]
-                mark = "**yes**" if opts == pick else ""
+                mark = "**yes**" if opts == pick else ("short of target" if opts in short else "")
                 out.append(
                     f"| {METHODS.get(label, label)} | {_options_text(opts)} | "
-                    f"{cell if cell else 'no validation score'} | {mark} |"
+                    f"{cell if cell else 'no validation score'} | "
+                    f"{_mean(self.by[label][opts], 'sparsity'):.3f} | {mark} |"
                 )
             if pick is not None:
                 chosen_lines.append(f"- {METHODS.get(label, label)}: {_options_text(pick)}")

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from nspdi_rl.layers import NSPLayer, NSPWeight
+from nspdi_rl.network import SpikingNetwork
 
 __all__ = [
     "FREEZE_CHOICES",
@@ -41,7 +42,7 @@ __all__ = [
 
 SCHEDULE_SHAPES = ("constant", "linear", "sine", "cubic")
 PRUNING_MODES = ("threshold", "target_sparsity")
-SCOPES = ("layer", "global")
+SCOPES = ("layer", "network", "global")
 # when the mask is fixed: at the end of training, or once the schedule reaches its final value
 FREEZE_CHOICES = ("end", "reached")
 
@@ -75,8 +76,11 @@ class PruningSchedule:
     :param shape: ``constant``, ``linear``, ``sine`` or ``cubic``. Default ``cubic``.
     :param start: progress at which the schedule leaves 0. Default 0.0.
     :param end: progress at which it reaches ``final``. Default 0.8 (fine-tune after).
-    :param scope: ``layer`` (each weight tensor reaches the target) or ``global``
-        (one threshold over all pooled scores). Default ``layer``.
+    :param scope: ``layer`` (each weight tensor reaches the target), ``network`` (one
+        threshold over the pooled scores of each spiking network, so each network
+        reaches it) or ``global`` (one threshold over the pooled scores of every pruned
+        tensor of the model). The last two are the same for a model that is one network;
+        an agent's actor and critics differ. Default ``layer``.
     """
 
     mode: str = "target_sparsity"
@@ -150,6 +154,37 @@ def _layer_targets(scores: list[torch.Tensor], target: float) -> list[float]:
         fixed |= newly
 
 
+def _network_groups(model: nn.Module, weights: list[NSPWeight]) -> list[list[NSPWeight]]:
+    """``weights`` grouped by the outermost :class:`SpikingNetwork` holding them, in
+    their order; weights outside every network form one group of their own."""
+    owner: dict[int, int] = {}
+    networks = [m for m in model.modules() if isinstance(m, SpikingNetwork)]
+    for index, network in enumerate(networks):  # outer networks come before inner ones
+        for w in network.modules():
+            if isinstance(w, NSPWeight):
+                owner.setdefault(id(w), index)
+    groups: dict[int, list[NSPWeight]] = {}
+    for w in weights:
+        groups.setdefault(owner.get(id(w), -1), []).append(w)
+    return list(groups.values())
+
+
+def _pooled_threshold(weights: list[NSPWeight], target: float) -> None:
+    """One threshold over the pooled scores of ``weights`` so that they reach ``target``."""
+    if not weights:
+        return
+    readings = {w.reading for w in weights}
+    if len(readings) > 1:
+        raise ValueError(
+            "a pooled threshold needs one reading for every weight; this model "
+            f"mixes {sorted(readings)} (use scope='layer')"
+        )
+    pooled = torch.cat([w.prune_scores().reshape(-1) for w in weights])
+    threshold = max(0.0, _kth_smallest(pooled, _count(target, pooled.numel())))
+    for w in weights:
+        w.set_threshold(threshold)
+
+
 class Pruner:
     """Applies a :class:`PruningSchedule` to the NSP weights of a model.
 
@@ -167,6 +202,7 @@ class Pruner:
         self.schedule = schedule
         self.include_readout = include_readout
         self.weights: list[NSPWeight] = list(pruned_weights(model, include_readout))
+        self.networks = _network_groups(model, self.weights)
         self.progress = 0.0
         self.frozen = False
         if not self.weights:
@@ -192,17 +228,10 @@ class Pruner:
             scores = [w.prune_scores() for w in weights]
             for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
                 w.set_threshold(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
-        elif weights:
-            readings = {w.reading for w in weights}
-            if len(readings) > 1:
-                raise ValueError(
-                    "a global threshold needs one reading for every weight; this model "
-                    f"mixes {sorted(readings)} (use scope='layer')"
-                )
-            pooled = torch.cat([w.prune_scores().reshape(-1) for w in weights])
-            threshold = max(0.0, _kth_smallest(pooled, _count(target, pooled.numel())))
-            for w in weights:
-                w.set_threshold(threshold)
+        else:
+            groups = [weights] if self.schedule.scope == "global" else self.networks
+            for group in groups:
+                _pooled_threshold([w for w in group if w.config.method != "dense"], target)
         return target
 
     def freeze(self) -> None:

@@ -18,7 +18,8 @@ import pytest
 from experiments.cli import main
 from experiments.execute import ROOT
 from experiments.grid import GridError, load_grid
-from experiments.report import load_records
+from experiments.report import ReportError, choose, load_records
+from experiments.stats import Cell
 from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
 
 # a maze trial of a few seconds: 64 PPO steps of a tiny spiking policy
@@ -404,7 +405,15 @@ experiments:
     assert argv[argv.index("--reading") + 1] == "d1" and "--no-learnable-a" in argv
 
 
-def _fake_trial(run_dir: Path, grid: str, seed: int, score: float, val: float, **opts) -> None:
+def _fake_trial(
+    run_dir: Path,
+    grid: str,
+    seed: int,
+    score: float,
+    val: float,
+    reached: float | None = None,
+    **opts,
+) -> None:
     """A finished speech trial as the driver leaves it: trial.json and summary.json."""
     trial = {"task": "speech", "pruning": "nsp", "target_sparsity": 0.99, "ndi": True,
              "a_dist": "lognormal", "seed": seed, "experiments": [f"{grid}/x"]}  # fmt: skip
@@ -417,8 +426,40 @@ def _fake_trial(run_dir: Path, grid: str, seed: int, score: float, val: float, *
     folder.mkdir(parents=True)
     (folder / "trial.json").write_text(json.dumps(trial))
     summary = {"score": score, "val_accuracy": val, "metric": "accuracy", "test_samples": 1000,
-               "sparsity": trial["target_sparsity"], "wall_time_s": 1.0}  # fmt: skip
+               "sparsity": trial["target_sparsity"] if reached is None else reached,
+               "wall_time_s": 1.0}  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_choose_takes_the_best_reaching_configuration_then_breaks_ties_in_order() -> None:
+    def cell(mean: float) -> Cell:
+        return Cell((mean, mean), (100, 101), None)
+
+    layer, network, glob = ((("scope", s),) for s in ("layer", "network", "global"))
+    assert choose({glob: cell(0.9), network: cell(0.9), layer: cell(0.9)}) == layer
+    assert choose({glob: cell(0.9), network: cell(0.9)}) == network
+    assert choose({glob: cell(0.95), layer: cell(0.9)}) == glob
+    # a configuration short of its target is not chosen, however well it scores
+    assert choose({glob: cell(0.95), layer: cell(0.9)}, short={glob}) == layer
+    with pytest.raises(ReportError, match="no configuration reached its target sparsity"):
+        choose({glob: cell(0.95)}, short={glob})
+    with pytest.raises(ReportError, match="no configuration to choose from"):
+        choose({})
+
+
+def test_tuning_table_marks_configurations_short_of_their_target(tmp_path: Path) -> None:
+    """An agent pruned with the global scope pools actor and critic, and its actor can
+    end below the target: the table shows what it reached and the rule passes it over."""
+    run_dir = tmp_path / "study"
+    for seed in (100, 101):
+        _fake_trial(run_dir, "tune-speech", seed, 0.9, 0.95, reached=0.982,
+                    options={"scope": "global"})  # fmt: skip
+        _fake_trial(run_dir, "tune-speech", seed, 0.9, 0.90, options={"scope": "network"})
+    report = tmp_path / "results.md"
+    assert main(["report", str(run_dir), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert "| NSP | scope global | 0.950 ± 0.000 (2) | 0.982 | short of target |" in text
+    assert "| NSP | scope network | 0.900 ± 0.000 (2) | 0.990 | **yes** |" in text
 
 
 def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None:
@@ -441,8 +482,8 @@ def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None
     report = tmp_path / "results.md"
     assert main(["report", str(run_dir), "--output", str(report)]) == 0
     text = report.read_text()
-    assert "| NSP | prune-end 0.5 | 0.931 ± 0.001 (2) | **yes** |" in text
-    assert "| NSP | prune-end 0.8 | 0.901 ± 0.001 (2) |  |" in text
+    assert "| NSP | prune-end 0.5 | 0.931 ± 0.001 (2) | 0.990 | **yes** |" in text
+    assert "| NSP | prune-end 0.8 | 0.901 ± 0.001 (2) | 0.990 |  |" in text
     assert "| 1. high sparsity with minimal loss | held |" in text
     assert "| 5. NSP beats earlier pruning methods | held |" in text
     assert "| 3. heterogeneous transition ratios beat homogeneous ones | not run |" in text

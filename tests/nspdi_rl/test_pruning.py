@@ -67,6 +67,29 @@ def test_global_scope_reaches_target():
     assert abs(sparsity(model) - 0.9) <= 0.005
 
 
+def test_network_scope_brings_each_network_to_the_target():
+    """An agent's actor and critic: a global threshold over both leaves the network whose
+    weights are larger (here the actor, scaled up) less sparse than the target and the
+    other more; the network scope gives each its own threshold, and on one network it
+    is the global threshold."""
+    actor, critic = make_model(), make_model()
+    with torch.no_grad():
+        for w in actor.parameters():
+            w.mul_(3.0)
+    agent = torch.nn.ModuleDict({"actor": actor, "critic": critic})
+    Pruner(agent, PruningSchedule(final=0.9, scope="global")).step(1.0)
+    assert sparsity(actor) < 0.85 and sparsity(critic) > 0.95 and sparsity(agent) >= 0.9
+    Pruner(agent, PruningSchedule(final=0.9, scope="network")).step(1.0)
+    for net in (actor, critic):
+        assert 0.9 <= sparsity(net) <= 0.905
+    one, other = make_model(), make_model()
+    Pruner(one, PruningSchedule(final=0.9, scope="network")).step(1.0)
+    Pruner(other, PruningSchedule(final=0.9, scope="global")).step(1.0)
+    assert [float(w.d1) for w in Pruner(one, PruningSchedule()).weights] == [
+        float(w.d1) for w in Pruner(other, PruningSchedule()).weights
+    ]
+
+
 def test_threshold_mode_sets_d1_from_the_schedule():
     model = make_model()
     pruner = Pruner(model, PruningSchedule(mode="threshold", final=0.05, shape="sine", end=1.0))
