@@ -202,7 +202,7 @@ class Pruner:
         self.schedule = schedule
         self.include_readout = include_readout
         self.weights: list[NSPWeight] = list(pruned_weights(model, include_readout))
-        self.networks = _network_groups(model, self.weights)
+        self._networks = _network_groups(model, self.weights)
         self.progress = 0.0
         self.frozen = False
         if not self.weights:
@@ -229,9 +229,13 @@ class Pruner:
             for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
                 w.set_threshold(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
         else:
-            groups = [weights] if self.schedule.scope == "global" else self.networks
+            groups = (
+                [weights]
+                if self.schedule.scope == "global"
+                else [[w for w in g if w.config.method != "dense"] for g in self._networks]
+            )
             for group in groups:
-                _pooled_threshold([w for w in group if w.config.method != "dense"], target)
+                _pooled_threshold(group, target)
         return target
 
     def freeze(self) -> None:
