@@ -118,6 +118,7 @@ class Record:
     options: tuple[tuple[str, Any], ...] = ()
     mean_abs_w_live: float | None = None
     neurons_fed: float | None = None
+    inputs_read: float | None = None
 
     @property
     def tuning(self) -> bool:
@@ -177,6 +178,7 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
         options=tuple(sorted((trial.get("options") or {}).items())),
         mean_abs_w_live=survivors.get("mean_abs_w_live"),
         neurons_fed=survivors.get("neurons_fed"),
+        inputs_read=survivors.get("inputs_read"),
     )
 
 
@@ -347,8 +349,9 @@ class _Section:
             f"compare with NSP at {top:g} and say what pruning reached and left there)",
             "",
             "| method | " + " | ".join(f"target {t:g}" for t in targets)
-            + f" | minus NSP at {top:g} | sparsity reached | mean abs w (live) | neurons fed |",
-            "|---|" + "---|" * (len(targets) + 4),
+            + f" | minus NSP at {top:g} | sparsity reached | mean abs w (live) | neurons fed "
+            "| inputs read |",
+            "|---|" + "---|" * (len(targets) + 5),
         ]  # fmt: skip
         nsp = self.cell("nsp", top)
         for label, name in METHODS.items():
@@ -361,7 +364,8 @@ class _Section:
                 f"| {name} | " + " | ".join(str(c) if c else "-" for c in cells)
                 + f" | {versus} | {_fmt(self.mean(label, top, 'sparsity'), 4)} "
                 f"| {_fmt(self.mean(label, top, 'mean_abs_w_live'), 3)} "
-                f"| {_fmt(self.mean(label, top, 'neurons_fed'), 2)} |"
+                f"| {_fmt(self.mean(label, top, 'neurons_fed'), 2)} "
+                f"| {_fmt(self.mean(label, top, 'inputs_read'), 2)} |"
             )  # fmt: skip
         return [*out, ""]
 

@@ -22,8 +22,9 @@ from nspdi_rl.metrics import SurvivorStats, survivor_stats
 __all__ = ["survivors_table", "trial_model"]
 
 HEADER = (
-    "| trial | weights | method | live / all | neurons fed | d1 | d2 | mean abs theta (live) "
-    "| mean abs w (live) | a: live / all |\n|---|---|---|---|---|---|---|---|---|---|"
+    "| trial | weights | method | live / all | neurons fed | inputs read | d1 | d2 "
+    "| mean abs theta (live) | mean abs w (live) | a: live / all |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -54,8 +55,8 @@ def trial_model(folder: Path) -> nn.Module | None:
 def _row(trial: str, s: SurvivorStats) -> str:
     return (
         f"| {trial} | {s.name} | {s.method} | {s.live:,} / {s.total:,} | {s.fed} / {s.outputs} "
-        f"| {s.d1:.3f} | {s.d2:.3f} | {s.mean_abs_theta:.3f} | {s.mean_abs_weight:.3f} "
-        f"| {s.a_live:.2f} / {s.a_all:.2f} |"
+        f"| {s.read} / {s.inputs} | {s.d1:.3f} | {s.d2:.3f} | {s.mean_abs_theta:.3f} "
+        f"| {s.mean_abs_weight:.3f} | {s.a_live:.2f} / {s.a_all:.2f} |"
     )
 
 

@@ -151,6 +151,8 @@ class SurvivorStats:
     """What pruning left of one weight tensor (``layer.w`` or an NDI layer's ``layer.v``).
 
     :param fed: output channels (neurons) with at least one live synapse.
+    :param read: input columns (presynaptic units; for a conv, input channel and kernel
+        position) with at least one live synapse.
     :param mean_abs_weight: mean effective ``|w|`` over the live synapses.
     :param mean_abs_theta: mean ``|theta|`` over the live synapses.
     :param a_live: mean ``a`` of the live synapses' output channels.
@@ -165,6 +167,8 @@ class SurvivorStats:
     total: int
     fed: int
     outputs: int
+    read: int
+    inputs: int
     d1: float
     d2: float
     mean_abs_weight: float
@@ -198,6 +202,8 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
                     total=w.numel(),
                     fed=int(live.any(1).sum()),
                     outputs=w.shape[0],
+                    read=int(live.any(0).sum()),
+                    inputs=w.shape[1],
                     d1=float(weight.d1),
                     d2=float(weight.d2),
                     mean_abs_weight=float(w[live].abs().mean()) if n else nan,
@@ -210,19 +216,24 @@ def survivor_stats(model: nn.Module, include_readout: bool = False) -> list[Surv
 
 
 def survivor_summary(model: nn.Module) -> dict[str, float]:
-    """Two numbers that say how pruning left the synaptic weights ``W`` of the pruned
-    layers: ``mean_abs_w_live``, the mean effective ``|w|`` of the live synapses, and
-    ``neurons_fed``, the share of their neurons with at least one live synapse.
+    """Three numbers that say how pruning left the synaptic weights ``W`` of the pruned
+    layers: ``mean_abs_w_live``, the mean effective ``|w|`` of the live synapses,
+    ``neurons_fed``, the share of their neurons with at least one live synapse, and
+    ``inputs_read``, the share of their inputs (presynaptic units) that reach at least
+    one neuron through a live synapse (an input no synapse reads is invisible to the
+    layer: with a one-hot maze square, the agent is blind on that square).
 
     NaN when the model has no pruned ``W`` (or none lives).
     """
     stats = [s for s in survivor_stats(model) if s.name.endswith(".w")]
     live = sum(s.live for s in stats)
     outputs = sum(s.outputs for s in stats)
+    inputs = sum(s.inputs for s in stats)
     weighted = sum(s.mean_abs_weight * s.live for s in stats if s.live)
     return {
         "mean_abs_w_live": weighted / live if live else float("nan"),
         "neurons_fed": sum(s.fed for s in stats) / outputs if outputs else float("nan"),
+        "inputs_read": sum(s.read for s in stats) / inputs if inputs else float("nan"),
     }
 
 

@@ -40,7 +40,9 @@ def test_one_row_per_weight_tensor_of_each_finished_trial(tmp_path: Path) -> Non
     assert rows[0].startswith("| speech-a-0.75 | layers.0.w | magnitude | 160 / 640 | 16 / 16 |")
     # magnitude pruning shifts no survivor: its mean |theta| and |w| are the same
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert cells[7] == cells[8] and float(cells[7]) > 0
+    assert cells[8] == cells[9] and float(cells[8]) > 0
+    read, inputs = map(int, cells[5].split(" / "))  # inputs read by a live synapse
+    assert inputs == 40 and 0 < read <= 40
     assert table.endswith("1 matching trial(s) without a model were left out.")
 
 

@@ -113,6 +113,8 @@ def test_survivor_stats_against_a_hand_count():
     # live: -3 (a = 1: |w| = 2) and 2 (a = 2: |w| = 2); the third neuron gets no input
     assert (w.name, w.method, w.live, w.total, w.fed, w.outputs) == ("0.w", "nsp", 2, 9, 2, 3)
     assert (w.d1, w.mean_abs_theta, w.mean_abs_weight) == (1.0, 2.5, 2.0)
+    # the live synapses read inputs 0 and 1; no live synapse reads input 2
+    assert (w.read, w.inputs) == (2, 3) and (v.read, v.inputs) == (0, 3)
     assert w.a_live == 1.5 and w.a_all == pytest.approx(7 / 3)
     assert (v.name, v.live, v.fed) == ("0.v", 0, 0) and math.isnan(v.mean_abs_weight)
     # the readout is left out unless asked for

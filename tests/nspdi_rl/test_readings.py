@@ -254,5 +254,8 @@ def test_survivors_keep_more_weight_under_the_d2_reading() -> None:
         assert summaries[reading]["neurons_fed"] == pytest.approx(
             (w != 0).any(dim=1).float().mean()
         )
+        assert summaries[reading]["inputs_read"] == pytest.approx(
+            (w != 0).any(dim=0).float().mean()
+        )
     plain = build_network(SpikingNetConfig(input_shape=(4,), n_outputs=2, hidden=(3,)), seed=0)
-    assert survivor_summary(plain)["neurons_fed"] == 1.0
+    assert survivor_summary(plain)["neurons_fed"] == survivor_summary(plain)["inputs_read"] == 1.0
