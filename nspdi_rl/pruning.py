@@ -202,7 +202,9 @@ class Pruner:
         self.schedule = schedule
         self.include_readout = include_readout
         self.weights: list[NSPWeight] = list(pruned_weights(model, include_readout))
-        self._networks = _network_groups(model, self.weights)
+        # what the thresholds move: the weights of a dense layer are never cut
+        self._cut = [w for w in self.weights if w.config.method != "dense"]
+        self._networks = _network_groups(model, self._cut)
         self.progress = 0.0
         self.frozen = False
         if not self.weights:
@@ -216,7 +218,7 @@ class Pruner:
             raise ValueError(f"progress must be in [0, 1], got {progress}")
         self.progress = float(progress)
         target = self.schedule.value(progress)
-        weights = [w for w in self.weights if w.config.method != "dense"]
+        weights = self._cut
         if progress >= self.schedule.end:
             for w in weights:
                 w.mark_reached()
@@ -229,11 +231,7 @@ class Pruner:
             for w, s, t in zip(weights, scores, _layer_targets(scores, target), strict=True):
                 w.set_threshold(max(0.0, _kth_smallest(s, _count(t, s.numel()))))
         else:
-            groups = (
-                [weights]
-                if self.schedule.scope == "global"
-                else [[w for w in g if w.config.method != "dense"] for g in self._networks]
-            )
+            groups = [weights] if self.schedule.scope == "global" else self._networks
             for group in groups:
                 _pooled_threshold(group, target)
         return target
