@@ -213,6 +213,10 @@ def _cell(records: Sequence[Record], validation: bool = False) -> Cell | None:
     return Cell(scores, tuple(r.seed for r in records), None if validation else n)
 
 
+#: what pruning left, as the tables show it beside the scores (fields of :class:`Record`)
+SURVIVOR_FIELDS = ("neurons_fed", "inputs_read")
+
+
 def _mean(records: Sequence[Record], field: str) -> float | None:
     values = [getattr(r, field) for r in records if getattr(r, field) is not None]
     return sum(values) / len(values) if values else None
@@ -364,8 +368,7 @@ class _Section:
                 f"| {name} | " + " | ".join(str(c) if c else "-" for c in cells)
                 + f" | {versus} | {_fmt(self.mean(label, top, 'sparsity'), 4)} "
                 f"| {_fmt(self.mean(label, top, 'mean_abs_w_live'), 3)} "
-                f"| {_fmt(self.mean(label, top, 'neurons_fed'), 2)} "
-                f"| {_fmt(self.mean(label, top, 'inputs_read'), 2)} |"
+                f"| {' | '.join(_fmt(self.mean(label, top, f), 2) for f in SURVIVOR_FIELDS)} |"
             )  # fmt: skip
         return [*out, ""]
 
@@ -373,20 +376,23 @@ class _Section:
         targets = self.targets([k for k in ABLATION if k.startswith("nsp_")])
         if not targets:
             return []
+        top = targets[-1]
         out = [
             "**Ablation** (every row with NSP's tuned configuration: from magnitude pruning's "
             "map to NSP one part at a time, then NSP with one part changed; each row minus "
-            "NSP's default, paired by seed)",
+            f"NSP's default, paired by seed; what pruning left at {top:g})",
             "",
-            "| condition | " + " | ".join(f"target {t:g} | minus NSP" for t in targets) + " |",
-            "|---|" + "---|---|" * len(targets),
-        ]
+            "| condition | " + " | ".join(f"target {t:g} | minus NSP" for t in targets)
+            + f" | neurons fed at {top:g} | inputs read at {top:g} |",
+            "|---|" + "---|---|" * len(targets) + "---|---|",
+        ]  # fmt: skip
         for label, text in ABLATION.items():
             cells = []
             for t in targets:
                 mine, nsp = self.cell(label, t), self.cell("nsp", t)
                 versus = str(compare(mine, nsp)) if mine and nsp and label != "nsp" else "-"
                 cells += [str(mine) if mine else "-", versus]
+            cells += [_fmt(self.mean(label, top, field), 2) for field in SURVIVOR_FIELDS]
             out.append(f"| `{label}`: {text} | " + " | ".join(cells) + " |")
         return [*out, ""]
 
