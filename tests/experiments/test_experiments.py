@@ -462,6 +462,21 @@ def test_tuning_table_marks_configurations_short_of_their_target(tmp_path: Path)
     assert "| NSP | scope network | 0.900 ± 0.000 (2) | 0.990 | **yes** |" in text
 
 
+def test_tuning_table_tells_apart_list_valued_options(tmp_path: Path) -> None:
+    """A grid may cross options that take several values (``hidden: [[256], [512, 128]]``)."""
+    run_dir = tmp_path / "study"
+    for seed in (100, 101):
+        _fake_trial(run_dir, "tune-width", seed, 0.9, 0.91, options={"hidden": [256]})
+        _fake_trial(run_dir, "tune-width", seed, 0.9, 0.93, options={"hidden": [512, 128]})
+    report = tmp_path / "results.md"
+    assert main(["report", str(run_dir), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert text.startswith("# Tuning on validation\n")  # no study grid: no claims
+    assert "## Claims" not in text
+    assert "| NSP | hidden 256 | 0.910 ± 0.000 (2) | 0.990 |  |" in text
+    assert "| NSP | hidden 512 128 | 0.930 ± 0.000 (2) | 0.990 | **yes** |" in text
+
+
 def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None:
     run_dir = tmp_path / "study"
     # tuning: the config with the best validation score wins, whatever its test score
