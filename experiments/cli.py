@@ -30,7 +30,13 @@ from experiments.execute import (
 )
 from experiments.grid import GridError, Trial, load_grid
 from experiments.mazes import MAZES, maze_table, maze_trials
-from experiments.report import RUNS_FILE, ReportError, write_report
+from experiments.report import (
+    RUNS_FILE,
+    TUNING_PREFIX,
+    ReportError,
+    validation_score,
+    write_report,
+)
 from experiments.survivors import survivors_table
 from runtime.cli import UsageError, check_folder_option
 from runtime.stopping import interrupt_on_sigterm
@@ -112,10 +118,17 @@ def _execution_options(p: argparse.ArgumentParser) -> None:
 
 
 def _describe(outcome: Outcome) -> str:
+    """One line per finished trial. A trial of tuning grids only shows its validation
+    score, the one its grid chooses by, so that tuning never shows a test score."""
     if outcome.summary is None:
         return f"FAILED after {outcome.attempts} attempt(s): {outcome.error}"
-    s = outcome.summary
-    return f"score {s['score']:.3f} at sparsity {s['sparsity']:.3f} in {outcome.wall_s:.0f} s"
+    s, trial = outcome.summary, outcome.trial
+    if trial.experiments and all(e.startswith(TUNING_PREFIX) for e in trial.experiments):
+        val = validation_score(trial.task, s)
+        score = "validation score " + ("n/a" if val is None else f"{val:.3f}")
+    else:
+        score = f"score {s['score']:.3f}"
+    return f"{score} at sparsity {s['sparsity']:.3f} in {outcome.wall_s:.0f} s"
 
 
 def _run(args: argparse.Namespace, command: Sequence[str]) -> int:

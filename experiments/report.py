@@ -155,6 +155,13 @@ def _scores(task: str, summary: dict[str, Any]) -> tuple[float, float | None, in
     return float(summary["score"]), summary.get("val_accuracy"), summary.get("test_samples")
 
 
+def validation_score(task: str, summary: dict[str, Any]) -> float | None:
+    """The score a tuning grid chooses by (the validation split; the validation half of
+    a fixed maze's start squares), None where the summary has none."""
+    val = _scores(task, shared_summary(task, summary))[1]
+    return None if val is None else float(val)
+
+
 def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
     summary = shared_summary(trial["task"], summary)  # an older run's keys were its own
     score, val, n_test = _scores(trial["task"], summary)

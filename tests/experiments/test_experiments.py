@@ -505,3 +505,24 @@ def test_report_chooses_on_validation_and_judges_on_test(tmp_path: Path) -> None
     assert "- study-speech: **held**. NSP 0.940 ± 0.008 (5) against magnitude" in text
     assert "Rule: NSP against each tuned baseline at 0.99." in text
     assert "| study-speech | +0.010 | better (+0.040, p = 0.001) | not run |" in text
+
+
+def test_a_tuning_trial_shows_its_validation_score_never_its_test_score() -> None:
+    from dataclasses import replace
+
+    from experiments.cli import _describe
+    from experiments.execute import Outcome
+    from experiments.grid import Trial
+
+    trial = Trial(task="speech", args=(), pruning="nsp", target_sparsity=0.99, ndi=True,
+                  a_dist="lognormal", seed=100, experiments=("tune-speech/methods",))  # fmt: skip
+    summary = {"score": 0.907, "val_accuracy": 0.931, "sparsity": 0.99}
+    line = _describe(Outcome(trial, summary, None, 156.5, 1))
+    assert line == "validation score 0.931 at sparsity 0.990 in 156 s"
+    study = replace(trial, seed=10, experiments=("study-speech/nsp",))
+    assert _describe(Outcome(study, summary, None, 156.5, 1)).startswith("score 0.907 ")
+    # a trial shared with a study grid shows its test score, as the study reads it
+    shared = replace(trial, experiments=("tune-speech/methods", "study-speech/nsp"))
+    assert _describe(Outcome(shared, summary, None, 156.5, 1)).startswith("score 0.907 ")
+    no_val = {"score": 0.907, "sparsity": 0.99}
+    assert _describe(Outcome(trial, no_val, None, 1.0, 1)).startswith("validation score n/a ")
