@@ -589,7 +589,10 @@ def _header(run_dir: Path, records: list[Record]) -> list[str]:
         "the error holding both the seeds' spread and the binomial sampling error of the "
         "test set (Agresti-Coull), so equal seeds never make a difference certain. Two "
         f"cells are compared by Welch's t-test, paired by seed where both ran the same "
-        f"seeds, two-sided at {ALPHA} unless a rule says otherwise.",
+        f"seeds, two-sided at {ALPHA} unless a rule says otherwise. Its degrees of "
+        "freedom (Welch-Satterthwaite) combine the seeds' (k - 1) and the test set's "
+        "(n - 1), so a comparison whose error is mostly the test set's sampling error has "
+        "many more than k - 1.",
         "",
         DEFAULT_IS,
         "",
