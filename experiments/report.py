@@ -150,16 +150,19 @@ def _scores(task: str, summary: dict[str, Any]) -> tuple[float, float | None, in
     if task == "maze":
         split = summary.get("split_success")
         if split and split.get("test") is not None:
-            return float(split["test"]), split.get("val"), split.get("test_episodes")
-        return float(summary["score"]), None, summary.get("n_episodes")
-    return float(summary["score"]), summary.get("val_accuracy"), summary.get("test_samples")
+            test, val, n = float(split["test"]), split.get("val"), split.get("test_episodes")
+        else:
+            test, val, n = float(summary["score"]), None, summary.get("n_episodes")
+    else:
+        test, val = float(summary["score"]), summary.get("val_accuracy")
+        n = summary.get("test_samples")
+    return test, None if val is None else float(val), n
 
 
 def validation_score(task: str, summary: dict[str, Any]) -> float | None:
     """The score a tuning grid chooses by (the validation split; the validation half of
     a fixed maze's start squares), None where the summary has none."""
-    val = _scores(task, shared_summary(task, summary))[1]
-    return None if val is None else float(val)
+    return _scores(task, shared_summary(task, summary))[1]
 
 
 def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
@@ -174,7 +177,7 @@ def _record(trial: dict[str, Any], summary: dict[str, Any]) -> Record:
         ndi=bool(trial["ndi"]),
         seed=int(trial["seed"]),
         score=score,
-        val_score=None if val is None else float(val),
+        val_score=val,
         n_test=None if n_test is None else int(n_test),
         sparsity=float(summary["sparsity"]),
         synops=summary.get("synops_per_inference"),
