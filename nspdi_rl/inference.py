@@ -81,6 +81,8 @@ class _ForwardPlan:
         swapped for a compressed one, say, makes a new plan).
     :param layers: per network, its hidden layers and readout (None: the kernel does not
         apply to these networks).
+    :param max_batch: the largest batch the kernel is the faster route for (None: any),
+        see :data:`STEP_READOUT_MACS`.
     """
 
     networks: tuple[weakref.ref[SpikingNetwork], ...]
@@ -91,6 +93,7 @@ class _ForwardPlan:
     li_weights: list[torch.Tensor] = field(default_factory=list)
     li_bias: list[torch.Tensor] = field(default_factory=list)
     constants: tuple[float, ...] = ()
+    max_batch: int | None = None
 
 
 # per first network, its plans by the ids of the networks run together
@@ -98,6 +101,19 @@ _plans: weakref.WeakKeyDictionary[SpikingNetwork, dict[tuple[int, ...], _Forward
     weakref.WeakKeyDictionary()
 )
 _NO_BIAS = torch.empty(0)
+
+#: The kernel reads out step by step, as the modules' step-by-step path does (its
+#: outputs are those bits); the modules sum a linear readout's spikes over time first
+#: (``SpikingNetwork.read_out``), T times fewer multiply-adds in the readout. Where the
+#: kernel's extra readout work, ``(T - 1) * batch * sum(in * out)`` over the networks'
+#: readouts, would pass this many multiply-adds, the modules are the faster route and
+#: the kernel is not used. Measured (``bench.sac_steps``' actor: 72 -> 128 -> 256, T =
+#: 8, one thread): kernel 0.10 / 0.15 / 0.42 / 0.82 ms against the modules' 0.12 /
+#: 0.13 / 0.19 / 0.28 ms at batch 8 / 16 / 64 / 128, so the line falls between batch 8
+#: and 16 there; the rollouts of the runner's PPO (8 envs) and SAC (1 env) stay on the
+#: kernel, SAC's target actions (batch 128) go through the modules, as its actor loss
+#: does.
+STEP_READOUT_MACS = 2_500_000
 
 
 def _children(networks: Sequence[SpikingNetwork]) -> tuple[nn.Module, ...]:
@@ -138,6 +154,7 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
         return plan
     assert isinstance(constants, tuple)
     layers, ndi, li_weights, li_bias = [], [], [], []
+    summed, readout_macs = [], 0
     for net in networks:
         readout = net.readout_neurons
         if (
@@ -157,6 +174,8 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
         if not all(isinstance(layer, NDILinear) for layer in own):
             return plan
         layers.append(own)
+        summed.append(own[-1].v is None)
+        readout_macs += own[-1].w.shape.numel()
         ndi.append([int(layer.v is not None) for layer in own])
         weight, offset = readout.reduction(first.config.time_steps, _NO_BIAS)
         li_weights.append(weight)
@@ -167,6 +186,9 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
     plan.encoding = (population, encoder.low, encoder.high, encoder.centres)
     plan.ndi, plan.li_weights, plan.li_bias = ndi, li_weights, li_bias
     plan.constants = constants
+    extra = (first.config.time_steps - 1) * readout_macs
+    if all(summed) and extra > 0:
+        plan.max_batch = max(1, STEP_READOUT_MACS // extra)
     return plan
 
 
@@ -178,7 +200,8 @@ def compiled_forward(
     not apply: gradients, no kernel, hooks on a layer (SynOps counting), encoders that
     differ or change over time, different neurons or T, a spiking readout, a stateful
     network, conv layers, inputs of more than one dim, per-neuron LIF constants, other
-    than float32 on the CPU.
+    than float32 on the CPU; or where it is the slower route: a batch beyond
+    :data:`STEP_READOUT_MACS`'s line.
 
     What does not change between calls (the checks above but the hooks, the encoder's
     settings, the readout's weights over time) is worked out once per tuple of networks
@@ -190,7 +213,7 @@ def compiled_forward(
     if kernel is None or global_hooks():
         return None
     plan = _forward_plan(networks)
-    if plan.layers is None:
+    if plan.layers is None or (plan.max_batch is not None and len(x) > plan.max_batch):
         return None
     weights: list[list[torch.Tensor]] = []
     for layers in plan.layers:

@@ -308,6 +308,35 @@ def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
         assert compiled_forward([grid], torch.rand(3, 2, 3)) is None  # one input dim only
 
 
+def test_the_compiled_rollout_forward_leaves_large_batches_of_a_wide_readout_to_the_modules():
+    from nspdi_rl import inference, kernels
+    from nspdi_rl.inference import compiled_forward
+
+    if kernels.compiled_kernels() is None:
+        pytest.skip("no compiled kernels here")
+    # SAC's actor: a 128 -> 256 readout over 8 steps; its target actions take batch 128
+    net = build_network(
+        SpikingNetConfig(input_shape=(6,), hidden=(128,), n_outputs=256, time_steps=8), seed=0
+    )
+    line = inference.STEP_READOUT_MACS // (7 * 128 * 256)
+    assert 1 <= line < 128
+    with torch.no_grad():
+        small, large = torch.rand(line, 6), torch.rand(line + 1, 6)
+        assert compiled_forward([net], small) is not None  # acting: the kernel
+        assert compiled_forward([net], large) is None  # the modules' summed readout
+        with torch.enable_grad():
+            reference = net(large).detach()
+        assert torch.equal(net(large), reference)  # the same path as with autograd
+        # a readout with the product term reads out step by step either way: the kernel
+        ndi = build_network(
+            SpikingNetConfig(
+                input_shape=(6,), hidden=(128,), n_outputs=256, time_steps=8, readout_ndi=True
+            ),
+            seed=0,
+        )
+        assert compiled_forward([ndi], torch.rand(512, 6)) is not None
+
+
 def test_the_compiled_rollout_forward_follows_a_swapped_layer_and_mixed_depths():
     from nspdi_rl import kernels
     from nspdi_rl.inference import compiled_forward, forward_together
