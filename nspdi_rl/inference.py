@@ -5,7 +5,8 @@ readout) runs as one call of the compiled kernel where :func:`nspdi_rl.backend.k
 allows it (:func:`compiled_forward`); what does not change between calls is worked out
 once per tuple of networks (:class:`_ForwardPlan`). :func:`forward_together` runs an
 actor and a critic side by side: one call, or one shared LIF loop per layer where the
-kernel does not apply. Both give exactly the outputs of separate ``net(x)`` calls.
+kernel does not apply. Both give exactly the outputs of separate ``net(x)`` calls
+without autograd.
 """
 
 from __future__ import annotations
@@ -48,14 +49,15 @@ def forward_together(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> lis
     actor and a critic, say). Without autograd all of it is one call of the compiled
     kernel where it applies (see :func:`compiled_forward`). Falls back to separate
     calls when the networks differ in their neurons, depth or T, have conv layers,
-    or are stateful.
+    or are stateful, and without autograd where the batch is past the kernel's line
+    (:data:`STEP_READOUT_MACS`): each network then takes the route it takes alone.
     """
     if len(networks) < 2:
         return [net(x) for net in networks]
     compiled = compiled_forward(networks, x)
     if compiled is not None:
         return compiled
-    if not _can_share_neurons(networks):
+    if not _can_share_neurons(networks) or _past_the_line(networks, x):
         return [net(x) for net in networks]
     hidden = [x] * len(networks)
     for depth in range(len(networks[0].layers)):
@@ -241,6 +243,14 @@ def compiled_forward(
             *plan.constants,
         )
     )
+
+
+def _past_the_line(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> bool:
+    """Whether the compiled no-grad forward stepped aside for the batch's size alone."""
+    if torch.is_grad_enabled() or kernel_for(x) is None:
+        return False
+    plan = _forward_plan(networks)
+    return plan.layers is not None and plan.max_batch is not None and len(x) > plan.max_batch
 
 
 def global_hooks() -> bool:

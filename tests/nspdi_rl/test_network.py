@@ -310,7 +310,7 @@ def test_the_compiled_rollout_forward_steps_aside_for_hooks_and_gradients():
 
 def test_the_compiled_rollout_forward_leaves_large_batches_of_a_wide_readout_to_the_modules():
     from nspdi_rl import inference, kernels
-    from nspdi_rl.inference import compiled_forward
+    from nspdi_rl.inference import compiled_forward, forward_together
 
     if kernels.compiled_kernels() is None:
         pytest.skip("no compiled kernels here")
@@ -327,6 +327,13 @@ def test_the_compiled_rollout_forward_leaves_large_batches_of_a_wide_readout_to_
         with torch.enable_grad():
             reference = net(large).detach()
         assert torch.equal(net(large), reference)  # the same path as with autograd
+        # run with a small critic, each network takes the route it takes alone
+        critic = build_network(
+            SpikingNetConfig(input_shape=(6,), hidden=(128,), n_outputs=1, time_steps=8), seed=1
+        )
+        assert compiled_forward([critic], large) is not None
+        together = forward_together([net, critic], large)
+        assert torch.equal(together[0], net(large)) and torch.equal(together[1], critic(large))
         # a readout with the product term reads out step by step either way: the kernel
         ndi = build_network(
             SpikingNetConfig(
