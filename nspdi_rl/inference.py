@@ -97,6 +97,10 @@ class _ForwardPlan:
     constants: tuple[float, ...] = ()
     max_batch: int | None = None
 
+    def past_the_line(self, batch: int) -> bool:
+        """Whether the kernel applies to these networks but not at this batch size."""
+        return self.layers is not None and self.max_batch is not None and batch > self.max_batch
+
 
 # per first network, its plans by the ids of the networks run together
 _plans: weakref.WeakKeyDictionary[SpikingNetwork, dict[tuple[int, ...], _ForwardPlan]] = (
@@ -156,7 +160,6 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
         return plan
     assert isinstance(constants, tuple)
     layers, ndi, li_weights, li_bias = [], [], [], []
-    summed, readout_macs = [], 0
     for net in networks:
         readout = net.readout_neurons
         if (
@@ -176,8 +179,6 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
         if not all(isinstance(layer, NDILinear) for layer in own):
             return plan
         layers.append(own)
-        summed.append(own[-1].v is None)
-        readout_macs += own[-1].w.shape.numel()
         ndi.append([int(layer.v is not None) for layer in own])
         weight, offset = readout.reduction(first.config.time_steps, _NO_BIAS)
         li_weights.append(weight)
@@ -188,8 +189,9 @@ def _make_plan(networks: Sequence[SpikingNetwork], children: tuple[nn.Module, ..
     plan.encoding = (population, encoder.low, encoder.high, encoder.centres)
     plan.ndi, plan.li_weights, plan.li_bias = ndi, li_weights, li_bias
     plan.constants = constants
-    extra = (first.config.time_steps - 1) * readout_macs
-    if all(summed) and extra > 0:
+    readouts = [own[-1] for own in layers]
+    extra = (first.config.time_steps - 1) * sum(r.w.shape.numel() for r in readouts)
+    if extra > 0 and all(r.v is None for r in readouts):
         plan.max_batch = max(1, STEP_READOUT_MACS // extra)
     return plan
 
@@ -215,7 +217,7 @@ def compiled_forward(
     if kernel is None or global_hooks():
         return None
     plan = _forward_plan(networks)
-    if plan.layers is None or (plan.max_batch is not None and len(x) > plan.max_batch):
+    if plan.layers is None or plan.past_the_line(len(x)):
         return None
     weights: list[list[torch.Tensor]] = []
     for layers in plan.layers:
@@ -249,8 +251,7 @@ def _past_the_line(networks: Sequence[SpikingNetwork], x: torch.Tensor) -> bool:
     """Whether the compiled no-grad forward stepped aside for the batch's size alone."""
     if torch.is_grad_enabled() or kernel_for(x) is None:
         return False
-    plan = _forward_plan(networks)
-    return plan.layers is not None and plan.max_batch is not None and len(x) > plan.max_batch
+    return _forward_plan(networks).past_the_line(len(x))
 
 
 def global_hooks() -> bool:
