@@ -226,7 +226,10 @@ class Trial:
 
 
 def _flat(value: Any) -> str:
-    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    """An option's value in a folder name: list items joined by ``x``, a path's
+    separators as ``_`` (a ``/`` would nest the trial's folder)."""
+    text = "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return text.replace("/", "_")
 
 
 def point_of(saved: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,17 @@ def test_grid_expands_sub_grids_and_runs_shared_trials_once(tmp_path: Path) -> N
     assert len({t.name for t in grid.trials}) == 6
 
 
+def test_a_path_valued_option_names_one_folder_not_a_nested_one(tmp_path: Path) -> None:
+    config = write(tmp_path, "default:\n  policy_kwargs: dict(net_arch=[8])\n", "zoo.yaml")
+    grid = load_grid([write(tmp_path, TINY + f"  zoo:\n    options:\n      config: [{config}]\n")])
+    trials = [t for t in grid.trials if t.options]
+    assert len(trials) == 2  # one per seed
+    for trial in trials:
+        assert "/" not in trial.name and f"-config{str(config).replace('/', '_')}-" in trial.name
+        argv = trial.argv()
+        assert argv[argv.index("--config") + 1] == str(config)  # the runner gets the path
+
+
 def test_only_runs_the_named_sub_grids_and_refuses_unknown_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
