@@ -1,7 +1,9 @@
 """The maze table: every maze of the ladder with its own defaults (``agents.config``),
 as the spiking agent pruned by NSP, the same agent unpruned, and SB3's MLP agent (on
 the raw observation, and where the spiking agent population-codes its input, also
-fed that code), for the same number of environment steps.
+fed that code), for the same number of environment steps. gymnasium-robotics' point
+mazes get these rows under each evaluation protocol (``--protocol``: D4RL's fixed goal,
+and the ids' own random goals), without the waypoint planner.
 
 Each entry is a maze trial (``python -m agents.train_maze --env ID ...``) run by
 :func:`experiments.execute.run_trials`, so a table stopped half-way continues where
@@ -19,11 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from envs.robotics import PROTOCOLS, protocol_of
 from experiments.execute import trial_dir
 from experiments.grid import AXES, GridError, Trial, resolve
 from nspdi_rl.layers import NSPConfig
 
-__all__ = ["AGENTS", "MAZES", "maze_table", "maze_trials"]
+__all__ = ["AGENTS", "MAZES", "maze_protocols", "maze_table", "maze_trials"]
 
 #: the ladder: the project's mazes from small to large, then gymnasium-robotics' PointMaze
 MAZES: tuple[str, ...] = (
@@ -48,8 +51,17 @@ AGENTS: dict[str, tuple[tuple[tuple[str, Any], ...], str, float]] = {
 }
 
 
+def maze_protocols(env: str) -> tuple[str | None, ...]:
+    """The evaluation protocols ``env``'s rows run under: each of gymnasium-robotics'
+    point mazes under both :data:`~envs.robotics.PROTOCOLS`, the project's mazes under
+    none (their own task). A protocol-less run of a point maze runs the ids' own task,
+    so its trial is the ``gymnasium-robotics`` row's (the same settings, the same key)."""
+    return PROTOCOLS if protocol_of(env, {}) is not None else (None,)
+
+
 def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
-    """The table's trials, maze by maze; each checked and resolved by the runner
+    """The table's trials, maze by maze (and protocol by protocol where
+    :func:`maze_protocols` gives several); each checked and resolved by the runner
     (:func:`experiments.grid.resolve`).
 
     :raises GridError: naming an unknown maze.
@@ -60,15 +72,16 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
     from agents.config import MazeSettings  # the runner's own (resolve imports it)
 
     trials = []
-    for env in mazes:
+    for env, protocol in [(m, p) for m in mazes for p in maze_protocols(m)]:
         population = True  # whether the spiking agent population-codes its input here
+        task = (("protocol", protocol),) if protocol else ()
         for extra, pruning, target in AGENTS.values():
             if ("policy", "mlp-population") in extra and not population:
                 continue
             config = NSPConfig(method=pruning)
             trial = Trial(
                 task="maze",
-                args=(("env", env), *extra),
+                args=(("env", env), *task, *extra),
                 pruning=pruning,
                 target_sparsity=target,
                 ndi=AXES["ndi"],
@@ -85,7 +98,7 @@ def maze_trials(mazes: Sequence[str] = MAZES, seed: int = 0) -> list[Trial]:
 
 
 def _agent(trial: Trial) -> str:
-    extra = tuple(item for item in trial.args if item[0] != "env")
+    extra = tuple(item for item in trial.args if item[0] not in ("env", "protocol"))
     for name, (options, pruning, target) in AGENTS.items():
         if (options, pruning, target) == (extra, trial.pruning, trial.target_sparsity):
             return name
@@ -115,7 +128,8 @@ def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> st
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for trial in maze_trials(mazes, seed):
-        env = dict(trial.args)["env"]
+        args = dict(trial.args)
+        env = args["env"] + (f", {args['protocol']} protocol" if "protocol" in args else "")
         path = trial_dir(run_dir, trial) / "summary.json"
         if not path.is_file():
             lines.append(f"| {env} | {_agent(trial)} | not run | | | | | | |")

@@ -11,8 +11,8 @@ import pytest
 from agents import config
 from experiments.cli import main
 from experiments.execute import STALE_DIR, reconcile, trial_dir
-from experiments.grid import GridError
-from experiments.mazes import AGENTS, MAZES, maze_table, maze_trials
+from experiments.grid import GridError, resolve
+from experiments.mazes import AGENTS, MAZES, maze_protocols, maze_table, maze_trials
 from nspdi_rl.checkpoint import write_json
 
 
@@ -21,8 +21,9 @@ def test_every_maze_gets_the_three_agents_with_the_runners_own_checks() -> None:
     # the MLP fed the population code where the spiking agent population-codes (not on
     # the grid mazes it reads as grids: direct currents)
     fed = [dict(t.args)["env"] for t in trials if dict(t.args).get("policy") == "mlp-population"]
-    assert fed == [m for m in MAZES if m == "nspdi/GridMaze-v0" or "GridMaze" not in m]
-    assert len(trials) == len(MAZES) * (len(AGENTS) - 1) + len(fed)
+    rungs = [(m, p) for m in MAZES for p in maze_protocols(m)]
+    assert fed == [m for m, _ in rungs if m == "nspdi/GridMaze-v0" or "GridMaze" not in m]
+    assert len(trials) == len(rungs) * (len(AGENTS) - 1) + len(fed)
     assert len({t.name for t in trials}) == len(trials)
     first = trials[:3]
     assert [dict(t.args)["env"] for t in first] == [MAZES[0]] * 3
@@ -34,6 +35,23 @@ def test_every_maze_gets_the_three_agents_with_the_runners_own_checks() -> None:
     assert dict(first[2].args)["policy"] == "mlp"
     argv = first[0].argv()
     assert argv[argv.index("--env") + 1] == MAZES[0]
+
+
+def test_point_mazes_get_their_rows_under_both_protocols_without_the_planner() -> None:
+    assert maze_protocols("nspdi/GridMaze-v0") == (None,)
+    trials = maze_trials(["PointMaze_Medium-v3"])
+    protocols = [dict(t.args)["protocol"] for t in trials]
+    assert protocols == ["d4rl"] * len(AGENTS) + ["gymnasium-robotics"] * len(AGENTS)
+    for trial in trials:  # whatever the env's defaults: the agent alone is scored
+        assert "waypoints" not in trial.resolved["env_kwargs"]
+    d4rl, own = trials[0], trials[len(AGENTS)]
+    assert d4rl.resolved["env_kwargs"]["maze_map"][6][6] == "g"
+    assert "maze_map" not in own.resolved["env_kwargs"]
+    # the ids' own protocol is what a run without --protocol runs where the env's
+    # defaults put no planner in front: the same settings, the same trial
+    plain = resolve(replace(own, args=(("env", "PointMaze_UMaze-v3"),)))
+    umaze = maze_trials(["PointMaze_UMaze-v3"])[len(AGENTS)]
+    assert dict(umaze.args)["protocol"] == "gymnasium-robotics" and umaze.key == plain.key
 
 
 def test_unknown_maze_is_refused_naming_it() -> None:
@@ -86,7 +104,7 @@ def _finish(run_dir: Path, trial, **summary) -> None:
 
 
 def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
-    nsp, dense, mlp, mlp_fed = maze_trials(["PointMaze_UMaze-v3"])
+    nsp, dense, mlp, mlp_fed = maze_trials(["PointMaze_UMaze-v3"])[: len(AGENTS)]
     _finish(tmp_path, nsp, total_timesteps=50_000, score=0.93, normalized_score=104.25,
             protocol="d4rl", sparsity=0.9012, synops_per_inference=12_345.6,
             energy_per_inference_pj=56_789.0, wall_time_s=1234.4)  # fmt: skip
@@ -96,24 +114,21 @@ def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
             synops_per_inference=4_608, energy_per_inference_pj=21_197,
             wall_time_s=300.0)  # fmt: skip
     lines = maze_table(tmp_path, ["PointMaze_UMaze-v3"]).splitlines()
+    maze = "| PointMaze_UMaze-v3, d4rl protocol |"  # the rows of the D4RL protocol come first
     assert lines[0].startswith("| maze | agent | steps | success | D4RL score |")
     assert lines[2] == (
-        "| PointMaze_UMaze-v3 | spiking, NSP 0.9 | 50,000 | 0.93 | 104.2 | 0.901 | 12,346 "
-        "| 56.8 | 1,234 |"
+        maze + " spiking, NSP 0.9 | 50,000 | 0.93 | 104.2 | 0.901 | 12,346 | 56.8 | 1,234 |"
     )
-    assert lines[3] == "| PointMaze_UMaze-v3 | spiking, dense | not run | | | | | | |"
+    assert lines[3] == maze + " spiking, dense | not run | | | | | | |"
     assert "| MLP (SB3) | 50,000 | 0.80 | n/a | 0.000 | 4,608 | 21.2 | 300 |" in lines[4]
-    assert lines[5] == (
-        "| PointMaze_UMaze-v3 | MLP (SB3), population-coded input | not run | | | | | | |"
-    )
+    assert lines[5] == (maze + " MLP (SB3), population-coded input | not run | | | | | | |")
     assert dict(mlp_fed.args)["policy"] == "mlp-population"
     # a row steered by the waypoint planner says so, and has no D4RL score
     _finish(tmp_path, dense, total_timesteps=50_000, score=0.98, normalized_score=163.8,
             sparsity=0.0, env_kwargs={"waypoints": True})  # fmt: skip
     row = maze_table(tmp_path, ["PointMaze_UMaze-v3"]).splitlines()[3]
     assert row.startswith(
-        "| PointMaze_UMaze-v3 | spiking, dense, steered by the waypoint planner | 50,000 | 0.98 "
-        "| n/a (planner) |"
+        maze + " spiking, dense, steered by the waypoint planner | 50,000 | 0.98 | n/a (planner) |"
     )
 
 
