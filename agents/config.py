@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from stable_baselines3 import HerReplayBuffer
 
-from agents.policies import DEFAULT_SPIKING, SAC_CRITICS, PopulationFeatures, SpikingOptions
+from agents.policies import CRITICS, DEFAULT_SPIKING, PopulationFeatures, SpikingOptions
 from envs.robotics import MazeWrappers
 from nspdi_rl.layers import PRUNING_METHODS
 from nspdi_rl.pruning import PruningSchedule
@@ -136,6 +136,10 @@ ALGO_DEFAULTS["tqc"] = copy.deepcopy(
 #: the action
 CONTINUOUS_OFF_POLICY = ("sac", "tqc")
 
+
+#: the algorithms whose spiking policy takes ``policy_kwargs`` ``critic`` (TQC's critics
+#: are always MLPs, DQN's Q-network is the policy)
+CRITIC_ALGOS = ("ppo", "a2c", "sac")
 
 #: the spiking policy's own ``policy_kwargs`` (SB3's MLP baseline takes none of them)
 SPIKING_POLICY_KWARGS = ("spiking", "critic")
@@ -569,14 +573,14 @@ class MazeSettings:
         check_hyperparams(self.algo, self.hyperparams)
         critic = self.policy_kwargs.get("critic")
         if critic is not None:
-            if self.algo != "sac" or self.policy != "spiking":
+            if self.algo not in CRITIC_ALGOS or self.policy != "spiking":
                 raise ValueError(
-                    f"policy_kwargs critic is an option of spiking SAC, not of {self.policy} "
-                    f"{self.algo}"
+                    f"policy_kwargs critic is an option of the spiking policy under "
+                    f"{list(CRITIC_ALGOS)}, not of {self.policy} {self.algo}"
                 )
-            if critic not in SAC_CRITICS:
+            if critic not in CRITICS:
                 raise ValueError(
-                    f"unknown policy_kwargs critic {critic!r}; accepted: {list(SAC_CRITICS)}"
+                    f"unknown policy_kwargs critic {critic!r}; accepted: {list(CRITICS)}"
                 )
         if "spiking" in self.policy_kwargs:
             raise ValueError(

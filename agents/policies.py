@@ -30,7 +30,11 @@ from gymnasium import spaces
 from sb3_contrib.tqc.policies import Actor as TQCActor
 from sb3_contrib.tqc.policies import TQCPolicy
 from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    create_mlp,
+)
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
@@ -43,7 +47,7 @@ from nspdi_rl.network import Encoder, SpikingNetConfig, SpikingNetwork, build_ne
 __all__ = [
     "DEFAULT_SPIKING",
     "PopulationFeatures",
-    "SAC_CRITICS",
+    "CRITICS",
     "SpikingActorCriticPolicy",
     "SpikingDQNPolicy",
     "SpikingOptions",
@@ -64,6 +68,19 @@ DEFAULT_SPIKING: dict[str, Any] = {
     "population_size": 12,
     "lif": {"alpha": 20.0},
 }
+
+
+#: the critics a spiking actor learns with: ``spiking``, a network like the actor's and
+#: pruned with it, or ``mlp``, SB3's MLP on the same features: a training aid that the
+#: agent leaves behind (PopSAN's deep critic), so that only the actor is spiking and
+#: pruned
+CRITICS = ("spiking", "mlp")
+
+
+def _check_critic(critic: Any) -> str:
+    if critic not in CRITICS:
+        raise ValueError(f"unknown critic {critic!r}; accepted: {list(CRITICS)}")
+    return str(critic)
 
 
 def input_bounds(*input_spaces: spaces.Space) -> tuple[float, float] | None:
@@ -279,8 +296,10 @@ class _SpikingMixin(_SpikingOptions):
 
 
 class SpikingActorCriticExtractor(nn.Module):
-    """Two spiking networks in SB3's ``mlp_extractor`` slot: their outputs are the action
-    logits / means (``latent_dim_pi`` = action dim) and the value (``latent_dim_vf`` = 1)."""
+    """The networks in SB3's ``mlp_extractor`` slot: a spiking actor whose output is the
+    action logits / means (``latent_dim_pi`` = action dim), and a critic whose output is
+    the value (``latent_dim_vf`` = 1): spiking, or SB3's MLP (``critic="mlp"``: hidden
+    widths ``vf_arch``, tanh, as SB3's own value network)."""
 
     def __init__(
         self,
@@ -288,16 +307,22 @@ class SpikingActorCriticExtractor(nn.Module):
         action_dim: int,
         spiking: SpikingOptions | dict[str, Any] | None,
         bounds: tuple[float, float] | None = None,
+        critic: str = "spiking",
+        vf_arch: tuple[int, ...] = (64, 64),
     ) -> None:
         super().__init__()
         self.latent_dim_pi = action_dim
         self.latent_dim_vf = 1
         options = SpikingOptions.of(spiking)
         self.policy_net = build_network(options.config(features_dim, action_dim, bounds))
-        self.value_net = build_network(options.config(features_dim, 1, bounds))
+        self.value_net: nn.Module
+        if _check_critic(critic) == "mlp":
+            self.value_net = nn.Sequential(*create_mlp(features_dim, 1, list(vf_arch), nn.Tanh))
+        else:
+            self.value_net = build_network(options.config(features_dim, 1, bounds))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or not isinstance(self.value_net, SpikingNetwork):
             # training: two separate calls measured faster (the shared loop's concatenated
             # backward costs more than the second loop saves)
             return self.forward_actor(features), self.forward_critic(features)
@@ -314,37 +339,59 @@ class SpikingActorCriticExtractor(nn.Module):
 
 
 class SpikingActorCriticPolicy(_SpikingMixin, ActorCriticPolicy):
-    """Actor-critic policy (PPO, A2C) with spiking NDI actor and critic networks.
+    """Actor-critic policy (PPO, A2C) with a spiking NDI actor and a spiking or MLP
+    critic.
 
-    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for both networks.
-    Other parameters as SB3's ``ActorCriticPolicy`` (``net_arch`` and
-    ``activation_fn`` are unused: the networks are set by ``spiking``).
+    :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for the spiking
+        networks.
+    :param critic: one of :data:`CRITICS`; ``mlp`` is SB3's value network (``net_arch``'s
+        ``vf`` widths, default 64-64 tanh, SB3's orthogonal init) on the same features,
+        and only the actor is spiking and pruned.
+    Other parameters as SB3's ``ActorCriticPolicy`` (the actor's ``net_arch`` and
+    ``activation_fn`` are unused: the spiking network is set by ``spiking``).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, critic: str = "spiking", **kwargs: Any) -> None:
+        self.critic_kind = _check_critic(critic)
         # SB3's orthogonal init targets nn.Linear; NSP layers keep their own init
         kwargs.setdefault("ortho_init", False)
         super().__init__(*args, **kwargs)
 
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["critic"] = self.critic_kind
+        return data
+
     def _build_mlp_extractor(self) -> None:
+        arch = self.net_arch
+        vf = arch.get("vf", [64, 64]) if isinstance(arch, dict) else list(arch or [64, 64])
         self.mlp_extractor = SpikingActorCriticExtractor(
             self.features_dim,
             _action_dim(self.action_space),
             self.spiking,
             input_bounds(self.observation_space),
+            critic=self.critic_kind,
+            vf_arch=tuple(vf),
         )
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
-        # the spiking readouts already give logits / means and the value
+        # the readouts already give logits / means and the value
         self.action_net = nn.Identity()
         self.value_net = nn.Identity()
+        if self.critic_kind == "mlp":  # SB3's init of its value network
+            layers = [m for m in self.mlp_extractor.value_net if isinstance(m, nn.Linear)]
+            for layer in layers:
+                self.init_weights(layer, gain=1.0 if layer is layers[-1] else np.sqrt(2))
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
     def spiking_networks(self) -> dict[str, SpikingNetwork]:
-        return {"actor": self.mlp_extractor.policy_net, "critic": self.mlp_extractor.value_net}
+        nets = {"actor": self.mlp_extractor.policy_net}
+        if isinstance(self.mlp_extractor.value_net, SpikingNetwork):
+            nets["critic"] = self.mlp_extractor.value_net
+        return nets
 
     def actor_network(self) -> SpikingNetwork:
         return self.mlp_extractor.policy_net
@@ -497,7 +544,6 @@ class SpikingContinuousCritic(_SpikingOptions, _ActionGradientCritic):
 #: SAC's critics: ``spiking`` (NDI networks, pruned with the actor) or ``mlp`` (SB3's
 #: MLP critics, as PopSAN trains its spiking actor: the critics only serve training,
 #: while the actor is what runs after it)
-SAC_CRITICS = ("spiking", "mlp")
 
 
 class _SpikingLatentActorPolicy(_SpikingMixin):
@@ -517,14 +563,12 @@ class SpikingSACPolicy(_SpikingLatentActorPolicy, SACPolicy):
 
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields for every spiking
         network.
-    :param critic: one of :data:`SAC_CRITICS`; ``mlp`` uses SB3's critics (``net_arch``)
+    :param critic: one of :data:`CRITICS`; ``mlp`` uses SB3's critics (``net_arch``)
         on the same features, and only the actor is spiking and pruned.
     """
 
     def __init__(self, *args: Any, critic: str = "spiking", **kwargs: Any) -> None:
-        if critic not in SAC_CRITICS:
-            raise ValueError(f"unknown SAC critic {critic!r}; accepted: {list(SAC_CRITICS)}")
-        self.critic_kind = critic
+        self.critic_kind = _check_critic(critic)
         super().__init__(*args, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -229,8 +229,38 @@ def test_sac_with_mlp_critics_prunes_and_saves_the_spiking_actor_only(tmp_path):
         type(loaded.policy.critic) is type(critic)
         and type(loaded.policy.critic.qf0) is torch.nn.Sequential
     )
-    with pytest.raises(ValueError, match="unknown SAC critic 'ann'; accepted"):
+    with pytest.raises(ValueError, match="unknown critic 'ann'; accepted"):
         SAC("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C])
+def test_actor_critic_with_an_mlp_critic_prunes_and_saves_the_spiking_actor_only(algo, tmp_path):
+    """critic="mlp" under PPO / A2C: SB3's value network (64-64 tanh, or net_arch's vf)
+    beside the spiking actor, saved with the model; only the actor is spiking, pruned
+    and measured."""
+    env = gym.make("nspdi/PointMaze-v0")
+    kwargs = {**small(), "critic": "mlp", "net_arch": {"vf": [16]}}
+    model = algo("SpikingMlpPolicy", env, seed=0, policy_kwargs=kwargs, n_steps=32)
+    value_net = model.policy.mlp_extractor.value_net
+    widths = [m.out_features for m in value_net if isinstance(m, torch.nn.Linear)]
+    assert widths == [16, 1] and not any(isinstance(m, SpikingNetwork) for m in value_net)
+    assert list(model.policy.spiking_networks()) == ["actor"]
+    model.learn(64, callback=agents.NSPPruningCallback(PruningSchedule(final=0.5, end=0.5), 64))
+    obs = np.stack([env.observation_space.sample() for _ in range(3)])
+    measured = model.policy.measure(obs)
+    assert measured["sparsity"] > 0.4 and list(measured["sparsity_per_network"]) == ["actor"]
+    t = model.policy.obs_to_tensor(obs)[0]
+    with torch.no_grad():  # the rollout's values are the MLP's
+        _, values, _ = model.policy(t)
+        features = model.policy.extract_features(t, model.policy.vf_features_extractor)
+        assert torch.equal(values, value_net(features))
+    model.save(tmp_path / "m.zip")
+    loaded = algo.load(tmp_path / "m.zip")
+    assert loaded.policy.critic_kind == "mlp"
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0],
+                          model.predict(obs, deterministic=True)[0])  # fmt: skip
+    with pytest.raises(ValueError, match="unknown critic 'ann'; accepted"):
+        algo("SpikingMlpPolicy", env, policy_kwargs={**small(), "critic": "ann"})
 
 
 def test_tqc_has_a_spiking_actor_and_its_own_quantile_critics():

@@ -240,7 +240,7 @@ def test_sigkill_then_resume_is_as_good_as_an_uninterrupted_run(tmp_path):
         ("default:\n  policy_kwargs: 'dict(spiking=dict(hiden=[8]))'\n", "unknown spiking option"),
         ("default:\n  batch_size: 1\n", "ppo refuses these settings"),
         ("- 1\n- 2\n", "must map env ids to hyperparameters"),
-        ("default:\n  policy_kwargs: {critic: mlp}\n", "critic is an option of spiking SAC"),
+        ("default:\n  policy_kwargs: {critic: ann}\n", "unknown policy_kwargs critic 'ann'"),
     ],
 )
 def test_bad_config_values_exit_2_with_one_line_and_write_nothing(
