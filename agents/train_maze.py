@@ -15,6 +15,7 @@ schedule position (and the replay buffer for DQN / SAC). The shared options
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import pickle
@@ -350,7 +351,11 @@ def _algo_options(
     defaults = env.algo_defaults(algo)
     hyperparams = dict(defaults["hyperparams"])
     n_timesteps, n_envs = defaults["n_timesteps"], defaults["n_envs"]
-    policy_kwargs: dict[str, Any] = dict(defaults["policy_kwargs"])
+    # the defaults' policy kwargs are the spiking policy's (EnvDefaults): SB3's MLP
+    # baseline keeps SB3's own unless a --config file gives some
+    policy_kwargs: dict[str, Any] = (
+        copy.deepcopy(defaults["policy_kwargs"]) if args.policy == "spiking" else {}
+    )
     if args.config:
         try:
             section = load_yaml_config(args.config, args.env)

@@ -109,6 +109,23 @@ def test_a_robotics_maze_needs_no_flags():
     assert ppo.gym_packages == ("gymnasium_robotics",)
 
 
+def test_the_defaults_policy_kwargs_are_the_spiking_policys_own(tmp_path: Path):
+    """SB3's MLP baseline gets none of the spiking policy's default policy kwargs (its
+    critic, its actor's latent); a --config file's reach it."""
+    spiking = settings("--env", "PointMaze_UMaze-v3")
+    assert spiking.policy_kwargs == {
+        k: v for k, v in ALGO_DEFAULTS["sac"]["policy_kwargs"].items() if k != "spiking"
+    }
+    for policy in ("mlp", "mlp-population"):
+        mlp = settings("--env", "PointMaze_UMaze-v3", "--policy", policy, "--pruning", "dense")
+        assert not set(mlp.policy_kwargs) - {"population_code"}
+    config = tmp_path / "c.yaml"
+    config.write_text("default:\n  policy_kwargs: 'dict(net_arch=[64, 64])'\n")
+    mlp = settings("--env", "PointMaze_UMaze-v3", "--policy", "mlp", "--pruning", "dense",
+                   "--config", str(config))  # fmt: skip
+    assert mlp.policy_kwargs == {"net_arch": [64, 64]}
+
+
 def test_training_episodes_may_be_shorter_than_the_evaluations(tmp_path):
     """--train-episode-steps limits the training envs only; HER's check reads it."""
     from agents.environments import make_training_env
