@@ -375,6 +375,11 @@ def _algo_options(
                 f"HerReplayBuffer needs learning_starts > the episode length ({episode_steps} "
                 f"steps on {args.env}), got {starts}"
             )
+    if her and env_kwargs.get("goal_offset"):
+        raise UsageError(
+            f"env kwarg goal_offset on {args.env} cannot go with HER: HER relabels "
+            "desired_goal in stored observations and would leave the offset stale"
+        )
     if env_kwargs.get("shaping"):
         # potential-based shaping leaves the optimal policy alone at the agent's discount
         env_kwargs.setdefault("gamma", hyperparams.get("gamma", 0.99))

@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from envs.maze import GeodesicDistance, GeodesicMap, bfs_distances, layout_walls, square_of
 from envs.rendering import point_frame
@@ -373,6 +374,47 @@ class WaypointGoal(gym.Wrapper):
         return steered, float(towards), terminated, truncated, {**info, ENV_REWARD: reward}
 
 
+#: the observation key :class:`GoalOffset` adds
+GOAL_OFFSET = "goal_offset"
+
+
+class GoalOffset(gym.ObservationWrapper):
+    """The goal seen from the point: ``desired_goal - achieved_goal`` (world units), added
+    to the observation as :data:`GOAL_OFFSET`. The observation already holds both; a
+    network that codes each value apart (a population code per value) must otherwise
+    compare two codes to find the goal's direction. It reads no map. It stays in
+    evaluation (the agent's input); HER, which relabels ``desired_goal`` in stored
+    observations without it, cannot take it (the runner refuses the pair).
+
+    :param env: a goal-conditioned env (Dict observations with ``achieved_goal`` and
+        ``desired_goal`` of one shape).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        if not (
+            isinstance(space, spaces.Dict)
+            and {"achieved_goal", "desired_goal"} <= set(space.spaces)
+            and space["achieved_goal"].shape == space["desired_goal"].shape
+        ):
+            raise ValueError(
+                f"the goal offset needs Dict observations with achieved_goal and desired_goal "
+                f"of one shape, got {space}"
+            )
+        if GOAL_OFFSET in space.spaces:
+            raise ValueError(f"the observation already has a {GOAL_OFFSET!r} key")
+        goal = space["desired_goal"]
+        offset = spaces.Box(-np.inf, np.inf, goal.shape, dtype=goal.dtype)  # type: ignore[arg-type]
+        self.observation_space = spaces.Dict({**space.spaces, GOAL_OFFSET: offset})
+
+    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        goal, point = observation["desired_goal"], observation["achieved_goal"]
+        offset = np.asarray(goal) - np.asarray(point)
+        dtype = self.observation_space[GOAL_OFFSET].dtype  # type: ignore[index]
+        return {**observation, GOAL_OFFSET: offset.astype(dtype)}
+
+
 @dataclass(frozen=True)
 class MazeWrappers:
     """The wrappers around a gymnasium-robotics maze, as typed options.
@@ -385,22 +427,26 @@ class MazeWrappers:
     training's help and are dropped, so that returns and the D4RL score are the env's
     own reward and its own starts and goals; waypoints
     stay, since they are the agent's input (a planner that reads the map), and the
-    env's own reward of each step is in ``info[ENV_REWARD]``, which evaluation counts.
+    env's own reward of each step is in ``info[ENV_REWARD]``, which evaluation counts;
+    the goal offset stays too (the agent's input, read from the observation alone).
 
     :param shaping: :class:`GeodesicShaping`'s weight (> 0), or None for no shaping.
     :param gamma: the discount the shaping term assumes (the agent's), in [0, 1].
     :param waypoints: put :class:`WaypointGoal` in front of the agent.
     :param curriculum: :class:`WayCurriculum`'s steps (> 0), or None for none: a
         training help, dropped in evaluation as shaping is.
+    :param goal_offset: add :class:`GoalOffset`'s key to the observation (the agent's
+        input: it stays in evaluation).
     """
 
     shaping: float | None = None
     gamma: float = 0.99
     waypoints: bool = False
     curriculum: int | None = None
+    goal_offset: bool = False
 
     #: the env kwargs that are these options
-    KEYS = ("shaping", "gamma", "waypoints", "curriculum")
+    KEYS = ("shaping", "gamma", "waypoints", "curriculum", "goal_offset")
 
     def __post_init__(self) -> None:
         s, g = self.shaping, self.gamma
@@ -408,10 +454,11 @@ class MazeWrappers:
             raise ValueError(f"env kwarg shaping {s!r} is not accepted; accepted is a weight >= 0")
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 1:
             raise ValueError(f"env kwarg gamma {g!r} is not accepted; accepted is [0, 1]")
-        if not isinstance(self.waypoints, bool):
-            raise ValueError(
-                f"env kwarg waypoints {self.waypoints!r} is not accepted; accepted: bool"
-            )
+        for name in ("waypoints", "goal_offset"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"env kwarg {name} {getattr(self, name)!r} is not accepted; accepted: bool"
+                )
         c = self.curriculum
         if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c <= 0):
             raise ValueError(
@@ -426,7 +473,8 @@ class MazeWrappers:
         shaping = rest.pop("shaping", None)
         gamma = rest.pop("gamma", 0.99) if shaping is not None else 0.99
         waypoints, curriculum = rest.pop("waypoints", False), rest.pop("curriculum", None)
-        return cls(shaping or None, gamma, waypoints, curriculum), rest
+        offset = rest.pop("goal_offset", False)
+        return cls(shaping or None, gamma, waypoints, curriculum, offset), rest
 
     @classmethod
     def of_env(
@@ -447,11 +495,13 @@ class MazeWrappers:
             out["waypoints"] = True
         if self.curriculum:
             out["curriculum"] = self.curriculum
+        if self.goal_offset:
+            out["goal_offset"] = True
         return out
 
     def for_evaluation(self) -> MazeWrappers:
         """What evaluation keeps of these options (the rule in the class's doc)."""
-        return MazeWrappers(waypoints=self.waypoints)
+        return MazeWrappers(waypoints=self.waypoints, goal_offset=self.goal_offset)
 
     def apply(self, env: gym.Env, env_id: str = "the env") -> gym.Env:
         """``env`` in these wrappers (waypoints inside, shaping outside).
@@ -459,10 +509,14 @@ class MazeWrappers:
         :raises ValueError: for options on an env that is not a gymnasium-robotics maze
             (closing it).
         """
-        if not (self.shaping or self.waypoints or self.curriculum):
+        if not (self.shaping or self.waypoints or self.curriculum or self.goal_offset):
             return env
         if not is_robotics_maze(env):
             env.close()
+            if self.goal_offset:
+                raise ValueError(
+                    f"env kwarg goal_offset is for gymnasium-robotics' mazes; {env_id} is not one"
+                )
             if self.curriculum:
                 raise ValueError(
                     f"env kwarg curriculum is for gymnasium-robotics' mazes; {env_id} is not one"
@@ -479,6 +533,8 @@ class MazeWrappers:
             env = WayCurriculum(env, self.curriculum)
         if self.waypoints:
             env = WaypointGoal(env)
+        if self.goal_offset:  # from the goal the agent is given (a waypoint, where steered)
+            env = GoalOffset(env)
         return GeodesicShaping(env, self.shaping, self.gamma) if self.shaping else env
 
 

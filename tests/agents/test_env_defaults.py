@@ -126,6 +126,17 @@ def test_the_defaults_policy_kwargs_are_the_spiking_policys_own(tmp_path: Path):
     assert mlp.policy_kwargs == {"net_arch": [64, 64]}
 
 
+def test_the_goal_offset_is_an_input_that_her_cannot_relabel():
+    """goal_offset (envs.robotics.GoalOffset) goes with PPO; HER relabels desired_goal in
+    stored observations and would leave the offset stale, so the runner refuses it."""
+    with pytest.raises(UsageError, match="goal_offset on PointMaze_UMaze-v3 cannot go with HER"):
+        settings("--env", "PointMaze_UMaze-v3", "--env-kwargs", "goal_offset:True")
+    ppo = settings("--env", "PointMaze_UMaze-v3", "--algo", "ppo", "--env-kwargs",
+                   "goal_offset:True")  # fmt: skip
+    assert ppo.wrappers == MazeWrappers(goal_offset=True)
+    assert ppo.env_options()["goal_offset"] is True  # the evaluation's input too
+
+
 def test_training_episodes_may_be_shorter_than_the_evaluations(tmp_path):
     """--train-episode-steps limits the training envs only; HER's check reads it."""
     from agents.environments import make_training_env
