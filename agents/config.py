@@ -170,9 +170,11 @@ class EnvDefaults:
     :param algos: per algorithm, overrides of :data:`ALGO_DEFAULTS`: ``n_timesteps``,
         ``n_envs``, ``hyperparams`` (merged key by key into the algorithm's) and
         ``policy_kwargs`` of the spiking policy other than ``spiking`` (e.g. SAC's
-        ``critic``; a ``--config`` file's win key by key).
-    :param env_kwargs: keyword arguments of ``gymnasium.make`` (``--env-kwargs`` wins,
-        key by key).
+        ``critic``; a ``--config`` file's win key by key), and ``env_kwargs`` that go
+        with that algorithm only (over ``env_kwargs``; e.g. a shaping weight screened
+        for it).
+    :param env_kwargs: keyword arguments of ``gymnasium.make`` (the algorithm's own,
+        then ``--env-kwargs``, win key by key).
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields over
         :data:`~agents.policies.DEFAULT_SPIKING`.
     :param gym_packages: modules that register the id, imported without
@@ -191,6 +193,10 @@ class EnvDefaults:
     gym_packages: tuple[str, ...] = ()
     eval_episodes: int | None = None
     train_episode_steps: int | None = None
+
+    def env_kwargs_for(self, algo: str) -> dict[str, Any]:
+        """The env kwargs of a run of ``algo``: the env's, then the algorithm's own."""
+        return {**self.env_kwargs, **self.algos.get(algo, {}).get("env_kwargs", {})}
 
     def algo_defaults(self, algo: str) -> dict[str, Any]:
         """``n_timesteps``, ``n_envs``, ``hyperparams`` and the spiking policy's

@@ -223,7 +223,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
         raise UsageError(f"unknown --algo {algo!r}; accepted: {sorted(ALGOS)}")
     if args.policy not in POLICIES:
         raise UsageError(f"unknown --policy {args.policy!r}; accepted: {list(POLICIES)}")
-    gym_packages, env_kwargs = _env_options(args, env)
+    gym_packages, env_kwargs = _env_options(args, env, algo)
     obs_space, train_episode_steps, episode_steps = _probe(args, env, algo, env_kwargs)
     normalize = is_unbounded(obs_space) if args.normalize is None else args.normalize
     hyperparams, policy_kwargs, n_timesteps, n_envs = _algo_options(
@@ -288,10 +288,10 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _env_options(
-    args: argparse.Namespace, env: EnvDefaults
+    args: argparse.Namespace, env: EnvDefaults, algo: str
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The gym packages to import and the env's keyword arguments: ``--env-kwargs`` over
-    the env's defaults, and a grid maze's observation (``--obs-mode``)."""
+    the env's defaults for ``algo``, and a grid maze's observation (``--obs-mode``)."""
     gym_packages = tuple(dict.fromkeys([*env.gym_packages, *args.gym_packages]))
     try:
         import_gym_packages(gym_packages)
@@ -299,7 +299,7 @@ def _env_options(
         given = parse_env_kwargs(args.env_kwargs)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    env_kwargs = {**env.env_kwargs, **given}
+    env_kwargs = {**env.env_kwargs_for(algo), **given}
     if args.protocol is not None:
         env_kwargs = _protocol_options(args.env, args.protocol, given, env_kwargs)
     if "GridMaze" in args.env:

@@ -137,6 +137,22 @@ def test_the_goal_offset_is_an_input_that_her_cannot_relabel():
     assert ppo.env_options()["goal_offset"] is True  # the evaluation's input too
 
 
+def test_an_algorithms_own_env_kwargs_go_with_it_only(monkeypatch):
+    """EnvDefaults.algos[algo]["env_kwargs"]: over the env's, for that algorithm alone;
+    --env-kwargs wins over both."""
+    from agents import config
+
+    own = EnvDefaults(env_kwargs={"reward_type": "sparse", "shaping": 1.0},
+                      algos={"ppo": {"env_kwargs": {"shaping": 5.0}}})  # fmt: skip
+    assert own.env_kwargs_for("ppo") == {"reward_type": "sparse", "shaping": 5.0}
+    assert own.env_kwargs_for("sac") == {"reward_type": "sparse", "shaping": 1.0}
+    monkeypatch.setattr(config, "ENV_DEFAULTS", (("nspdi/PointMaze-v0", own),))
+    assert settings("--env", "nspdi/PointMaze-v0").env_kwargs["shaping"] == 5.0
+    assert settings("--env", "nspdi/PointMaze-v0", "--algo", "sac").env_kwargs["shaping"] == 1.0
+    given = settings("--env", "nspdi/PointMaze-v0", "--env-kwargs", "shaping:2.0")
+    assert given.env_kwargs["shaping"] == 2.0
+
+
 def test_training_episodes_may_be_shorter_than_the_evaluations(tmp_path):
     """--train-episode-steps limits the training envs only; HER's check reads it."""
     from agents.environments import make_training_env
