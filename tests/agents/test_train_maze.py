@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.config import SPIKING_SAC_NET_ARCH
 from agents.train_maze import main
 from nspdi_rl.layers import DEFAULT_READING, ORIGINAL_READING
 
@@ -99,7 +100,9 @@ def test_tqc_runs_resumes_and_takes_hers_defaults_on_the_robotics_mazes(tmp_path
     robotics = resolve(["--env", "PointMaze_Medium-v3", "--algo", "tqc"])
     sac = resolve(["--env", "PointMaze_Medium-v3"])
     assert robotics.hyperparams == sac.hyperparams  # HER, as SAC's
-    assert robotics.freeze_mask == "reached" and robotics.policy_kwargs == {}
+    assert robotics.freeze_mask == "reached"
+    # TQC's own MLP quantile critics (no critic option), SAC's 32-wide actor latent
+    assert robotics.policy_kwargs == {"net_arch": SPIKING_SAC_NET_ARCH}
     run, config = tmp_path / "run", tmp_path / "tqc.yaml"
     config.write_text("default:\n  learning_starts: 16\n  batch_size: 16\n")
     argv = ["--env", "nspdi/PointMaze-v0", "--algo", "tqc", "--total-timesteps", "96",
