@@ -513,14 +513,12 @@ class MazeWrappers:
             return env
         if not is_robotics_maze(env):
             env.close()
-            if self.goal_offset:
-                raise ValueError(
-                    f"env kwarg goal_offset is for gymnasium-robotics' mazes; {env_id} is not one"
-                )
-            if self.curriculum:
-                raise ValueError(
-                    f"env kwarg curriculum is for gymnasium-robotics' mazes; {env_id} is not one"
-                )
+            only_robotics = {"goal_offset": self.goal_offset, "curriculum": self.curriculum}
+            for name, asked in only_robotics.items():
+                if asked:
+                    raise ValueError(
+                        f"env kwarg {name} is for gymnasium-robotics' mazes; {env_id} is not one"
+                    )
             if self.shaping:
                 raise ValueError(
                     f"env kwarg shaping is for the nspdi/ mazes and gymnasium-robotics' "
