@@ -224,14 +224,34 @@ _HER_SAC = {
 }
 
 
-def _her_sac(n_timesteps: int, env_kwargs: dict[str, Any] | None = None) -> EnvDefaults:
+# Spiking PPO on gymnasium-robotics' Medium and Large point mazes (the settings of
+# experiments/configs/ppo-maze2d-pop12.yaml, the screens' choice): RL Zoo's usual PPO
+# settings for MuJoCo control, a learning rate of 1e-3, SB3's MLP value network beside
+# the spiking actor, the shaping 20 times the sparse reward, the goal offset
+_ROBOTICS_PPO: dict[str, Any] = {
+    "n_timesteps": 3_000_000,
+    "hyperparams": {
+        "n_steps": 512,
+        "batch_size": 512,
+        "n_epochs": 10,
+        "learning_rate": 1e-3,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "ent_coef": 0.0,
+    },
+    "policy_kwargs": {"critic": "mlp"},
+    "env_kwargs": {"shaping": 20.0, "goal_offset": True},
+}
+
+
+def _her_sac(n_timesteps: int, ppo: dict[str, Any] | None = None) -> EnvDefaults:
     """A gymnasium-robotics PointMaze's defaults: SAC with HER for ``n_timesteps`` (and
-    TQC, under ``--algo tqc``, with the same)."""
+    TQC, under ``--algo tqc``, with the same); with ``ppo``, PPO's overrides, and PPO
+    the default algorithm."""
     her = {"n_timesteps": n_timesteps, "hyperparams": _HER_SAC}
     return EnvDefaults(
-        algo="sac",
-        algos={"sac": her, "tqc": her},
-        env_kwargs=dict(env_kwargs or {}),
+        algo="ppo" if ppo else "sac",
+        algos={"sac": her, "tqc": her, **({"ppo": ppo} if ppo else {})},
         gym_packages=("gymnasium_robotics",),
         eval_episodes=100,
     )
@@ -283,10 +303,14 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
             eval_episodes=100,
         ),
     ),
-    # the medium maze: steered by waypoints on the map (envs.robotics.WaypointGoal),
-    # a planner in front of the learned controller: without them SAC with HER fails the
-    # long ways, pushing straight at the goal into a wall (docs/maze-defaults.md)
-    ("PointMaze_Medium-v3", _her_sac(50_000, {"waypoints": True})),
+    # the medium and large mazes, without the waypoint planner: spiking PPO with SB3's
+    # MLP value network, the shaping by the way around the walls and (for the ids' own
+    # random goals) the goal offset, chosen by the screens on validation seeds
+    # (experiments/grids/screen-robotics-v2.yaml, -v3.yaml; docs/maze-defaults.md);
+    # --protocol d4rl drops the offset (its screen chose the agent without it). SAC and
+    # TQC (--algo) keep HER's defaults
+    ("PointMaze_Medium-v3", _her_sac(50_000, ppo=_ROBOTICS_PPO)),
+    ("PointMaze_Large-v3", _her_sac(50_000, ppo=_ROBOTICS_PPO)),
     ("PointMaze_*-v3", _her_sac(50_000)),
 )
 

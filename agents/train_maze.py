@@ -449,7 +449,7 @@ def _protocol_options(
     env_id: str, protocol: str, given: dict[str, Any], env_kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The env kwargs of ``--protocol``: the env's defaults without the waypoint planner,
-    and under ``d4rl`` D4RL's maze map (its fixed goal).
+    and under ``d4rl`` D4RL's maze map (its fixed goal) and no goal offset unless given.
 
     :raises UsageError: for an unknown protocol, an env without it, or env kwargs given
         that change the protocol's task.
@@ -467,6 +467,10 @@ def _protocol_options(
         )
     out = {k: v for k, v in env_kwargs.items() if k != "waypoints"}
     if protocol == "d4rl":
+        # with D4RL's fixed goal the offset is a function of the position alone; the
+        # defaults' offset is for random goals (its screen chose D4RL's agent without it)
+        if "goal_offset" not in given:
+            out.pop("goal_offset", None)
         try:
             out["maze_map"] = d4rl_maze_map(env_id)
         except ValueError as err:

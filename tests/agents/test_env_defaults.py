@@ -78,12 +78,22 @@ def test_a_robotics_maze_needs_no_flags():
     assert s.normalize and s.eval_episodes == 100
     assert s.policy_kwargs["critic"] == "mlp"  # a spiking actor, SB3's critics
     assert s.wrappers == MazeWrappers()  # the U-maze is learned without them
-    medium = settings("--env", "PointMaze_Medium-v3")
-    assert medium.wrappers == MazeWrappers(waypoints=True) and medium.env_kwargs == {}
-    assert medium.hyperparams == s.hyperparams
-    # the record spells the wrappers as the command line does, and reads them back
-    assert medium.to_dict()["env_kwargs"] == {"waypoints": True}
-    assert MazeSettings.from_dict(medium.to_dict()) == medium
+    # Medium and Large: spiking PPO with SB3's value network, shaped, the goal offset,
+    # no planner (the screens' choice); SAC there keeps HER's defaults
+    for env in ("PointMaze_Medium-v3", "PointMaze_Large-v3"):
+        medium = settings("--env", env)
+        assert medium.algo == "ppo" and medium.total_timesteps == 3_000_000
+        assert medium.hyperparams["n_steps"] == 512 and medium.hyperparams["gamma"] == 0.99
+        assert medium.policy_kwargs["critic"] == "mlp" and medium.eval_episodes == 100
+        assert medium.wrappers == MazeWrappers(shaping=20.0, gamma=0.99, goal_offset=True)
+        assert medium.env_kwargs == {}
+        # the record spells the wrappers as the command line does, and reads them back
+        assert medium.to_dict()["env_kwargs"] == {
+            "shaping": 20.0, "gamma": 0.99, "goal_offset": True,
+        }  # fmt: skip
+        assert MazeSettings.from_dict(medium.to_dict()) == medium
+        her = settings("--env", env, "--algo", "sac")
+        assert her.hyperparams == s.hyperparams and her.wrappers == MazeWrappers()
     shaped = settings("--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:2.0",
                       "continuing_task:False")  # fmt: skip
     assert shaped.wrappers == MazeWrappers(shaping=2.0, gamma=shaped.hyperparams["gamma"])

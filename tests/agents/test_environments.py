@@ -508,15 +508,21 @@ def test_the_protocol_option_sets_the_task_and_drops_the_planner() -> None:
     from envs.robotics import d4rl_maze_map, protocol_of
 
     robotics = [*ROBOTICS, "--env", "PointMaze_Medium-v3"]
-    planner = resolve(robotics)  # Medium's defaults steer by waypoints
+    planner = resolve([*robotics, "--env-kwargs", "waypoints:True"])
     assert planner.wrappers.waypoints and protocol_of(planner.env_id, planner.env_options()) is None
     d4rl = resolve([*robotics, "--protocol", "d4rl"])
     assert not d4rl.wrappers.waypoints and d4rl.env_kwargs["maze_map"] == d4rl_maze_map(
         "PointMaze_Medium-v3"
     )
     assert protocol_of(d4rl.env_id, d4rl.env_options()) == "d4rl"
+    # the defaults' goal offset is for random goals: D4RL's fixed goal drops it, unless
+    # it is asked for
+    assert resolve(robotics).wrappers.goal_offset and not d4rl.wrappers.goal_offset
+    asked = resolve([*robotics, "--protocol", "d4rl", "--env-kwargs", "goal_offset:True"])
+    assert asked.wrappers.goal_offset and protocol_of(asked.env_id, asked.env_options()) == "d4rl"
     own = resolve([*robotics, "--protocol", "gymnasium-robotics"])
     assert "maze_map" not in own.env_kwargs and not own.wrappers.waypoints
+    assert own.wrappers.goal_offset and own == resolve(robotics)
     assert protocol_of(own.env_id, own.env_options()) == "gymnasium-robotics"
     for argv, message in (
         (["--protocol", "d5rl"], "unknown --protocol 'd5rl'"),

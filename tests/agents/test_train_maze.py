@@ -98,7 +98,7 @@ def test_tqc_runs_resumes_and_takes_hers_defaults_on_the_robotics_mazes(tmp_path
     from agents.train_maze import resolve
 
     robotics = resolve(["--env", "PointMaze_Medium-v3", "--algo", "tqc"])
-    sac = resolve(["--env", "PointMaze_Medium-v3"])
+    sac = resolve(["--env", "PointMaze_Medium-v3", "--algo", "sac"])
     assert robotics.hyperparams == sac.hyperparams  # HER, as SAC's
     assert robotics.freeze_mask == "reached"
     # TQC's own MLP quantile critics (no critic option), SAC's 32-wide actor latent
