@@ -16,8 +16,8 @@ SAC's cost is its gradient step (one per environment step here), so each run fir
 fills the replay buffer to ``learning_starts`` untimed and then times ``--timesteps``
 environment steps of learning. Prints environment steps per second (median over
 ``--repeats``) and each one's ratio to the plain MLP. Run:
-``python -m bench.sac_steps [--timesteps N] [--repeats R]``; ``NSPDI_KERNELS=0``
-runs the spiking policy without the compiled kernels.
+``python -m bench.sac_steps [--timesteps N] [--repeats R] [--policies ...]``;
+``NSPDI_KERNELS=0`` runs the spiking policy without the compiled kernels.
 """
 
 from __future__ import annotations
@@ -63,6 +63,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (train_maze uses 1)")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=CANDIDATES,
+        default=list(CANDIDATES),
+        metavar="POLICY",
+        help=f"the rows to time, MlpPolicy always among them (default: all of {CANDIDATES})",
+    )
     args = parser.parse_args()
     for name in ("timesteps", "repeats", "threads"):
         if getattr(args, name) < 1:
@@ -73,16 +81,18 @@ def main() -> None:
         f"os.cpu_count()={os.cpu_count()}, {ENV_ID}, "
         f"{args.timesteps} timed steps x {args.repeats} repeats"
     )
-    rates: dict[str, list[float]] = {c: [] for c in CANDIDATES}
+    candidates = [c for c in CANDIDATES if c in {"MlpPolicy", *args.policies}]
+    rates: dict[str, list[float]] = {c: [] for c in candidates}
     for r in range(args.repeats):  # interleaved: each repeat runs every candidate once
-        for candidate in CANDIDATES:
+        for candidate in candidates:
             rates[candidate].append(run(candidate, args.timesteps, args.seed + r))
     base = statistics.median(rates["MlpPolicy"])
-    print("| policy | steps/s (learning) | vs MlpPolicy |")
-    print("|---|---|---|")
+    print("| policy | steps/s (learning) | vs MlpPolicy | each repeat vs its MlpPolicy run |")
+    print("|---|---|---|---|")
     for policy, runs in rates.items():
         rate = statistics.median(runs)
-        print(f"| {policy} | {rate:,.1f} | {rate / base:.2f}x |")
+        each = " ".join(f"{r / m:.2f}" for r, m in zip(runs, rates["MlpPolicy"], strict=True))
+        print(f"| {policy} | {rate:,.1f} | {rate / base:.2f}x | {each} |")
 
 
 if __name__ == "__main__":
