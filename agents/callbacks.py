@@ -18,8 +18,9 @@ class NSPPruningCallback(BaseCallback):
 
     Progress is ``num_timesteps / total_timesteps``. The controller runs at the
     end of every rollout of an on-policy algorithm and every ``update_every``
-    environment steps of an off-policy one (whose rollouts are a step or a few); at the end of training it lands on the final target and
-    freezes the mask (silent synapses are removed for good). A
+    environment steps of an off-policy one (whose rollouts are a step or a few); at
+    the end of training it lands on the final target and freezes the mask (silent
+    synapses are removed for good). A
     :class:`~nspdi_rl.pruning.PruningDriver` does this, as in the task runners.
 
     Logged to the SB3 logger (TensorBoard / CSV) under ``nsp/``: the target,

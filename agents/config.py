@@ -244,10 +244,10 @@ _ROBOTICS_PPO: dict[str, Any] = {
 }
 
 
-def _her_sac(n_timesteps: int, ppo: dict[str, Any] | None = None) -> EnvDefaults:
+def _robotics_maze(n_timesteps: int, ppo: dict[str, Any] | None = None) -> EnvDefaults:
     """A gymnasium-robotics PointMaze's defaults: SAC with HER for ``n_timesteps`` (and
-    TQC, under ``--algo tqc``, with the same); with ``ppo``, PPO's overrides, and PPO
-    the default algorithm."""
+    TQC, under ``--algo tqc``, with the same), the default algorithm unless ``ppo``
+    (PPO's overrides of :data:`ALGO_DEFAULTS`) is given, which makes PPO the default."""
     her = {"n_timesteps": n_timesteps, "hyperparams": _HER_SAC}
     return EnvDefaults(
         algo="ppo" if ppo else "sac",
@@ -309,9 +309,9 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
     # (experiments/grids/screen-robotics-v2.yaml, -v3.yaml; docs/maze-defaults.md);
     # --protocol d4rl drops the offset (its screen chose the agent without it). SAC and
     # TQC (--algo) keep HER's defaults
-    ("PointMaze_Medium-v3", _her_sac(50_000, ppo=_ROBOTICS_PPO)),
-    ("PointMaze_Large-v3", _her_sac(50_000, ppo=_ROBOTICS_PPO)),
-    ("PointMaze_*-v3", _her_sac(50_000)),
+    ("PointMaze_Medium-v3", _robotics_maze(50_000, ppo=_ROBOTICS_PPO)),
+    ("PointMaze_Large-v3", _robotics_maze(50_000, ppo=_ROBOTICS_PPO)),
+    ("PointMaze_*-v3", _robotics_maze(50_000)),
 )
 
 
