@@ -39,6 +39,8 @@ __all__ = [
     "ALGO_DEFAULTS",
     "DEFAULT_ENV_ID",
     "ENV_DEFAULTS",
+    "EVAL_FREQ",
+    "EVAL_POINTS",
     "EnvDefaults",
     "POLICIES",
     "SPIKING_POLICY_KWARGS",
@@ -46,6 +48,7 @@ __all__ = [
     "MAZE_PRESET",
     "MazeSettings",
     "check_hyperparams",
+    "default_eval_freq",
     "env_defaults",
     "load_yaml_config",
     "parse_policy_kwargs",
@@ -160,6 +163,22 @@ SPIKING_POLICY_KWARGS = ("spiking", "critic")
 #: the baseline, never pruned; ``mlp-population``, the same MLP fed the spiking agent's
 #: population code (``policy_kwargs`` ``population_code``: its size, low and high)
 POLICIES = ("spiking", "mlp", "mlp-population")
+
+
+#: environment steps between evaluations of a run of up to EVAL_FREQ * EVAL_POINTS steps;
+#: a longer one is evaluated EVAL_POINTS times (each evaluation plays eval_episodes
+#: whole episodes: 100 of up to 600 steps on PointMaze_Medium-v3, which every 10,000
+#: steps of a 3M-step run would be six times its training steps)
+EVAL_FREQ = 10_000
+EVAL_POINTS = 20
+
+
+def default_eval_freq(total_timesteps: int) -> int:
+    """Environment steps between evaluations of a run of ``total_timesteps``:
+    :data:`EVAL_FREQ`, or a :data:`EVAL_POINTS`-th of a longer run."""
+    if total_timesteps <= 0:
+        raise ValueError(f"total_timesteps must be > 0, got {total_timesteps}")
+    return max(EVAL_FREQ, total_timesteps // EVAL_POINTS)
 
 
 @dataclass(frozen=True)
@@ -532,7 +551,8 @@ class MazeSettings:
     :param pruning: pruning method (``dense``: none).
     :param schedule: the pruning schedule.
     :param freeze_mask: ``end`` or ``reached``.
-    :param eval_freq: environment steps between evaluations.
+    :param eval_freq: environment steps between evaluations (the command line's
+        default: :func:`default_eval_freq`).
     :param checkpoint_freq: environment steps between checkpoints.
     :param gym_packages: modules imported before the env is made (they register ids).
     :param normalize: normalise observations by running statistics (see

@@ -37,11 +37,14 @@ from agents.config import (
     CONTINUOUS_OFF_POLICY,
     DEFAULT_ENV_ID,
     DEFAULT_OBS_MODE,
+    EVAL_FREQ,
+    EVAL_POINTS,
     MAZE_PRESET,
     POLICIES,
     SPIKING_POLICY_KWARGS,
     EnvDefaults,
     MazeSettings,
+    default_eval_freq,
     default_freeze_mask,
     env_defaults,
     load_yaml_config,
@@ -186,7 +189,11 @@ def _add_training_options(train: Any) -> None:
     )
     train.add_argument("--config", default=None, help="RL-Zoo-style hyperparameter YAML")
     train.add_argument(
-        "--eval-freq", type=int, default=10_000, help="env steps between evaluations"
+        "--eval-freq",
+        type=int,
+        default=None,
+        help=f"env steps between evaluations (default: {EVAL_FREQ:,}, or a "
+        f"{EVAL_POINTS}th of a longer run)",
     )
     train.add_argument(
         "--eval-episodes",
@@ -263,7 +270,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             pruning=args.pruning if args.policy == "spiking" else "dense",
             schedule=shared.schedule,
             freeze_mask=args.freeze_mask or default_freeze_mask(algo),
-            eval_freq=args.eval_freq,
+            eval_freq=args.eval_freq or default_eval_freq(args.total_timesteps or n_timesteps),
             checkpoint_freq=args.checkpoint_freq,
             gym_packages=gym_packages,
             normalize=normalize,
@@ -278,11 +285,12 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
 
 def _check_counts(args: argparse.Namespace) -> None:
     """Refuse a count that is not positive. :raises UsageError: naming the option."""
-    for name in ("total_timesteps", "n_envs", "eval_episodes", "train_episode_steps"):
+    for name in ("total_timesteps", "n_envs", "eval_episodes", "train_episode_steps",
+                 "eval_freq"):  # fmt: skip
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    for name in ("time_steps", "eval_freq", "checkpoint_freq"):
+    for name in ("time_steps", "checkpoint_freq"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
 

@@ -42,6 +42,7 @@ GRID_RUN = [*GRID, "--eval-freq", "30000", "--checkpoint-freq", "15000", "--no-p
         (["--pruning", "none"], "--pruning none is now --pruning dense"),
         (["--method", "nsp"], "--method is now --pruning"),
         (["--threads", "0"], "--threads must be > 0, got 0"),
+        (["--eval-freq", "0"], "--eval-freq must be > 0, got 0"),
         (["--alpha", "-1"], "--alpha must be > 0, got -1.0"),
     ],
 )
