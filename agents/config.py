@@ -40,7 +40,6 @@ __all__ = [
     "DEFAULT_ENV_ID",
     "ENV_DEFAULTS",
     "EVAL_FREQ",
-    "EVAL_POINTS",
     "EnvDefaults",
     "POLICIES",
     "SPIKING_POLICY_KWARGS",
@@ -48,7 +47,6 @@ __all__ = [
     "MAZE_PRESET",
     "MazeSettings",
     "check_hyperparams",
-    "default_eval_freq",
     "env_defaults",
     "load_yaml_config",
     "parse_policy_kwargs",
@@ -165,20 +163,9 @@ SPIKING_POLICY_KWARGS = ("spiking", "critic")
 POLICIES = ("spiking", "mlp", "mlp-population")
 
 
-#: environment steps between evaluations of a run of up to EVAL_FREQ * EVAL_POINTS steps;
-#: a longer one is evaluated EVAL_POINTS times (each evaluation plays eval_episodes
-#: whole episodes: 100 of up to 600 steps on PointMaze_Medium-v3, which every 10,000
-#: steps of a 3M-step run would be six times its training steps)
+#: environment steps between evaluations, unless the env's defaults say otherwise
+#: (:attr:`EnvDefaults.eval_freq`)
 EVAL_FREQ = 10_000
-EVAL_POINTS = 20
-
-
-def default_eval_freq(total_timesteps: int) -> int:
-    """Environment steps between evaluations of a run of ``total_timesteps``:
-    :data:`EVAL_FREQ`, or a :data:`EVAL_POINTS`-th of a longer run."""
-    if total_timesteps <= 0:
-        raise ValueError(f"total_timesteps must be > 0, got {total_timesteps}")
-    return max(EVAL_FREQ, total_timesteps // EVAL_POINTS)
 
 
 @dataclass(frozen=True)
@@ -191,7 +178,9 @@ class EnvDefaults:
         ``policy_kwargs`` of the spiking policy other than ``spiking`` (e.g. SAC's
         ``critic``; a ``--config`` file's win key by key), and ``env_kwargs`` that go
         with that algorithm only (over ``env_kwargs``; e.g. a shaping weight screened
-        for it).
+        for it), and ``eval_freq`` (each evaluation plays ``eval_episodes`` whole
+        episodes, which along a long run of long episodes would otherwise cost more
+        than its training).
     :param env_kwargs: keyword arguments of ``gymnasium.make`` (the algorithm's own,
         then ``--env-kwargs``, win key by key).
     :param spiking: :class:`~nspdi_rl.network.SpikingNetConfig` fields over
@@ -212,6 +201,11 @@ class EnvDefaults:
     gym_packages: tuple[str, ...] = ()
     eval_episodes: int | None = None
     train_episode_steps: int | None = None
+
+    def eval_freq_for(self, algo: str) -> int:
+        """Environment steps between evaluations of a run of ``algo``: the algorithm's
+        own ``eval_freq`` here, else :data:`EVAL_FREQ`."""
+        return int(self.algos.get(algo, {}).get("eval_freq", EVAL_FREQ))
 
     def env_kwargs_for(self, algo: str) -> dict[str, Any]:
         """The env kwargs of a run of ``algo``: the env's, then the algorithm's own."""
@@ -260,6 +254,9 @@ _ROBOTICS_PPO: dict[str, Any] = {
     },
     "policy_kwargs": {"critic": "mlp"},
     "env_kwargs": {"shaping": 20.0, "goal_offset": True},
+    # 20 evaluations along the run (100 episodes of 600 or 800 steps every 10,000
+    # steps would be six to eight times its training)
+    "eval_freq": 150_000,
 }
 
 
@@ -551,8 +548,7 @@ class MazeSettings:
     :param pruning: pruning method (``dense``: none).
     :param schedule: the pruning schedule.
     :param freeze_mask: ``end`` or ``reached``.
-    :param eval_freq: environment steps between evaluations (the command line's
-        default: :func:`default_eval_freq`).
+    :param eval_freq: environment steps between evaluations.
     :param checkpoint_freq: environment steps between checkpoints.
     :param gym_packages: modules imported before the env is made (they register ids).
     :param normalize: normalise observations by running statistics (see

@@ -38,13 +38,11 @@ from agents.config import (
     DEFAULT_ENV_ID,
     DEFAULT_OBS_MODE,
     EVAL_FREQ,
-    EVAL_POINTS,
     MAZE_PRESET,
     POLICIES,
     SPIKING_POLICY_KWARGS,
     EnvDefaults,
     MazeSettings,
-    default_eval_freq,
     default_freeze_mask,
     env_defaults,
     load_yaml_config,
@@ -192,8 +190,7 @@ def _add_training_options(train: Any) -> None:
         "--eval-freq",
         type=int,
         default=None,
-        help=f"env steps between evaluations (default: {EVAL_FREQ:,}, or a "
-        f"{EVAL_POINTS}th of a longer run)",
+        help=f"env steps between evaluations (default: per env and algorithm, else {EVAL_FREQ:,})",
     )
     train.add_argument(
         "--eval-episodes",
@@ -270,7 +267,7 @@ def settings_from_args(args: argparse.Namespace) -> MazeSettings:
             pruning=args.pruning if args.policy == "spiking" else "dense",
             schedule=shared.schedule,
             freeze_mask=args.freeze_mask or default_freeze_mask(algo),
-            eval_freq=args.eval_freq or default_eval_freq(args.total_timesteps or n_timesteps),
+            eval_freq=args.eval_freq or env.eval_freq_for(algo),
             checkpoint_freq=args.checkpoint_freq,
             gym_packages=gym_packages,
             normalize=normalize,

@@ -94,8 +94,10 @@ def test_a_robotics_maze_needs_no_flags():
         assert MazeSettings.from_dict(medium.to_dict()) == medium
         her = settings("--env", env, "--algo", "sac")
         assert her.hyperparams == s.hyperparams and her.wrappers == MazeWrappers()
-        # 20 evaluations of 100 episodes along the 3M steps, not one every 10k steps
+        # 20 evaluations of 100 episodes along PPO's 3M steps, not one every 10k steps
         assert medium.eval_freq == 150_000 and her.eval_freq == 10_000
+        assert settings("--env", env, "--eval-freq", "5000").eval_freq == 5_000
+    assert s.eval_freq == 10_000  # the shared default
     shaped = settings("--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:2.0",
                       "continuing_task:False")  # fmt: skip
     assert shaped.wrappers == MazeWrappers(shaping=2.0, gamma=shaped.hyperparams["gamma"])
