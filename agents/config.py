@@ -164,7 +164,7 @@ POLICIES = ("spiking", "mlp", "mlp-population")
 
 
 #: environment steps between evaluations, unless the env's defaults say otherwise
-#: (:attr:`EnvDefaults.eval_freq`)
+#: (:meth:`EnvDefaults.eval_freq_for`)
 EVAL_FREQ = 10_000
 
 
