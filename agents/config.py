@@ -241,8 +241,9 @@ _HER_SAC = {
 # experiments/configs/ppo-maze2d-pop12.yaml, the screens' choice): RL Zoo's usual PPO
 # settings for MuJoCo control, a learning rate of 1e-3, SB3's MLP value network beside
 # the spiking actor, the shaping 20 times the sparse reward, the goal offset
+_ROBOTICS_PPO_STEPS = 3_000_000
 _ROBOTICS_PPO: dict[str, Any] = {
-    "n_timesteps": 3_000_000,
+    "n_timesteps": _ROBOTICS_PPO_STEPS,
     "hyperparams": {
         "n_steps": 512,
         "batch_size": 512,
@@ -256,7 +257,7 @@ _ROBOTICS_PPO: dict[str, Any] = {
     "env_kwargs": {"shaping": 20.0, "goal_offset": True},
     # 20 evaluations along the run (100 episodes of 600 or 800 steps every 10,000
     # steps would be six to eight times its training)
-    "eval_freq": 150_000,
+    "eval_freq": _ROBOTICS_PPO_STEPS // 20,
 }
 
 

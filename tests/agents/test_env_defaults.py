@@ -81,21 +81,21 @@ def test_a_robotics_maze_needs_no_flags():
     # Medium and Large: spiking PPO with SB3's value network, shaped, the goal offset,
     # no planner (the screens' choice); SAC there keeps HER's defaults
     for env in ("PointMaze_Medium-v3", "PointMaze_Large-v3"):
-        medium = settings("--env", env)
-        assert medium.algo == "ppo" and medium.total_timesteps == 3_000_000
-        assert medium.hyperparams["n_steps"] == 512 and medium.hyperparams["gamma"] == 0.99
-        assert medium.policy_kwargs["critic"] == "mlp" and medium.eval_episodes == 100
-        assert medium.wrappers == MazeWrappers(shaping=20.0, gamma=0.99, goal_offset=True)
-        assert medium.env_kwargs == {}
+        ppo = settings("--env", env)
+        assert ppo.algo == "ppo" and ppo.total_timesteps == 3_000_000
+        assert ppo.hyperparams["n_steps"] == 512 and ppo.hyperparams["gamma"] == 0.99
+        assert ppo.policy_kwargs["critic"] == "mlp" and ppo.eval_episodes == 100
+        assert ppo.wrappers == MazeWrappers(shaping=20.0, gamma=0.99, goal_offset=True)
+        assert ppo.env_kwargs == {}
         # the record spells the wrappers as the command line does, and reads them back
-        assert medium.to_dict()["env_kwargs"] == {
+        assert ppo.to_dict()["env_kwargs"] == {
             "shaping": 20.0, "gamma": 0.99, "goal_offset": True,
         }  # fmt: skip
-        assert MazeSettings.from_dict(medium.to_dict()) == medium
+        assert MazeSettings.from_dict(ppo.to_dict()) == ppo
         her = settings("--env", env, "--algo", "sac")
         assert her.hyperparams == s.hyperparams and her.wrappers == MazeWrappers()
         # 20 evaluations of 100 episodes along PPO's 3M steps, not one every 10k steps
-        assert medium.eval_freq == 150_000 and her.eval_freq == 10_000
+        assert ppo.eval_freq == 150_000 and her.eval_freq == 10_000
         assert settings("--env", env, "--eval-freq", "5000").eval_freq == 5_000
     assert s.eval_freq == 10_000  # the shared default
     shaped = settings("--env", "PointMaze_UMaze-v3", "--env-kwargs", "shaping:2.0",
