@@ -17,7 +17,10 @@ beside the model (``vecnormalize.pkl``) and evaluation applies them unchanged.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
+import io
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,21 +56,47 @@ NORMALIZED_OBS_BOUND = 5.0
 NORMALIZER_FILE = "vecnormalize.pkl"
 
 
+def _foreign_notices(package: str) -> set[str]:
+    """The notices ``farama_notifications`` holds for ``package`` (printed by the
+    package to stderr on import, one per installed version) that name no maze: today
+    gymnasium-robotics 1.2.1-1.4.2's note on its Adroit hand envs' rewards."""
+    try:
+        from farama_notifications import notifications
+    except ImportError:
+        return set()
+    notices = notifications.get(package, {})
+    return {str(n).strip() for n in notices.values() if "maze" not in str(n).lower()}
+
+
 def import_gym_packages(names: Sequence[str]) -> None:
-    """Import the modules that register environment ids.
+    """Import the modules that register environment ids. What a module prints to
+    stderr on import passes through, except its Farama notices about envs other than
+    the mazes (:func:`_foreign_notices`), which would otherwise open every command's
+    output.
 
     :raises ValueError: naming a module that cannot be imported, and why.
     """
     for name in names:
+        printed = io.StringIO()
         try:
-            importlib.import_module(name)
+            with contextlib.redirect_stderr(printed):
+                importlib.import_module(name)
         except ImportError as err:
+            sys.stderr.write(printed.getvalue())
             hint = (
                 " (install the project's maze2d extra: pip install 'nspdi-rl[maze2d]')"
                 if name.split(".")[0] == "gymnasium_robotics"
                 else ""
             )
             raise ValueError(f"cannot import gym package {name!r}: {err}{hint}") from None
+        skip = _foreign_notices(name.split(".")[0])
+        sys.stderr.write(
+            "".join(
+                line
+                for line in printed.getvalue().splitlines(keepends=True)
+                if line.strip() not in skip
+            )
+        )
 
 
 def check_env_id(env_id: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,25 @@ def test_packages_and_ids_are_checked_with_a_hint() -> None:
     with pytest.raises(ValueError, match="need --gym-packages gymnasium_robotics"):
         check_env_id("PointMaze_Giant-v9")
     check_env_id("nspdi/GridMaze-v0")
+
+
+def test_a_packages_notices_about_other_envs_are_dropped_the_rest_of_its_stderr_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import farama_notifications
+
+    notices = {"0.1": "The hand envs' rewards changed.", "0.2": "PointMaze's reward changed."}
+    monkeypatch.setitem(farama_notifications.notifications, "noisy_gym_pkg", notices)
+    (tmp_path / "noisy_gym_pkg.py").write_text(
+        "import sys\n"
+        'print("The hand envs\' rewards changed.", file=sys.stderr)\n'
+        'print("PointMaze\'s reward changed.", file=sys.stderr)\n'
+        "print('registered 3 ids', file=sys.stderr)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "noisy_gym_pkg", raising=False)
+    import_gym_packages(["noisy_gym_pkg"])
+    assert capsys.readouterr().err == "PointMaze's reward changed.\nregistered 3 ids\n"
 
 
 def test_unbounded_spaces_and_success_keys() -> None:
