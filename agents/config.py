@@ -241,24 +241,25 @@ _HER_SAC = {
 # experiments/configs/ppo-maze2d-pop12.yaml, the screens' choice): RL Zoo's usual PPO
 # settings for MuJoCo control, a learning rate of 1e-3, SB3's MLP value network beside
 # the spiking actor, the shaping 20 times the sparse reward, the goal offset
-_ROBOTICS_PPO_STEPS = 3_000_000
-_ROBOTICS_PPO: dict[str, Any] = {
-    "n_timesteps": _ROBOTICS_PPO_STEPS,
-    "hyperparams": {
-        "n_steps": 512,
-        "batch_size": 512,
-        "n_epochs": 10,
-        "learning_rate": 1e-3,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "ent_coef": 0.0,
-    },
-    "policy_kwargs": {"critic": "mlp"},
-    "env_kwargs": {"shaping": 20.0, "goal_offset": True},
-    # 20 evaluations along the run (100 episodes of 600 or 800 steps every 10,000
-    # steps would be six to eight times its training)
-    "eval_freq": _ROBOTICS_PPO_STEPS // 20,
-}
+def _robotics_ppo(n_timesteps: int) -> dict[str, Any]:
+    """PPO's overrides for a run of ``n_timesteps`` steps, evaluated 20 times along it
+    (100 episodes of 600 or 800 steps every 10,000 steps would be six to eight times
+    its training)."""
+    return {
+        "n_timesteps": n_timesteps,
+        "hyperparams": {
+            "n_steps": 512,
+            "batch_size": 512,
+            "n_epochs": 10,
+            "learning_rate": 1e-3,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "ent_coef": 0.0,
+        },
+        "policy_kwargs": {"critic": "mlp"},
+        "env_kwargs": {"shaping": 20.0, "goal_offset": True},
+        "eval_freq": n_timesteps // 20,
+    }
 
 
 def _robotics_maze(n_timesteps: int, ppo: dict[str, Any] | None = None) -> EnvDefaults:
@@ -326,8 +327,8 @@ ENV_DEFAULTS: tuple[tuple[str, EnvDefaults], ...] = (
     # (experiments/grids/screen-robotics-v2.yaml, -v3.yaml; docs/maze-defaults.md);
     # --protocol d4rl drops the offset (its screen chose the agent without it). SAC and
     # TQC (--algo) keep HER's defaults
-    ("PointMaze_Medium-v3", _robotics_maze(50_000, ppo=_ROBOTICS_PPO)),
-    ("PointMaze_Large-v3", _robotics_maze(50_000, ppo=_ROBOTICS_PPO)),
+    ("PointMaze_Medium-v3", _robotics_maze(50_000, ppo=_robotics_ppo(3_000_000))),
+    ("PointMaze_Large-v3", _robotics_maze(50_000, ppo=_robotics_ppo(3_000_000))),
     ("PointMaze_*-v3", _robotics_maze(50_000)),
 )
 
