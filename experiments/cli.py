@@ -29,7 +29,7 @@ from experiments.execute import (
     run_trials,
 )
 from experiments.grid import GridError, Trial, load_grid
-from experiments.mazes import MAZES, maze_table, maze_trials
+from experiments.mazes import MAZES, ladder_trials, maze_table
 from experiments.report import (
     RUNS_FILE,
     TUNING_PREFIX,
@@ -77,7 +77,17 @@ def parser() -> argparse.ArgumentParser:
     mazes.add_argument(
         "--mazes", nargs="+", default=list(MAZES), metavar="ID", help="the mazes, in order"
     )
-    mazes.add_argument("--seed", type=int, default=0, help="the trials' seed")
+    mazes.add_argument(
+        "--seeds",
+        "--seed",
+        dest="seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        metavar="SEED",
+        help="the trials' seeds; with several, the table gives each row's mean and every "
+        "seed's value, and a row's seeds run one after the other",
+    )
     mazes.add_argument("--run-dir", default="results/mazes", help="where the trials go")
     mazes.add_argument("--output", default="docs/mazes.md", help="the Markdown table")
     mazes.add_argument(
@@ -143,15 +153,15 @@ def _mazes(args: argparse.Namespace, command: Sequence[str]) -> int:
     output = Path(args.output)
     check_folder_option("--output", output.parent)
     if not args.table_only:
-        trials = maze_trials(args.mazes, args.seed)
+        trials = ladder_trials(args.mazes, args.seeds)
         status = _run_trials(args, command, trials, "the maze table", [])
         if status != 0 or args.dry_run:
             return status
     if args.table_only:  # trial folders named by an earlier version are found by their settings
-        for line in reconcile(maze_trials(args.mazes, args.seed), Path(args.run_dir)):
+        for line in reconcile(ladder_trials(args.mazes, args.seeds), Path(args.run_dir)):
             print(line, flush=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(maze_table(Path(args.run_dir), args.mazes, args.seed) + "\n")
+    output.write_text(maze_table(Path(args.run_dir), args.mazes, args.seeds) + "\n")
     print(f"wrote {output}")
     return 0
 

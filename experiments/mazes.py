@@ -26,7 +26,7 @@ from experiments.execute import trial_dir
 from experiments.grid import AXES, GridError, Trial, resolve
 from nspdi_rl.layers import NSPConfig
 
-__all__ = ["AGENTS", "MAZES", "maze_protocols", "maze_table", "maze_trials"]
+__all__ = ["AGENTS", "MAZES", "ladder_trials", "maze_protocols", "maze_table", "maze_trials"]
 
 #: the ladder: the project's mazes from small to large, then gymnasium-robotics' PointMaze
 MAZES: tuple[str, ...] = (
@@ -111,42 +111,97 @@ def _cell(value: Any, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _d4rl_cell(summary: dict[str, Any]) -> str:
+def _d4rl_score(summary: dict[str, Any]) -> float | None:
     """D4RL's score where the run was evaluated under D4RL's protocol (its fixed goal);
     summaries written before the protocols were named, or under another one, get none."""
     if summary.get("protocol") != "d4rl":
-        return "n/a"
-    return _cell(summary.get("normalized_score"), 1)
+        return None
+    score = summary.get("normalized_score")
+    return float(score) if isinstance(score, (int, float)) else None
 
 
-def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seed: int = 0) -> str:
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    """:raises GridError: for no seed, a negative one or one given twice."""
+    seeds = list(seeds)
+    if not seeds:
+        raise GridError("no seed given")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise GridError(f"seeds must be integers >= 0, got {bad[0]!r}")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise GridError(f"seed {twice[0]} given twice")
+    return seeds
+
+
+def ladder_trials(mazes: Sequence[str] = MAZES, seeds: Sequence[int] = (0,)) -> list[Trial]:
+    """:func:`maze_trials` for each of ``seeds``, row by row: a row's seeds run one after
+    the other, so that every row of the table gets its seeds before the next row starts.
+
+    :raises GridError: naming an unknown maze or a bad seed.
+    """
+    per_seed = [maze_trials(mazes, seed) for seed in _check_seeds(seeds)]
+    return [trial for row in zip(*per_seed, strict=True) for trial in row]
+
+
+def _summary(run_dir: Path, trial: Trial) -> dict[str, Any] | None:
+    path = trial_dir(run_dir, trial) / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def _seeds_cell(values: Sequence[Any], digits: int) -> str:
+    """One seed's value, or the mean of the seeds run with each seed's value after it
+    (``not run`` for a seed still to run)."""
+    if len(values) == 1:
+        return _cell(values[0], digits)
+    each = " / ".join("not run" if v is None else _cell(v, digits) for v in values)
+    return f"{_cell(_mean(values), digits)} ({each})"
+
+
+def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seeds: int | Sequence[int] = 0) -> str:
     """The Markdown table of the finished trials in ``run_dir`` (unfinished ones are
-    listed as such)."""
+    listed as such). With several ``seeds`` the success and the D4RL score are the mean
+    over the seeds run, each seed's value after it in the order given, and the other
+    columns the mean.
+
+    :raises GridError: naming an unknown maze or a bad seed.
+    """
+    seeds = _check_seeds([seeds] if isinstance(seeds, int) else seeds)
+    several = len(seeds) > 1
+    per_seed = " (mean; seeds " + " / ".join(map(str, seeds)) + ")" if several else ""
     lines = [
-        "| maze | agent | steps | success | D4RL score | sparsity | SynOps / step "
-        "| energy / step (nJ) | wall time (s) |",
+        f"| maze | agent | steps | success{per_seed} | D4RL score{per_seed} | sparsity "
+        "| SynOps / step | energy / step (nJ) | wall time (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for trial in maze_trials(mazes, seed):
+    for row in zip(*(maze_trials(mazes, seed) for seed in seeds), strict=True):
+        trial = row[0]
         args = dict(trial.args)
         env = args["env"] + (f", {args['protocol']} protocol" if "protocol" in args else "")
-        path = trial_dir(run_dir, trial) / "summary.json"
-        if not path.is_file():
+        summaries = [_summary(run_dir, t) for t in row]
+        done = [s for s in summaries if s is not None]
+        if not done:
             lines.append(f"| {env} | {_agent(trial)} | not run | | | | | | |")
             continue
-        s = json.loads(path.read_text())
-        energy = s.get("energy_per_inference_pj")
-        planner = bool((s.get("env_kwargs") or {}).get("waypoints"))
+        planner = any((s.get("env_kwargs") or {}).get("waypoints") for s in done)
+        energy = _mean([s.get("energy_per_inference_pj") for s in done])
+        scores = [None if s is None else _d4rl_score(s) for s in summaries]
+        d4rl = _seeds_cell(scores, 1) if any(v is not None for v in scores) else "n/a"
         cells = [
             env,
             _agent(trial) + (", steered by the waypoint planner" if planner else ""),
-            _cell(s.get("total_timesteps"), 0),
-            _cell(s.get("score"), 2),
-            "n/a (planner)" if planner else _d4rl_cell(s),
-            _cell(s.get("sparsity"), 3),
-            _cell(s.get("synops_per_inference"), 0),
+            _cell(done[0].get("total_timesteps"), 0),
+            _seeds_cell([None if s is None else s.get("score") for s in summaries], 2),
+            "n/a (planner)" if planner else d4rl,
+            _cell(_mean([s.get("sparsity") for s in done]), 3),
+            _cell(_mean([s.get("synops_per_inference") for s in done]), 0),
             _cell(None if energy is None else energy / 1000, 1),
-            _cell(s.get("wall_time_s"), 0),
+            _cell(_mean([s.get("wall_time_s") for s in done]), 0),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -12,7 +12,14 @@ from agents import config
 from experiments.cli import main
 from experiments.execute import STALE_DIR, reconcile, trial_dir
 from experiments.grid import GridError, resolve
-from experiments.mazes import AGENTS, MAZES, maze_protocols, maze_table, maze_trials
+from experiments.mazes import (
+    AGENTS,
+    MAZES,
+    ladder_trials,
+    maze_protocols,
+    maze_table,
+    maze_trials,
+)
 from nspdi_rl.checkpoint import write_json
 
 
@@ -132,6 +139,32 @@ def test_table_rows_come_from_the_finished_trials(tmp_path: Path) -> None:
     )
 
 
+def test_several_seeds_give_each_rows_mean_and_every_seeds_value(tmp_path: Path) -> None:
+    maze = ["PointMaze_UMaze-v3"]
+    trials = ladder_trials(maze, [0, 1, 2])
+    # a row's seeds one after the other, the rows in the table's order
+    assert [t.seed for t in trials[:4]] == [0, 1, 2, 0]
+    assert trials[0].stem.replace("seed0", "") == trials[1].stem.replace("seed1", "")
+    row = dict(protocol="d4rl", total_timesteps=50_000, sparsity=0.9, wall_time_s=100.0)
+    _finish(tmp_path, trials[0], score=0.5, normalized_score=80.0, **row)
+    _finish(tmp_path, trials[2], score=1.0, normalized_score=160.0, **row)
+    lines = maze_table(tmp_path, maze, [0, 1, 2]).splitlines()
+    assert "| success (mean; seeds 0 / 1 / 2) | D4RL score (mean; seeds 0 / 1 / 2) |" in lines[0]
+    assert lines[2].endswith(
+        "| spiking, NSP 0.9 | 50,000 | 0.75 (0.50 / not run / 1.00) "
+        "| 120.0 (80.0 / not run / 160.0) | 0.900 | n/a | n/a | 100 |"
+    )
+    assert lines[3].endswith("| spiking, dense | not run | | | | | | |")
+    # one seed: the table as before, whichever seed
+    assert "| 50,000 | 1.00 | 160.0 |" in maze_table(tmp_path, maze, 2).splitlines()[2]
+    for bad, message in (([], "no seed given"), ([1, 1], "seed 1 given twice"),
+                         ([-1], "seeds must be integers >= 0, got -1")):  # fmt: skip
+        with pytest.raises(GridError, match=message):
+            ladder_trials(maze, bad)
+        with pytest.raises(GridError, match=message):
+            maze_table(tmp_path, maze, bad)
+
+
 def test_cli_lists_the_trials_and_writes_the_table(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -141,6 +174,10 @@ def test_cli_lists_the_trials_and_writes_the_table(
     out = capsys.readouterr().out
     assert "4 trials in the maze table: 0 finished, 4 to run" in out
     assert not output.exists()
+    assert main(["mazes", *common, "--seeds", "0", "1", "--dry-run"]) == 0
+    assert "8 trials in the maze table: 0 finished, 8 to run" in capsys.readouterr().out
+    assert main(["mazes", *common, "--seed", "3", "3", "--dry-run"]) == 2
+    assert "seed 3 given twice" in capsys.readouterr().err
     nsp = maze_trials(["nspdi/GridMaze-v0"])[0]
     _finish(run_dir, nsp, total_timesteps=60_416, score=1.0, sparsity=0.9, wall_time_s=40.0)
     assert main(["mazes", *common, "--table-only"]) == 0
