@@ -77,7 +77,7 @@ from runtime.cli import (
     write_run_file,
 )
 from runtime.compat import maze_run_file_v1, reject_old_flags
-from runtime.stopping import interrupt_on_sigterm
+from runtime.stopping import interrupt_on_sigterm, interrupts_held
 
 PROG = "python -m agents.train_maze"
 OBS_MODES = ("full", "local", "coords", "onehot")
@@ -580,10 +580,14 @@ class RunCallback(BaseCallback):
         return record
 
     def checkpoint(self) -> Path:
-        """Save the run's newest checkpoint (:class:`agents.checkpoints.Checkpoint`)."""
+        """Save the run's newest checkpoint (:class:`agents.checkpoints.Checkpoint`). A
+        Ctrl-C or SIGTERM that arrives while it is written takes effect once it is
+        written: raised inside ``torch.save``, it left the zip writer half-closed and
+        the run ended in a ``RuntimeError`` instead of stopping cleanly."""
         self._last_checkpoint = self.model.num_timesteps
         state = None if self.pruning is None else self.pruning.state_dict()
-        return Checkpoint.save(self.run_dir, self.model, state).folder
+        with interrupts_held():
+            return Checkpoint.save(self.run_dir, self.model, state).folder
 
 
 def policy_name(settings: MazeSettings, observation_space: gym.Space) -> str:

@@ -313,3 +313,33 @@ def test_the_benchmarks_build_what_the_runner_builds() -> None:
         assert settings == resolve([*argv, "--seed", "3", "--total-timesteps", "1000"])
         assert venv.get_attr("gamma")[0] == settings.hyperparams["gamma"]
         venv.close()
+
+
+def test_a_sigterm_while_a_checkpoint_is_written_stops_the_run_once_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the race the experiment driver's SIGTERM hit: raised inside torch.save, the
+    # interrupt left the zip writer half-closed and the run crashed with a RuntimeError
+    from agents import train_maze
+    from runtime.stopping import interrupt_on_sigterm
+
+    written = []
+
+    class Saved:
+        folder = tmp_path / "step_1"
+
+    def save(run_dir, model, state):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the checkpoint is written
+        time.sleep(0.05)
+        written.append(state)
+        return Saved()
+
+    class Model:
+        num_timesteps = 1
+
+    monkeypatch.setattr(train_maze.Checkpoint, "save", save)
+    callback = train_maze.RunCallback(tmp_path, settings=None, pruning=None)
+    callback.model = Model()
+    with interrupt_on_sigterm(), pytest.raises(KeyboardInterrupt):
+        callback.checkpoint()
+    assert written == [None]  # the checkpoint was finished before the run stopped
