@@ -171,15 +171,15 @@ def maze_table(run_dir: Path, mazes: Sequence[str] = MAZES, seeds: int | Sequenc
 
     :raises GridError: naming an unknown maze or a bad seed.
     """
-    seeds = _check_seeds([seeds] if isinstance(seeds, int) else seeds)
-    several = len(seeds) > 1
-    per_seed = " (mean; seeds " + " / ".join(map(str, seeds)) + ")" if several else ""
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    trials = ladder_trials(mazes, seeds)  # checks the seeds; a row's seeds side by side
+    per_seed = " (mean; seeds " + " / ".join(map(str, seeds)) + ")" if len(seeds) > 1 else ""
     lines = [
         f"| maze | agent | steps | success{per_seed} | D4RL score{per_seed} | sparsity "
         "| SynOps / step | energy / step (nJ) | wall time (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in zip(*(maze_trials(mazes, seed) for seed in seeds), strict=True):
+    for row in (trials[i : i + len(seeds)] for i in range(0, len(trials), len(seeds))):
         trial = row[0]
         args = dict(trial.args)
         env = args["env"] + (f", {args['protocol']} protocol" if "protocol" in args else "")
